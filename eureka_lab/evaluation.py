@@ -1,0 +1,131 @@
+"""Evaluation episodes and the fitness contract.
+
+A task's fitness function scores one finished :class:`Episode` (higher is better)::
+
+    def fitness(episode: Episode) -> float
+
+It is trusted task code: it sees the env's own rewards, every ``info`` key and, for MuJoCo
+envs, the simulator state (``qpos``, ``qvel``) at every step. Reward code never sees it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Episode:
+    observations: np.ndarray
+    """Shape (T + 1, *obs_shape): the reset observation, then one per step."""
+    actions: np.ndarray
+    """Shape (T, *action_shape)."""
+    rewards: np.ndarray
+    """Shape (T,): the environment's own reward."""
+    infos: dict[str, np.ndarray]
+    """Numeric info keys present at every step, each of shape (T, ...)."""
+    qpos: np.ndarray | None
+    """Shape (T + 1, nq) for MuJoCo envs (reset state first), else None."""
+    qvel: np.ndarray | None
+    terminated: bool
+    truncated: bool
+
+    @property
+    def length(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def env_return(self) -> float:
+        return float(np.sum(self.rewards))
+
+
+FitnessFn = Callable[[Episode], float]
+
+
+def env_return(episode: Episode) -> float:
+    """The fitness used when a task names none: the environment's own return."""
+    return episode.env_return
+
+
+def _sim_state(env: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    data = getattr(env.unwrapped, "data", None)
+    if data is None or not hasattr(data, "qpos"):
+        return None
+    return np.array(data.qpos, dtype=np.float64), np.array(data.qvel, dtype=np.float64)
+
+
+def _stack_infos(infos: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    if not infos:
+        return {}
+    keys = set(infos[0])
+    for i in infos[1:]:
+        keys &= set(i)
+    out = {}
+    for k in sorted(keys):
+        try:
+            out[k] = np.asarray([i[k] for i in infos], dtype=np.float64)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def rollout(
+    envs: Sequence[Any],
+    act: Callable[[np.ndarray], np.ndarray],
+    seeds: Sequence[int],
+) -> list[Episode]:
+    """Run one episode in each env (seeded), acting on all unfinished envs in one batch.
+
+    ``act`` maps a batch of raw observations to a batch of actions.
+    """
+    n = len(envs)
+    obs_lists: list[list[np.ndarray]] = [[] for _ in range(n)]
+    act_lists: list[list[np.ndarray]] = [[] for _ in range(n)]
+    rew_lists: list[list[float]] = [[] for _ in range(n)]
+    info_lists: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    state_lists: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
+    ends: list[tuple[bool, bool] | None] = [None] * n
+    current = []
+    for i, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
+        obs, _ = env.reset(seed=int(seed))
+        current.append(obs)
+        obs_lists[i].append(np.array(obs))
+        st = _sim_state(env)
+        if st is not None:
+            state_lists[i].append(st)
+    while any(e is None for e in ends):
+        live = [i for i in range(n) if ends[i] is None]
+        actions = act(np.stack([current[i] for i in live]))
+        for j, i in enumerate(live):
+            a = actions[j]
+            obs, rew, term, trunc, info = envs[i].step(a)
+            current[i] = obs
+            obs_lists[i].append(np.array(obs))
+            act_lists[i].append(np.array(a))
+            rew_lists[i].append(float(rew))
+            info_lists[i].append(info)
+            st = _sim_state(envs[i])
+            if st is not None:
+                state_lists[i].append(st)
+            if term or trunc:
+                ends[i] = (bool(term), bool(trunc))
+    episodes = []
+    for i in range(n):
+        states = state_lists[i]
+        term, trunc = ends[i]  # type: ignore[misc]
+        episodes.append(
+            Episode(
+                observations=np.stack(obs_lists[i]),
+                actions=np.stack(act_lists[i]),
+                rewards=np.asarray(rew_lists[i], dtype=np.float64),
+                infos=_stack_infos(info_lists[i]),
+                qpos=np.stack([s[0] for s in states]) if states else None,
+                qvel=np.stack([s[1] for s in states]) if states else None,
+                terminated=term,
+                truncated=trunc,
+            )
+        )
+    return episodes

@@ -1,0 +1,340 @@
+"""Tasks: what to achieve, how success is measured, and the training budget.
+
+A task is a YAML file under ``envs/`` (or anywhere), optionally with a Python module beside
+it holding the fitness function and hand-written rewards. References to code are
+``module:function`` strings, resolved lazily: ``module`` is first looked up as
+``<module>.py`` beside the task file, then as an importable module.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import importlib.util
+import sys
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from eureka_lab.errors import TaskError, did_you_mean
+
+ENV_REWARD = "env"
+"""Reward reference meaning "the environment's own reward"."""
+
+
+def data_dir(name: str) -> Path:
+    """Folder of shipped data (``envs`` or ``prompts``): in the wheel, else in the checkout."""
+    packaged = Path(__file__).parent / "_data" / name
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / name
+
+
+class PPOConfig(BaseModel):
+    """Hyperparameters of stable-baselines3 PPO (names as in SB3 and RL Baselines3 Zoo)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_envs: int = Field(8, ge=1, description="Parallel environments per candidate.")
+    n_steps: int = Field(256, ge=1, description="Steps per env between updates.")
+    batch_size: int = Field(256, ge=1, description="Minibatch size.")
+    n_epochs: int = Field(10, ge=1, description="Passes over each rollout.")
+    learning_rate: float = Field(3e-4, gt=0)
+    gamma: float = Field(0.99, gt=0, le=1)
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    clip_range: float = Field(0.2, gt=0)
+    ent_coef: float = Field(0.0, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    normalize_obs: bool = Field(False, description="VecNormalize the observations.")
+    normalize_reward: bool = Field(False, description="VecNormalize the reward.")
+    net_arch: tuple[int, ...] = Field((64, 64), description="Hidden layer sizes.")
+    log_std_init: float = Field(0.0, description="Initial log std (continuous actions).")
+
+    def sb3_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``stable_baselines3.PPO``."""
+        kw = self.model_dump(exclude={"n_envs", "normalize_obs", "normalize_reward"})
+        net_arch, log_std_init = list(kw.pop("net_arch")), kw.pop("log_std_init")
+        kw["policy_kwargs"] = {"net_arch": net_arch, "log_std_init": log_std_init}
+        return kw
+
+
+class Task(BaseModel):
+    """A reward-design problem: an environment, a behaviour in words, a hidden fitness."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Short identifier, used in run names.")
+    env_id: str = Field(description="Gymnasium id (e.g. 'HalfCheetah-v5') or 'module:Class'.")
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="Passed to gym.make.")
+    max_episode_steps: int | None = Field(None, ge=1, description="Override the time limit.")
+    description: str = Field(description="The behaviour, in words; shown to the model.")
+    fitness: str = Field(
+        ENV_REWARD,
+        description="'module:function' scoring one Episode (higher is better), never shown "
+        "to the model; 'env' means the environment's own return.",
+    )
+    success_threshold: float | None = Field(
+        None, description="An episode with fitness >= this counts as a success."
+    )
+    timesteps: int = Field(ge=1, description="Default PPO budget per candidate.")
+    eval_episodes: int = Field(10, ge=1, description="Evaluation episodes per checkpoint.")
+    checkpoints: int = Field(10, ge=1, description="Evenly spaced checkpoints per training.")
+    ppo: PPOConfig = Field(default_factory=PPOConfig)
+    human_reward: str = Field(
+        ENV_REWARD, description="'module:function' in the reward contract, or 'env'."
+    )
+    sparse_reward: str = Field(
+        ENV_REWARD,
+        description="The fitness signal as the only reward ('module:function'), or 'env'.",
+    )
+    seed_rewards: tuple[str, ...] = Field(
+        (), description="'module:function' rewards in the contract, seeding the search."
+    )
+    observation_names: tuple[str, ...] | None = Field(
+        None, description="One name per observation entry, for the model's context."
+    )
+    source_dir: Path | None = Field(
+        None, description="Folder that relative code references resolve against."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_simple(cls, v: str) -> str:
+        if not v or any(c in v for c in "/\\ "):
+            raise ValueError("must be non-empty, without spaces or slashes")
+        return v
+
+    @cached_property
+    def fitness_fn(self) -> Any:
+        return None if self.fitness == ENV_REWARD else resolve_ref(self.fitness, self.source_dir)
+
+    def reward_source(self, ref: str) -> str | None:
+        """Standalone source of a contract reward reference; None for the env's own reward."""
+        return None if ref == ENV_REWARD else reward_source(ref, self.source_dir)
+
+    def make_env(self, render_mode: str | None = None) -> Any:
+        """A fresh single Gymnasium environment for this task."""
+        return make_env(self.env_id, self.env_kwargs, self.max_episode_steps, render_mode)
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- environments
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise TaskError unless ``env_id`` is a registered id or an importable module:Class."""
+    import gymnasium as gym
+
+    if ":" in env_id and env_id.split(":", 1)[1][:1].isupper():
+        resolve_ref(env_id, None)
+        return
+    if env_id not in gym.registry:
+        try:
+            gym.spec(env_id)  # also imports 'module:id' style namespaces
+            return
+        except Exception:
+            pass
+        raise TaskError(
+            f"Gymnasium does not know the env id {env_id!r}."
+            + did_you_mean(env_id, gym.registry.keys())
+            + " Use a registered id (see gymnasium.pprint_registry()) or 'module:Class'."
+        )
+
+
+def make_env(
+    env_id: str,
+    env_kwargs: dict[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    render_mode: str | None = None,
+) -> Any:
+    import gymnasium as gym
+
+    kwargs = dict(env_kwargs or {})
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    if ":" in env_id and env_id.split(":", 1)[1][:1].isupper():
+        cls = resolve_ref(env_id, None)
+        env = cls(**kwargs)
+        env = gym.wrappers.TimeLimit(env, max_episode_steps or 1000)
+        return gym.wrappers.OrderEnforcing(env)
+    return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
+
+
+# --------------------------------------------------------------------------- references
+
+
+def _import_module(module: str, base_dir: Path | None) -> Any:
+    if base_dir is not None:
+        path = Path(base_dir) / (module.replace(".", "/") + ".py")
+        if path.is_file():
+            name = f"eureka_lab_task_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}_{module}"
+            if name in sys.modules:
+                return sys.modules[name]
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec and spec.loader
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+            return mod
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        where = f" beside the task file ({base_dir})" if base_dir else ""
+        raise TaskError(
+            f"Cannot import {module!r} ({e}). Put {module}.py{where} or install the module."
+        ) from None
+
+
+def _split_ref(ref: str) -> tuple[str, str]:
+    module, sep, attr = ref.partition(":")
+    if not sep or not module or not attr:
+        raise TaskError(f"Bad reference {ref!r}: write it as 'module:function'.")
+    return module.removesuffix(".py"), attr
+
+
+def resolve_ref(ref: str, base_dir: Path | None) -> Any:
+    """Import ``module:attr`` (module beside the task file first) and return the attribute."""
+    module, attr = _split_ref(ref)
+    mod = _import_module(module, base_dir)
+    try:
+        return getattr(mod, attr)
+    except AttributeError:
+        names = [n for n in vars(mod) if not n.startswith("_")]
+        raise TaskError(
+            f"{module!r} has no attribute {attr!r}." + did_you_mean(attr, names)
+        ) from None
+
+
+def reward_source(ref: str, base_dir: Path | None) -> str:
+    """Source of a contract reward as a standalone program defining ``compute_reward``.
+
+    The referenced function is renamed ``compute_reward``; the module's imports and the
+    module-level functions and constants it uses (transitively) come along.
+    """
+    fn = resolve_ref(ref, base_dir)
+    path = Path(fn.__code__.co_filename)
+    tree = ast.parse(path.read_text())
+    defs: dict[str, ast.stmt] = {}
+    imports: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            imports.append(node)
+        elif isinstance(node, ast.FunctionDef):
+            defs[node.name] = node
+        elif isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            for t in node.targets:
+                defs[t.id] = node  # type: ignore[union-attr]
+    name = fn.__name__
+    if name not in defs:
+        raise TaskError(f"Cannot find the source of {ref!r} in {path}.")
+    needed: list[str] = []
+    todo = [name]
+    while todo:
+        cur = todo.pop()
+        if cur in needed:
+            continue
+        needed.append(cur)
+        for n in ast.walk(defs[cur]):
+            if isinstance(n, ast.Name) and n.id in defs and n.id not in needed:
+                todo.append(n.id)
+    body: list[ast.stmt] = list(imports)
+    seen: set[int] = set()
+    for node in tree.body:
+        if id(node) in seen:
+            continue
+        if any(defs.get(n) is node for n in needed):
+            seen.add(id(node))
+            if isinstance(node, ast.FunctionDef) and node.name == name:
+                node = ast.FunctionDef(**{**node.__dict__, "name": "compute_reward"})
+            body.append(node)
+    module = ast.Module(body=body, type_ignores=[])
+    ast.fix_missing_locations(module)
+    return ast.unparse(module) + "\n"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def builtin_task_files() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(data_dir("envs").glob("*.yaml"))}
+
+
+def load_task_file(path: str | Path) -> Task:
+    path = Path(path).expanduser().resolve()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise TaskError(f"Task file {path} does not exist.") from None
+    except yaml.YAMLError as e:
+        raise TaskError(f"Task file {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise TaskError(f"Task file {path} must hold a mapping of fields (name, env_id, ...).")
+    raw.setdefault("source_dir", str(path.parent))
+    return task_from_dict(raw, origin=str(path))
+
+
+def task_from_dict(raw: dict[str, Any], origin: str = "task") -> Task:
+    try:
+        task = Task.model_validate(raw)
+    except ValidationError as e:
+        raise TaskError(_explain(e, origin)) from None
+    check_env_id(task.env_id)
+    return task
+
+
+def _explain(e: ValidationError, origin: str) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            known = Task.model_fields if len(err["loc"]) == 1 else PPOConfig.model_fields
+            hint = did_you_mean(str(err["loc"][-1]), known) or " Remove it."
+            lines.append(f"unknown key {loc!r}.{hint}")
+        elif err["type"] == "missing":
+            desc = Task.model_fields.get(loc)
+            why = f" ({desc.description})" if desc and desc.description else ""
+            lines.append(f"missing field {loc!r}{why}: add it.")
+        else:
+            lines.append(f"field {loc!r}: {err['msg']} (got {err.get('input')!r}).")
+    return f"{origin}: " + "; ".join(lines)
+
+
+def load_task(ref: str, **overrides: Any) -> Task:
+    """Load a task by built-in name, by path to a YAML file, or from a Gymnasium env id.
+
+    With an env id, ``overrides`` must include ``description``; the fitness is then the env's
+    own return unless ``fitness`` is given.
+    """
+    builtins = builtin_task_files()
+    if ref in builtins:
+        task = load_task_file(builtins[ref])
+    elif ref.endswith((".yaml", ".yml")) or Path(ref).is_file():
+        task = load_task_file(ref)
+    else:
+        import gymnasium as gym
+
+        is_env = ref in gym.registry or (":" in ref)
+        if not is_env:
+            raise TaskError(
+                f"{ref!r} is neither a built-in task, a task file, nor a Gymnasium env id."
+                + did_you_mean(ref, list(builtins) + list(gym.registry.keys()))
+                + " See `eureka-lab tasks`."
+            )
+        if not overrides.get("description"):
+            raise TaskError(
+                f"{ref!r} is an env id, not a task: add --description \"what to achieve\"."
+            )
+        raw = {"name": ref.replace(":", "_").replace("/", "_"), "env_id": ref, "timesteps": 50_000}
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        if raw.get("fitness") and ":" in raw["fitness"]:
+            raw.setdefault("source_dir", str(Path.cwd()))
+        return task_from_dict(raw, origin=ref)
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    if changes:
+        task = task_from_dict({**task.model_dump(), **changes}, origin=ref)
+    return task
