@@ -1,0 +1,171 @@
+"""What a person sees: progress while a run goes (rich on a terminal, plain lines
+otherwise) and the ``show`` table of a finished or unfinished run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from eureka_lab.store import RunStore
+
+
+def _num(x: float | None, fmt: str = ".3g") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def describe_event(e: dict[str, Any]) -> str | None:
+    """One line for an event, or None for events not worth a line."""
+    kind = e["event"]
+    if kind == "run_started":
+        return f"run {e['run']} (task {e['task']})"
+    if kind == "iteration_started":
+        return f"iteration {e['iteration']}: asking the model"
+    if kind == "model_answered":
+        u = e["usage"]
+        cost = f", ${u['cost_usd']:.4f}" if u.get("cost_usd") else ""
+        errors = f" ({'; '.join(e['errors'])})" if e.get("errors") else ""
+        return (
+            f"  {e['key']}: {e['ok']} answers, {e['failed']} failed{errors}; "
+            f"{u['prompt_tokens']}+{u['completion_tokens']} tokens{cost}"
+        )
+    if kind == "candidate" and e["status"] in ("failed", "duplicate"):
+        return f"  {e['id']}: {e['status']} at {e['stage'] or 'parse'}: {e['reason']}"
+    if kind == "repair_requested":
+        return f"  {e['id']}: asking the model to repair it"
+    if kind == "candidate_trained":
+        if e["status"] == "trained":
+            return (
+                f"  {e['id']}: fitness {_num(e['fitness'])}, success {_pct(e['success_rate'])}"
+                f" ({_num(e['seconds'], '.0f')} s, {_num(e['steps_per_second'], '.0f')} steps/s)"
+            )
+        return f"  {e['id']}: training failed: {e['reason']}"
+    if kind == "iteration_finished":
+        best = (
+            f"best {e['best']} fitness {_num(e['best_fitness'])}" if e["best"] else "none trained"
+        )
+        return f"iteration {e['iteration']} done: {e['trained']} trained, {best}"
+    if kind == "final_started":
+        return f"final comparison: training best, human and sparse rewards ({e['jobs']} jobs)"
+    if kind == "run_finished":
+        return f"done: best {e['best']}, human-normalised score {_num(e['normalized_score'])}"
+    return None
+
+
+class PlainReporter:
+    """Plain lines, for logs and pipes."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(highlight=False)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        line = describe_event(event)
+        if line is not None:
+            self.console.print(line, markup=False)
+
+
+class RichReporter(PlainReporter):
+    """Event lines plus a live bar per candidate in training (checkpoints done)."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        super().__init__(console)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] == "progress":
+            if not self.progress.live.is_started:
+                self.progress.start()
+            for key, done in event["running"].items():
+                if key not in self.bars:
+                    self.bars[key] = self.progress.add_task(key, total=event["checkpoints"])
+                self.progress.update(self.bars[key], completed=done)
+            return
+        if event["event"] == "candidate_trained" and event["id"] in self.bars:
+            self.progress.remove_task(self.bars.pop(event["id"]))
+        if (
+            event["event"] in ("iteration_finished", "run_finished")
+            and self.progress.live.is_started
+        ):
+            self.progress.stop()
+        line = describe_event(event)
+        if line is not None:
+            self.progress.console.print(line, markup=False)
+
+
+def make_reporter(console: Console | None = None) -> PlainReporter:
+    console = console or Console(highlight=False)
+    return RichReporter(console) if console.is_terminal else PlainReporter(console)
+
+
+def show_run(store: RunStore, console: Console | None = None) -> None:
+    """Print every iteration's candidates, the best, and the final comparison."""
+    console = console or Console(highlight=False)
+    config = store.config
+    console.print(
+        f"[bold]{store.root}[/]  task {config['task']['name']}  backend {config.get('llm')}"
+    )
+    summary = store.read("summary.json")
+    best = summary["best"] if summary else None
+    for it in store.iterations():
+        info = store.read(f"iter_{it:02d}/iteration.json") or {}
+        table = Table(
+            title=f"iteration {it}" + ("" if info else " (unfinished)"), title_justify="left"
+        )
+        for col in ("candidate", "status", "fitness", "success", "components", "why"):
+            table.add_column(col, overflow="fold")
+        for rec in store.candidates(it):
+            res = rec.get("result") or {}
+            status = res.get("status") or rec["status"]
+            why = rec.get("reason") or res.get("reason") or ""
+            if status == "trained":
+                why = ""
+            mark = ""
+            if rec["id"] == info.get("best"):
+                mark += " *"
+            if rec["id"] == best:
+                mark += " (best of run)"
+            comps = rec.get("components") or res.get("components") or []
+            table.add_row(
+                rec["id"].split("/")[-1] + mark,
+                status
+                if status != "failed"
+                else f"failed ({rec.get('stage') or res.get('stage')})",
+                _num(res.get("fitness")),
+                _pct(res.get("success_rate")),
+                ", ".join(comps),
+                why[:300],
+            )
+        console.print(table)
+    usage = store.usage()
+    console.print(
+        f"model usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens,"
+        f" cost ${usage.cost_usd:.4f}"
+    )
+    if summary is None:
+        console.print("no summary yet: the run has not finished (eureka-lab resume continues it)")
+        return
+    table = Table(title="final comparison (same budget and seeds)", title_justify="left")
+    for col in ("reward", "fitness", "success", "per seed"):
+        table.add_column(col)
+    for name, row in summary["final"].items():
+        per_seed = ", ".join(_num(x) for x in row["per_seed"])
+        table.add_row(name, _num(row["fitness"]), _pct(row["success_rate"]), per_seed)
+    console.print(table)
+    console.print(
+        "human-normalised score (best - sparse) / |human - sparse|: "
+        f"{_num(summary['normalized_score'])}"
+    )

@@ -1,0 +1,129 @@
+"""Load untrusted reward code in-process, behind the static policy and a restricted runtime.
+
+:func:`load_reward` checks the code with :func:`eureka_lab.policy.check_code`, then runs it
+in a fresh namespace whose builtins are :data:`eureka_lab.policy.SAFE_BUILTINS` and whose
+``import`` only grants ``numpy`` and ``math`` -- and for numpy a read-only proxy holding only
+the reviewed names, so code that slips past the static check still cannot reach
+``np.f2py``, ``np.load`` and the like. This is defence in depth, not an OS boundary: CPU,
+memory and time limits belong to :mod:`eureka_lab.limits`.
+:func:`call_reward` calls the loaded function on private copies of its inputs.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from eureka_lab.contract import FUNCTION_NAME
+from eureka_lab.errors import ContractError
+from eureka_lab.policy import LINALG_ALLOWED, NUMPY_ALLOWED, SAFE_BUILTINS, check_code
+
+__all__ = ["call_reward", "load_reward"]
+
+
+class _FrozenModule(types.ModuleType):
+    """A module object holding a fixed set of names; it refuses new or changed attributes."""
+
+    def __init__(self, name: str, source: Any, names: frozenset[str], **extra: Any) -> None:
+        super().__init__(name)
+        values = {n: getattr(source, n) for n in sorted(names) if hasattr(source, n)}
+        values.update(extra)
+        self.__dict__.update(values)
+        self.__dict__["__all__"] = tuple(sorted(values))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"the sandboxed module {self.__name__!r} is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"the sandboxed module {self.__name__!r} is read-only")
+
+    def __getattr__(self, name: str) -> Any:  # only reached for missing names
+        raise AttributeError(f"{name!r} is not available in the sandboxed {self.__name__!r}")
+
+
+def _make_modules() -> dict[str, types.ModuleType]:
+    linalg = _FrozenModule("numpy.linalg", np.linalg, LINALG_ALLOWED)
+    numpy = _FrozenModule("numpy", np, NUMPY_ALLOWED, linalg=linalg)
+    public_math = frozenset(n for n in dir(math) if not n.startswith("_"))
+    return {"numpy": numpy, "math": _FrozenModule("math", math, public_math)}
+
+
+_MODULES = _make_modules()
+
+
+def _restricted_import(
+    name: str,
+    globals: Mapping[str, Any] | None = None,  # noqa: A002 - the signature of __import__
+    locals: Mapping[str, Any] | None = None,  # noqa: A002
+    fromlist: tuple[str, ...] | None = (),
+    level: int = 0,
+) -> types.ModuleType:
+    if level != 0 or name not in _MODULES:
+        raise ImportError(f"import of {name!r} is not allowed in reward code (only numpy, math)")
+    module = _MODULES[name]
+    for item in fromlist or ():
+        if item == "*" or not hasattr(module, item):
+            raise ImportError(f"cannot import {item!r} from the sandboxed {name!r}")
+    return module
+
+
+def _safe_builtins() -> dict[str, Any]:
+    safe = {n: getattr(builtins, n) for n in SAFE_BUILTINS}
+    safe["__import__"] = _restricted_import
+    return safe
+
+
+def load_reward(code: str) -> Callable[..., Any]:
+    """Check ``code`` against the policy, run it in the sandbox, return ``compute_reward``.
+
+    Raises ContractError naming every policy violation, or what went wrong while the
+    module ran.
+    """
+    violations = check_code(code)
+    if violations:
+        raise ContractError(
+            f"the reward code breaks the policy ({len(violations)} problem"
+            f"{'s' if len(violations) > 1 else ''}): " + "; ".join(violations)
+        )
+    return _exec_reward(code)
+
+
+def _exec_reward(code: str, filename: str = "<reward>") -> Callable[..., Any]:
+    """Run ``code`` in a fresh restricted namespace and return its ``compute_reward``.
+    No static check: callers outside this module are tests of the runtime layer."""
+    namespace: dict[str, Any] = {"__builtins__": _safe_builtins(), "__name__": "eureka_reward"}
+    try:
+        exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - the point of this module
+    except Exception as e:
+        raise ContractError(
+            f"the reward module failed while loading: {type(e).__name__}: {e}"
+        ) from None
+    fn = namespace.get(FUNCTION_NAME)
+    if not isinstance(fn, types.FunctionType):
+        raise ContractError(f"the reward code does not define a function `{FUNCTION_NAME}`")
+    return fn
+
+
+def call_reward(fn: Callable[..., Any], obs: Any, action: Any, next_obs: Any, info: Any) -> Any:
+    """Call a loaded reward on private copies of its inputs and return its result unchanged.
+
+    In-place writes by the reward (``obs[:, 0] = 0``) land on the copies, so they cannot
+    change what the policy sees or what fitness measures. ``info`` is a fresh dict.
+    """
+    info_copy = {k: _private(v) for k, v in (info or {}).items()}
+    return fn(_private(obs), _private(action), _private(next_obs), info_copy)
+
+
+def _private(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, Mapping):  # Dict observation spaces
+        return {k: _private(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_private(v) for v in value)
+    return value  # numbers, numpy scalars and strings are immutable

@@ -1,0 +1,300 @@
+"""Each test starts a tiny ``python -c`` child under the limits and checks that the limit
+bites, and, where it means something, that the same child without the limits does not."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from eureka_lab.errors import RunError
+from eureka_lab.limits import (
+    LAYERS,
+    NOBODY,
+    Limits,
+    MiB,
+    capabilities,
+    child_env,
+    describe,
+    preexec,
+    prepare_workdir,
+    supported,
+)
+
+# Rlimit tests run as the current user: the interpreter may sit where nobody cannot reach it.
+KEEP_UID = Limits(drop_privileges=False)
+IS_ROOT = os.geteuid() == 0
+
+
+def _python_for_nobody() -> str | None:
+    """An interpreter that a child switched to uid nobody can run, if there is one."""
+    for python in (sys.executable, "/usr/bin/python3"):
+        if os.path.exists(python) and capabilities(python)["privileges"] is True:
+            return python
+    return None
+
+
+NOBODY_PYTHON = _python_for_nobody()
+
+
+@pytest.fixture
+def workdir():
+    # Not tmp_path: pytest's base folder is often mode 0700, which keeps nobody out.
+    path = tempfile.mkdtemp(prefix="eureka-limits-test-")
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_child(
+    code: str,
+    limits: Limits | None,
+    workdir: Path,
+    python: str = sys.executable,
+    timeout: float = 30,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as the parent would (limits=None: with no sandbox at all)."""
+    if limits is None:
+        return subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout)
+    work = prepare_workdir(workdir, limits)
+    return subprocess.run(
+        [python, "-c", code],
+        cwd=work,
+        env=child_env(work),
+        preexec_fn=preexec(limits, work),
+        start_new_session=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _require_drop() -> str:
+    caps = capabilities()
+    if NOBODY_PYTHON is None:
+        # Not silent: say what capabilities() reports, which is what a run would print.
+        assert isinstance(caps["privileges"], str)
+        pytest.skip(f"privilege drop unavailable: {caps['privileges']}")
+    return NOBODY_PYTHON
+
+
+def test_memory_limit_stops_allocation(workdir):
+    limits = Limits(memory_bytes=512 * MiB, drop_privileges=False)
+    code = (
+        "b = bytearray(2 * 512 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); print('got it')"
+    )
+    limited = run_child(code, limits, workdir)
+    assert "got it" not in limited.stdout
+    assert limited.returncode != 0
+    assert "MemoryError" in limited.stderr or limited.returncode < 0
+    assert capabilities()["memory"] is True
+
+
+def test_memory_control_without_limit(workdir):
+    code = "b = bytes(2 * 512 * 1024 * 1024); print('got it')"  # calloc: pages stay untouched
+    assert "got it" in run_child(code, None, workdir).stdout
+
+
+def test_cpu_limit_kills_busy_loop(workdir):
+    limits = Limits(cpu_seconds=1, drop_privileges=False)
+    proc = run_child("while True: pass", limits, workdir, timeout=20)
+    assert proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL), proc
+    assert capabilities()["cpu"] is True
+
+
+def test_file_size_limit(workdir):
+    limits = Limits(file_size_bytes=1 * MiB, drop_privileges=False)
+    code = (
+        "import errno\n"
+        "try:\n"
+        "    with open('big.bin', 'wb') as f:\n"
+        "        f.write(b'x' * (2 * 1024 * 1024))\n"
+        "    print('wrote it')\n"
+        "except OSError as e:\n"
+        "    print(errno.errorcode[e.errno])\n"
+    )
+    proc = run_child(code, limits, workdir)
+    # Python ignores SIGXFSZ, so the write fails with EFBIG; a C child would get the signal.
+    assert "EFBIG" in proc.stdout or proc.returncode == -signal.SIGXFSZ, proc
+    assert (workdir / "big.bin").stat().st_size <= 1 * MiB
+
+
+CONNECT = (
+    "import socket, sys\n"
+    "try:\n"
+    "    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=3).close()\n"
+    "    print('reached')\n"
+    "except OSError as e:\n"
+    "    print('blocked', e)\n"
+)
+
+
+def test_network_isolation_hides_host_loopback(workdir):
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = str(server.getsockname()[1])
+        code = CONNECT.replace("sys.argv[1]", port)
+        assert "reached" in run_child(code, None, workdir).stdout  # the test means something
+        sandboxed = run_child(code, KEEP_UID, workdir).stdout
+        opted_out = run_child(code, Limits(network=True, drop_privileges=False), workdir).stdout
+    assert "reached" in opted_out
+    caps = capabilities()
+    if caps["network"] is True:
+        assert "blocked" in sandboxed
+    else:  # capabilities() must say so, and the child must then indeed reach the host
+        assert "reached" in sandboxed
+        assert "NOT isolated" in describe(caps)
+
+
+def test_privilege_drop_protects_files_outside_workdir(workdir):
+    python = _require_drop()
+    protected = Path(tempfile.mkdtemp(prefix="eureka-protected-"))
+    try:
+        protected.chmod(0o755)
+        code = (
+            "import os, sys, tempfile\n"
+            "tempfile.mkstemp()\n"  # TMPDIR is inside the workdir and writable
+            "open('mine.txt', 'w').write('ok')\n"
+            "try:\n"
+            "    open(os.path.join(sys.argv[1], 'evil.txt'), 'w').write('x')\n"
+            "    print('wrote', os.getuid())\n"
+            "except PermissionError:\n"
+            "    print('denied', os.getuid())\n"
+        ).replace("sys.argv[1]", repr(str(protected)))
+        dropped = run_child(code, Limits(), workdir, python=python)
+        assert dropped.stdout.split() == ["denied", str(NOBODY)], dropped
+        assert (workdir / "mine.txt").read_text() == "ok"
+        unsandboxed = run_child(code, None, workdir, python=python)
+        assert unsandboxed.stdout.split()[0] == "wrote", unsandboxed
+    finally:
+        shutil.rmtree(protected, ignore_errors=True)
+
+
+FORK_LOOP = (
+    "import os, time\n"
+    "pids = []\n"
+    "try:\n"
+    "    for _ in range(200):\n"
+    "        pid = os.fork()\n"
+    "        if pid == 0:\n"
+    "            time.sleep(30)\n"
+    "            os._exit(0)\n"
+    "        pids.append(pid)\n"
+    "    print('forked', len(pids))\n"
+    "except BlockingIOError:\n"
+    "    print('stopped', len(pids))\n"
+    "finally:\n"
+    "    for p in pids:\n"
+    "        os.kill(p, 9)\n"
+    "        os.waitpid(p, 0)\n"
+)
+
+
+def test_max_processes_stops_fork_loop(workdir):
+    if not IS_ROOT:
+        # As an ordinary user RLIMIT_NPROC applies without a uid switch, but it counts all
+        # of this user's processes, so a small limit would hit the test runner itself.
+        pytest.skip("run as root to test RLIMIT_NPROC under the uid switch")
+    python = _require_drop()
+    proc = run_child(FORK_LOOP, Limits(max_processes=16), workdir, python=python)
+    word, count = proc.stdout.split()
+    assert word == "stopped" and int(count) < 16, proc
+
+
+def test_processes_limit_reported_unenforced_without_drop():
+    caps = dict(capabilities(), privileges="not running as root (uid 1000)")
+    line = next(ln for ln in describe(caps).splitlines() if ln.startswith("processes:"))
+    assert "not enforced" in line
+
+
+def test_child_env_strips_secrets(workdir):
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "OPENAI_API_KEY": "sk-secret",
+        "OPENAI_BASE_URL": "http://127.0.0.1:1",
+        "GITHUB_TOKEN": "ghp",
+        "DB_PASSWORD": "pw",
+        "MY_SECRET": "s",
+        "CUDA_VISIBLE_DEVICES": "0",
+    }
+    env = child_env(workdir, base)
+    assert set(base) & set(env) == {"PATH", "CUDA_VISIBLE_DEVICES"}
+    assert env["HOME"] == str(workdir)
+    assert env["TMPDIR"].startswith(str(workdir))
+    assert env["MPLCONFIGDIR"].startswith(str(workdir))
+
+
+def test_child_does_not_see_openai_key(workdir, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
+    code = "import os; print(os.environ.get('OPENAI_API_KEY', 'absent'), os.environ['HOME'])"
+    proc = run_child(code, KEEP_UID, workdir)
+    assert proc.stdout.split() == ["absent", str(workdir)]
+
+
+def test_capabilities_cover_every_layer_and_are_cached():
+    caps = capabilities()
+    assert set(caps) == set(LAYERS)
+    assert all(v is True or (isinstance(v, str) and v) for v in caps.values())
+    assert capabilities() is caps
+    lines = describe(caps).splitlines()
+    assert [ln.split(":")[0] for ln in lines] == list(LAYERS)
+
+
+def test_capabilities_match_what_a_dropped_child_gets(workdir):
+    """capabilities() is only useful if it tells the truth about the uid switch."""
+    if not IS_ROOT:
+        assert capabilities()["privileges"].startswith("not running as root")
+        return
+    for python in {sys.executable, NOBODY_PYTHON or sys.executable}:
+        caps = capabilities(python)
+        try:
+            uid = run_child("import os; print(os.getuid())", Limits(), workdir, python).stdout
+        except PermissionError:
+            uid = "could not start"
+        assert (uid.strip() == str(NOBODY)) == (caps["privileges"] is True), (python, caps)
+
+
+def test_describe_says_plainly_what_is_off():
+    caps = dict.fromkeys(LAYERS, True)
+    caps["network"] = "unshare(CLONE_NEWNET) not permitted here (errno EPERM)"
+    caps["memory"] = "setrlimit(RLIMIT_AS) failed: not allowed"
+    text = describe(caps)
+    assert "network: NOT isolated: unshare(CLONE_NEWNET) not permitted here (errno EPERM)" in text
+    assert "memory: address space NOT limited: setrlimit(RLIMIT_AS) failed" in text
+    assert "privileges: dropped to uid/gid 65534" in text
+    assert "network: isolated" in describe(dict.fromkeys(LAYERS, True))
+
+
+def test_supported_leaves_out_an_impossible_uid_switch():
+    caps = dict.fromkeys(LAYERS, True)
+    assert supported(Limits(), caps) == Limits()
+    caps["privileges"] = "/root (drwx------) keeps uid 65534 from running python"
+    assert supported(Limits(), caps).drop_privileges is (not Limits().drops)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="only root switches uid, so only root chowns")
+def test_workdir_must_be_reachable_and_owned(workdir):
+    workdir.chmod(0o755)
+    hidden = workdir / "private"
+    hidden.mkdir(mode=0o700)
+    with pytest.raises(RunError, match="cannot enter"):
+        prepare_workdir(hidden / "candidate", Limits())
+    plain = workdir / "plain"
+    plain.mkdir()
+    with pytest.raises(RunError, match="prepare_workdir"):
+        preexec(Limits(), plain)
+    assert prepare_workdir(plain, Limits()).stat().st_uid == NOBODY
+
+
+def test_refused_layer_is_reported_and_child_goes_on(workdir, monkeypatch):
+    import eureka_lab.limits as limits_module
+
+    monkeypatch.setattr(limits_module, "_libc", lambda: None)  # as if unshare() were missing
+    proc = run_child("print('ran')", KEEP_UID, workdir)
+    assert proc.stdout.strip() == "ran"
+    assert "eureka-lab sandbox: network NOT applied: libc could not be loaded" in proc.stderr
