@@ -26,7 +26,9 @@ ALLOWED_IMPORTS = ("numpy", "math")
 RewardFn = Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]]
 
 # Info keys that carry the env's reward terms (or SB3 book-keeping) never reach the model.
-_HIDDEN_INFO = re.compile(r"(?i)(reward|rew_|_rew|cost|penalt|bonus|^episode$|^terminal_|^TimeLimit)")
+_HIDDEN_INFO = re.compile(
+    r"(?i)(reward|rew_|_rew|cost|penalt|bonus|^episode$|^terminal_|^TimeLimit)"
+)
 
 
 def visible_info_key(key: str) -> bool:
@@ -53,7 +55,9 @@ def batch_info(infos: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
     return out
 
 
-def check_reward_output(result: Any, n_envs: int, tolerance: float = 1e-4) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def check_reward_output(
+    result: Any, n_envs: int, tolerance: float = 1e-4
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Validate what a reward function returned; raise ContractError naming the problem."""
     if not isinstance(result, tuple) or len(result) != 2:
         raise ContractError(

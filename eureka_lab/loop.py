@@ -22,7 +22,7 @@ from eureka_lab.backends.base import (
     ScoredCode,
     Usage,
 )
-from eureka_lab.errors import ConfigError, RunError
+from eureka_lab.errors import BudgetExceeded, ConfigError, RunError
 from eureka_lab.executor import Job, LocalExecutor
 from eureka_lab.feedback import component_means, reflection
 from eureka_lab.prompting import PromptBook
@@ -98,8 +98,16 @@ class Loop:
         if recorded is not None:
             return recorded
         completions = self.backend.complete(prompt, n)
-        self.store.save_request(prompt, n, completions, self.backend.name)
         ok = sum(c.ok for c in completions)
+        if ok == 0 and prompt.purpose == "sample":
+            # Not recorded as the answer, so that resuming asks again.
+            self.store.save_request(prompt, n, completions, self.backend.name, failed=True)
+            errors = "; ".join(sorted({c.error or "empty answer" for c in completions}))
+            raise RunError(
+                f"The model returned no usable answer to {prompt.key} ({errors}). Fix the "
+                f"endpoint or settings, then continue with: eureka-lab resume {self.store.root}"
+            )
+        self.store.save_request(prompt, n, completions, self.backend.name)
         usage = sum((c.usage for c in completions), start=Usage())
         self.emit(
             "model_answered",
@@ -131,7 +139,11 @@ class Loop:
         for it in range(self.config.iterations):
             done = self.store.read(f"iter_{it:02d}/iteration.json")
             if done is None:
-                done = self.iteration(it, opening, best)
+                try:
+                    done = self.iteration(it, opening, best)
+                except BudgetExceeded as e:
+                    self.emit("budget_reached", iteration=it, message=str(e))
+                    break
             if done.get("best") is not None:
                 cand = self._load(done["best"])
                 if best is None or cand["result"]["fitness"] >= best["result"]["fitness"]:

@@ -37,6 +37,8 @@ def describe_event(e: dict[str, Any]) -> str | None:
         )
     if kind == "candidate" and e["status"] in ("failed", "duplicate"):
         return f"  {e['id']}: {e['status']} at {e['stage'] or 'parse'}: {e['reason']}"
+    if kind == "budget_reached":
+        return f"stopping the search at iteration {e['iteration']}: {e['message']}"
     if kind == "repair_requested":
         return f"  {e['id']}: asking the model to repair it"
     if kind == "candidate_trained":

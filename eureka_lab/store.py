@@ -165,10 +165,20 @@ class RunStore:
         return f"llm/{key.replace('/', '-')}.json"
 
     def save_request(
-        self, prompt: Prompt, n: int, completions: list[Completion], backend: str
+        self,
+        prompt: Prompt,
+        n: int,
+        completions: list[Completion],
+        backend: str,
+        failed: bool = False,
     ) -> None:
+        """Record a request. A ``failed`` one (no usable answer) is kept for the record under
+        another name, so that resuming asks again."""
+        rel = self.llm_rel(prompt.key)
+        if failed:
+            rel = rel.removesuffix(".json") + f".failed-{time.time_ns()}.json"
         self.write(
-            self.llm_rel(prompt.key),
+            rel,
             {
                 "key": prompt.key,
                 "purpose": prompt.purpose,
@@ -186,13 +196,18 @@ class RunStore:
             return None
         return [completion_from_dict(c) for c in record["completions"]]
 
-    def requests(self) -> list[dict[str, Any]]:
+    def requests(self, include_failed: bool = False) -> list[dict[str, Any]]:
+        """Recorded requests; those that got no usable answer only with include_failed."""
         folder = self.root / "llm"
-        return [read_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        paths = sorted(folder.glob("*.json"))
+        return [read_json(p) for p in paths if include_failed or ".failed-" not in p.name]
 
     def usage(self) -> Usage:
+        """Tokens and cost of every request of the run, failed ones included."""
         total = Usage()
-        for record in self.requests():
+        for record in self.requests(include_failed=True):
             for c in record["completions"]:
                 total = total + Usage(**c.get("usage", {}))
         return total

@@ -74,7 +74,8 @@ def make_backend(spec: str, settings: BackendSettings) -> Backend:
     name, _, arg = spec.partition(":")
     if name not in REGISTRY:
         raise BackendError(
-            f"Unknown backend {name!r}." + did_you_mean(name, REGISTRY)
+            f"Unknown backend {name!r}."
+            + did_you_mean(name, REGISTRY)
             + f" Choose one of: {', '.join(REGISTRY)}."
         )
     module, _, attr = REGISTRY[name].partition(":")
