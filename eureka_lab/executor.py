@@ -8,6 +8,7 @@ killed, or outlives its wall-clock limit is recorded as failed with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -105,10 +106,8 @@ class LocalExecutor:
 
     @staticmethod
     def _kill(run: _Running) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(run.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         run.proc.wait()
 
     def _finish(self, run: _Running, timed_out: bool) -> dict[str, Any]:
