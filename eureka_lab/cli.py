@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
 import tomllib
 from dataclasses import asdict, fields
@@ -50,12 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Language models write reward functions; PPO scores them; the loop "
         "evolves better ones.",
     )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("tasks", help="list the built-in tasks")
+    sub.add_parser("tasks", help="list the built-in tasks", parents=[common])
 
-    run = sub.add_parser("run", help="run the reward-synthesis loop on a task")
+    run = sub.add_parser("run", help="run the reward-synthesis loop on a task", parents=[common])
     run.add_argument("task", help="built-in task name, task YAML file, or Gymnasium env id")
     run.add_argument("--description", help="the task in words (when TASK is an env id)")
     run.add_argument("--fitness", help="module:function scoring an episode (with an env id)")
@@ -88,10 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--runs-dir", type=Path, default=Path("runs"))
 
-    show = sub.add_parser("show", help="print a run's candidates and results")
+    show = sub.add_parser("show", help="print a run's candidates and results", parents=[common])
     show.add_argument("run_dir", type=Path)
 
-    resume = sub.add_parser("resume", help="continue a stopped run")
+    resume = sub.add_parser("resume", help="continue a stopped run", parents=[common])
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--workers", type=_positive(int))
     return p
@@ -193,18 +199,33 @@ def _run(store: RunStore, console: Console, workers: int | None = None) -> int:
     )
     backend = make_backend(config["llm"], settings)
     loop = Loop(store, task, loop_config, backend, reporter=make_reporter(console))
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         loop.run()
     except KeyboardInterrupt:
         console.print(f"\nstopped; continue with: eureka-lab resume {store.root}", markup=False)
         return 130
+    except EurekaError as e:
+        raise type(e)(f"{e}\n(the run so far is in {store.root})") from e
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     show_run(store, console)
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """First Ctrl-C (or SIGTERM): stop gracefully (children killed, state is already on
+    disk). A second one: stop at once."""
+    sys.stderr.write("\nstopping (press Ctrl-C again to stop at once)\n")
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     try:
         if args.command == "tasks":
             return cmd_tasks(console)
@@ -218,7 +239,20 @@ def main(argv: list[str] | None = None) -> int:
     except EurekaError as e:
         if args.debug:
             raise
-        Console(stderr=True, highlight=False).print(f"error: {e}", markup=False)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {e}", markup=False)
+        return 2
+    except OSError as e:
+        if args.debug:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        fix = {
+            errno.ENOSPC: "free some disk space, then continue with `eureka-lab resume RUN_DIR`",
+            errno.EACCES: "check the folder's permissions or choose another with --runs-dir",
+            errno.EROFS: "choose a writable folder with --runs-dir",
+        }.get(e.errno or 0, "run again with --debug for the traceback")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"error: {e.strerror or e}{where}: {fix}", markup=False
+        )
         return 2
     return 0
 

@@ -114,6 +114,8 @@ class LocalExecutor:
         job = run.job
         seconds = round(time.monotonic() - run.started, 2)
         result = read_json(job.workdir / RESULT) if not timed_out else None
+        if not isinstance(result, dict):  # the child owns its folder: never trust the shape
+            result = None
         if result is None:
             reason = (
                 f"timed out after {job.timeout:.0f} s (wall-clock limit)"
@@ -128,6 +130,9 @@ class LocalExecutor:
                 "log_tail": _log_tail(job.workdir),
             }
             write_json(job.workdir / RESULT, result)
+        for key in ("reason", "traceback"):  # kept short whatever the child wrote
+            if isinstance(result.get(key), str) and len(result[key]) > 4000:
+                result[key] = result[key][:4000] + "... [cut]"
         result.setdefault("wall_seconds", seconds)
         return result
 

@@ -40,6 +40,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -66,6 +67,7 @@ NOBODY = 65534
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
+PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
@@ -257,6 +259,9 @@ def _apply(limits: Limits, workdir: str, libc: ctypes.CDLL | None) -> dict[str, 
         os.setresgid(limits.gid, limits.gid, limits.gid)
         os.setresuid(limits.uid, limits.uid, limits.uid)
         os.chdir(workdir)
+    # Die with the orchestrator (even on SIGKILL), so a resumed run never races an orphan.
+    if libc is None or libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        failed["parent_death"] = "prctl(PR_SET_PDEATHSIG) failed"
     return failed
 
 

@@ -12,16 +12,24 @@ memory and time limits belong to :mod:`eureka_lab.limits`.
 from __future__ import annotations
 
 import builtins
+import dis
 import math
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from eureka_lab.contract import FUNCTION_NAME
 from eureka_lab.errors import ContractError
-from eureka_lab.policy import LINALG_ALLOWED, NUMPY_ALLOWED, SAFE_BUILTINS, check_code
+from eureka_lab.policy import (
+    _BAD_ATTRIBUTES,
+    _INTROSPECTION_PREFIXES,
+    LINALG_ALLOWED,
+    NUMPY_ALLOWED,
+    SAFE_BUILTINS,
+    check_code,
+)
 
 __all__ = ["call_reward", "load_reward"]
 
@@ -93,12 +101,62 @@ def load_reward(code: str) -> Callable[..., Any]:
     return _exec_reward(code)
 
 
+_ATTRIBUTE_OPS = frozenset({"LOAD_ATTR", "STORE_ATTR", "DELETE_ATTR", "LOAD_METHOD", "IMPORT_FROM"})
+# A module docstring, annotations, and the restricted importer (same as an import statement).
+_ALLOWED_DUNDERS = frozenset({"__doc__", "__annotations__", "__import__"})
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _bytecode_violations(code: types.CodeType) -> list[str]:
+    """Names in the compiled code that the policy's attribute rules forbid.
+
+    The runtime twin of the AST policy, on what will actually run: any dunder name
+    (``__class__``, ``__subclasses__``, ``__globals__``, ``__builtins__``), and as an
+    attribute any private name, file/pointer method (``tofile``, ``ctypes``), ``mro``,
+    ``format`` or frame/code introspection (``gi_frame``, ``f_globals``). Restricted
+    builtins alone do not stop ``().__class__.__bases__[0].__subclasses__()``.
+    """
+    bad: set[str] = set()
+    for co in _code_objects(code):
+        bad.update(
+            f"`{n}`" for n in co.co_names if n.startswith("__") and n not in _ALLOWED_DUNDERS
+        )
+        for ins in dis.get_instructions(co):
+            if ins.opname in _ATTRIBUTE_OPS and isinstance(ins.argval, str):
+                attr = ins.argval
+                if attr.startswith("__"):
+                    continue  # reported from co_names
+                if (
+                    attr.startswith("_")
+                    or attr in _BAD_ATTRIBUTES
+                    or attr.startswith(_INTROSPECTION_PREFIXES)
+                ):
+                    bad.add(f"`.{attr}`")
+    return sorted(bad)
+
+
 def _exec_reward(code: str, filename: str = "<reward>") -> Callable[..., Any]:
     """Run ``code`` in a fresh restricted namespace and return its ``compute_reward``.
-    No static check: callers outside this module are tests of the runtime layer."""
+    No AST policy check (callers outside this module are tests of the runtime layers); the
+    bytecode check, restricted builtins, import and numpy proxy still apply."""
     namespace: dict[str, Any] = {"__builtins__": _safe_builtins(), "__name__": "eureka_reward"}
     try:
-        exec(compile(code, filename, "exec"), namespace)  # noqa: S102 - the point of this module
+        compiled = compile(code, filename, "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        raise ContractError(f"the reward code does not compile: {type(e).__name__}: {e}") from None
+    reached = _bytecode_violations(compiled)
+    if reached:
+        raise ContractError(
+            "the reward code reaches names the sandbox forbids: " + ", ".join(reached[:10])
+        )
+    try:
+        exec(compiled, namespace)  # noqa: S102 - the point of this module
     except Exception as e:
         raise ContractError(
             f"the reward module failed while loading: {type(e).__name__}: {e}"

@@ -57,12 +57,32 @@ def validate(task: Task, code: str, n_envs: int = 4, steps: int = 32, seed: int 
     }
 
 
-def failure(stage: str, exc: BaseException) -> dict[str, Any]:
+MAX_REASON_CHARS = 2000
+"""Longest failure message kept. The message is the candidate's (``raise ValueError("A" *
+10**8)``) and goes into the run store, the event log and back to the model."""
+
+
+def clip(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters cut]"
+
+
+def failure(stage: str, exc: BaseException, code: str | None = None) -> dict[str, Any]:
     """A failure record: one-line reason plus the traceback frames inside the candidate."""
-    reason = f"{type(exc).__name__}: {exc}".strip()
+    reason = clip(f"{type(exc).__name__}: {exc}".strip())
+    lines = (code or "").splitlines()
+
+    def source(f: traceback.FrameSummary) -> str:
+        if f.line:
+            return f.line.strip()
+        n = f.lineno or 0
+        return lines[n - 1].strip() if 0 < n <= len(lines) else ""
+
     frames = [
-        f"  {REWARD_FILENAME}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
-        for f in traceback.extract_tb(exc.__traceback__)
+        clip(f"  {REWARD_FILENAME}, line {f.lineno}, in {f.name}: {source(f)}", 300)
+        for f in traceback.extract_tb(exc.__traceback__)[-20:]
         if Path(f.filename).name == REWARD_FILENAME or f.filename.startswith("<")
     ]
     tb = "\n".join(["Traceback (inside the reward code):", *frames, reason]) if frames else reason
@@ -77,7 +97,7 @@ def run_job(job_dir: Path) -> dict[str, Any]:
         try:
             return validate(task, code or "", seed=job.get("seed", 0))
         except Exception as e:
-            return failure("validation", e)
+            return failure("validation", e, code)
     from eureka_lab.trainer import TrainSpec, train
 
     spec = TrainSpec(**job["spec"])
@@ -89,7 +109,7 @@ def run_job(job_dir: Path) -> dict[str, Any]:
             fn = load_reward(code)
         return train(task, fn, spec, job_dir, lambda recs: write_json(job_dir / CHECKPOINTS, recs))
     except Exception as e:
-        return failure("training", e)
+        return failure("training", e, code)
 
 
 def main(argv: list[str] | None = None) -> int:
