@@ -88,6 +88,7 @@ class RunStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+        self._events_checked = False
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -143,7 +144,16 @@ class RunStore:
         """Append one event to the log (a torn last line is skipped by readers)."""
         record = {"time": round(time.time(), 3), "event": kind, **fields}
         line = json.dumps(record, default=_jsonable) + "\n"
-        with open(self.root / EVENTS, "a") as f:
+        path = self.root / EVENTS
+        if not self._events_checked:
+            # A run killed mid-append leaves a torn last line: start ours on a fresh one.
+            self._events_checked = True
+            if path.exists() and path.stat().st_size:
+                with open(path, "rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        line = "\n" + line
+        with open(path, "a") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())

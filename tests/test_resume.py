@@ -1,0 +1,111 @@
+"""Kill a run with SIGKILL in the middle of an iteration, resume it, and check that nothing
+finished is redone."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from conftest import tiny_task_dict
+
+SEEDS = """
+import numpy as np
+
+
+def height(obs, action, next_obs, info):
+    components = {"height": 1.0 * np.sin(3 * next_obs[:, 0])}
+    total = sum(components.values())
+    return total, components
+
+
+def speed(obs, action, next_obs, info):
+    components = {"speed": 10.0 * np.abs(next_obs[:, 1])}
+    total = sum(components.values())
+    return total, components
+"""
+
+
+def write_task(folder: Path) -> Path:
+    (folder / "seeds.py").write_text(SEEDS)
+    raw = tiny_task_dict(seed_rewards=["seeds:height", "seeds:speed"])
+    path = folder / "task.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def cli(*args: str, **kw) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "eureka_lab.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        text=True,
+        **kw,
+    )
+
+
+def events(run: Path) -> list[dict]:
+    out = []
+    for line in (run / "events.jsonl").read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            out.append(json.loads(line))
+    return out
+
+
+def test_sigkill_mid_iteration_then_resume(tmp_path):
+    task = write_task(tmp_path)
+    runs = tmp_path / "runs"
+    args = ["run", str(task), "--llm", "offline", "--iterations", "2", "--samples", "3"]
+    proc = cli(*args, "--workers", "2", "--runs-dir", str(runs))
+    deadline = time.monotonic() + 240
+    run = None
+    while time.monotonic() < deadline:
+        found = list(runs.glob("*/iter_00/cand_*/result.json"))
+        if found:
+            run = found[0].parents[2]
+            break
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    assert run is not None, "no candidate finished training in time"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    finished = {p: p.stat().st_mtime_ns for p in run.glob("iter_*/cand_*/result.json")}
+    answered = {p: p.stat().st_mtime_ns for p in (run / "llm").glob("*.json")}
+    assert finished and answered
+    before = len(events(run))
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "eureka_lab.cli", "show", str(run)], capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "unfinished" in shown.stdout
+
+    resumed = cli("resume", str(run))
+    output, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, output
+    assert (run / "summary.json").is_file()
+
+    # Finished candidates were not re-trained, recorded answers not asked again.
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
+    for path, mtime in answered.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was asked again"
+    retrained = {e["id"] for e in events(run)[before:] if e["event"] == "training_started"}
+    done_before = {str(p.parent.relative_to(run)) for p in finished}
+    assert not retrained & done_before
+    # Every event line after the kill parses (a torn line is not glued to the next one).
+    lines = (run / "events.jsonl").read_text().splitlines()
+    assert sum(1 for line in lines[before:] if not line.startswith("{")) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary["final"]) == {"best", "human", "sparse"}
