@@ -1,12 +1,13 @@
 import ast
 import re
 
-import custom_envs
 import pytest
 
 from eureka_lab.context import EnvContext, build_context, context_for_env, env_source
 from eureka_lab.errors import TaskError
 from eureka_lab.task import load_task, make_env
+
+import custom_envs
 
 # "reward" anywhere; "cost" as a word part (CartPole's physics keeps ``costheta``).
 LEAK = re.compile(r"(?i)reward|(?<![a-z])costs?(?![a-z])")
