@@ -1,0 +1,50 @@
+"""Hopper-v5: make the one-legged planar hopper hop forward (towards +x).
+
+Observation (11): [0] torso height z, [1] torso pitch angle (positive leans the top of the
+torso forward), [2] thigh, [3] leg, [4] foot joint angles, [5] forward velocity,
+[6] vertical velocity, [7] pitch angular velocity, [8:11] joint angular velocities.
+Velocities are clipped to [-10, 10]. Action (3): joint torques in [-1, 1]. The episode
+ends when the hopper falls (height < 0.7, |pitch| > 0.2 or a state leaves its range).
+Info: x_position, z_distance_from_origin, x_velocity.
+"""
+
+import numpy as np
+
+
+def fitness(episode):
+    """Forward displacement of the torso over the episode, in metres."""
+    return float(episode.qpos[-1, 0] - episode.qpos[0, 0])
+
+
+def sparse_reward(obs, action, next_obs, info):
+    velocity = np.asarray(info["x_velocity"], dtype=np.float64)
+    return velocity, {"forward_velocity": velocity}
+
+
+def alive_forward_reward(obs, action, next_obs, info):
+    """Forward speed, a bonus for every step alive, a small torque cost."""
+    forward = np.asarray(info["x_velocity"], dtype=np.float64)
+    alive = np.ones(len(next_obs), dtype=np.float64)
+    torque_sq = np.sum(action**2, axis=1)
+    components = {
+        "forward": 1.0 * forward,
+        "alive": 1.0 * alive,
+        "torque": -0.001 * torque_sq,
+    }
+    total = sum(components.values())
+    return total, components
+
+
+def upright_forward_reward(obs, action, next_obs, info):
+    """Forward speed while staying tall and upright."""
+    forward = next_obs[:, 5]
+    height = next_obs[:, 0]
+    pitch = np.abs(next_obs[:, 1])
+    components = {
+        "forward": 1.0 * forward,
+        "height": 1.0 * np.clip(height - 0.8, 0.0, 0.6),
+        "upright": -1.0 * pitch,
+        "alive": 0.5 * np.ones_like(height),
+    }
+    total = sum(components.values())
+    return total, components
