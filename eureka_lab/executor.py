@@ -83,7 +83,7 @@ class LocalExecutor:
         self.limits = limits or sandbox_limits.supported(sandbox_limits.Limits())
         self.poll_seconds = poll_seconds
 
-    def _start(self, job: Job) -> _Running:
+    def _start(self, job: Job, running: list[_Running]) -> _Running:
         job.workdir.mkdir(parents=True, exist_ok=True)
         (job.workdir / RESULT).unlink(missing_ok=True)
         write_json(job.workdir / JOB, job.payload)
@@ -102,7 +102,9 @@ class LocalExecutor:
                 start_new_session=True,
                 preexec_fn=sandbox_limits.preexec(self.limits, job.workdir),
             )
-        return _Running(job, proc)
+            run = _Running(job, proc)
+            running.append(run)  # at once, so that an interrupt from here on kills it
+        return run
 
     @staticmethod
     def _kill(run: _Running) -> None:
@@ -149,14 +151,15 @@ class LocalExecutor:
         try:
             while pending or running:
                 while pending and len(running) < self.workers:
-                    running.append(self._start(pending.pop(0)))
+                    self._start(pending.pop(0), running)
                 time.sleep(self.poll_seconds)
                 for run in list(running):
-                    timed_out = time.monotonic() - run.started > run.job.timeout
-                    if timed_out:
+                    timed_out = False
+                    if run.proc.poll() is None:
+                        if time.monotonic() - run.started <= run.job.timeout:
+                            continue
+                        timed_out = True
                         self._kill(run)
-                    elif run.proc.poll() is None:
-                        continue
                     running.remove(run)
                     results[run.job.key] = self._finish(run, timed_out)
                     if on_done is not None:

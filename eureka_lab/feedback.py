@@ -16,7 +16,7 @@ def _series(values: list[float | None], samples: int) -> dict[str, Any]:
     known = [v for v in values if v is not None]
     idx = np.unique(np.linspace(0, len(values) - 1, min(samples, len(values))).round().astype(int))
     return {
-        "values": "[" + ", ".join(_fmt(values[i]) for i in idx) + "]",
+        "trace": "[" + ", ".join(_fmt(values[i]) for i in idx) + "]",
         "max": _fmt(max(known)) if known else "n/a",
         "mean": _fmt(float(np.mean(known))) if known else "n/a",
         "min": _fmt(min(known)) if known else "n/a",
@@ -26,6 +26,8 @@ def _series(values: list[float | None], samples: int) -> dict[str, Any]:
 
 def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str, Any]:
     """Template values for ``feedback.j2`` from a candidate's checkpoint records."""
+    if not checkpoints:
+        raise ValueError("reflection needs at least one checkpoint record")
     names = sorted({n for c in checkpoints for n in c["components"]})
     components = []
     scale = {}

@@ -114,7 +114,7 @@ class RunStore:
 
     @classmethod
     def open(cls, path: str | Path) -> RunStore:
-        root = Path(path).expanduser()
+        root = Path(path).expanduser().resolve()
         if not (root / CONFIG).is_file():
             raise RunError(f"{root} is not a run directory (no {CONFIG}).")
         return cls(root)

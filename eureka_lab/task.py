@@ -185,8 +185,11 @@ def _import_module(module: str, base_dir: Path | None) -> Any:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
         where = f" beside the task file ({base_dir})" if base_dir else ""
+        nearby = [p.stem for p in Path(base_dir).glob("*.py")] if base_dir else []
         raise TaskError(
-            f"Cannot import {module!r} ({e}). Put {module}.py{where} or install the module."
+            f"Cannot import {module!r} ({e})."
+            + did_you_mean(module, nearby)
+            + f" Put {module}.py{where} or install the module."
         ) from None
 
 
@@ -213,8 +216,8 @@ def resolve_ref(ref: str, base_dir: Path | None) -> Any:
 def reward_source(ref: str, base_dir: Path | None) -> str:
     """Source of a contract reward as a standalone program defining ``compute_reward``.
 
-    The referenced function is renamed ``compute_reward``; the module's imports and the
-    module-level functions and constants it uses (transitively) come along.
+    The referenced function is renamed ``compute_reward``; the module-level functions,
+    constants and imports it uses (transitively) come along, nothing else.
     """
     fn = resolve_ref(ref, base_dir)
     path = Path(fn.__code__.co_filename)
@@ -226,9 +229,13 @@ def reward_source(ref: str, base_dir: Path | None) -> str:
             imports.append(node)
         elif isinstance(node, ast.FunctionDef):
             defs[node.name] = node
-        elif isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-            for t in node.targets:
-                defs[t.id] = node  # type: ignore[union-attr]
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            # Constants: ``X = 1``, ``X: float = 1``, ``LOW, HIGH = -1, 1``.
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        defs[n.id] = node
     name = fn.__name__
     if name not in defs:
         raise TaskError(f"Cannot find the source of {ref!r} in {path}.")
@@ -242,7 +249,12 @@ def reward_source(ref: str, base_dir: Path | None) -> str:
         for n in ast.walk(defs[cur]):
             if isinstance(n, ast.Name) and n.id in defs and n.id not in needed:
                 todo.append(n.id)
-    body: list[ast.stmt] = list(imports)
+    used = {n.id for d in needed for n in ast.walk(defs[d]) if isinstance(n, ast.Name)}
+    body: list[ast.stmt] = [
+        imp
+        for imp in imports
+        if any((a.asname or a.name).split(".")[0] in used for a in imp.names)  # type: ignore[attr-defined]
+    ]
     seen: set[int] = set()
     for node in tree.body:
         if id(node) in seen:
@@ -284,7 +296,24 @@ def task_from_dict(raw: dict[str, Any], origin: str = "task") -> Task:
     except ValidationError as e:
         raise TaskError(_explain(e, origin)) from None
     check_env_id(task.env_id)
+    check_refs(task, origin)
     return task
+
+
+def check_refs(task: Task, origin: str = "task") -> None:
+    """Raise TaskError, naming the field, unless every code reference of ``task`` resolves
+    to a function (caught at load time, not in a training child after paying for samples)."""
+    fields = [(f, getattr(task, f)) for f in ("fitness", "human_reward", "sparse_reward")]
+    fields += [(f"seed_rewards[{i}]", r) for i, r in enumerate(task.seed_rewards)]
+    for name, ref in fields:
+        if ref == ENV_REWARD:
+            continue
+        try:
+            obj = resolve_ref(ref, task.source_dir)
+        except TaskError as e:
+            raise TaskError(f"{origin}: field {name!r}: {e}") from None
+        if not callable(obj):
+            raise TaskError(f"{origin}: field {name!r}: {ref!r} is not a function.")
 
 
 def _explain(e: ValidationError, origin: str) -> str:

@@ -1,0 +1,88 @@
+"""Prompt templates: strict rendering, the contract in the system prompt, user overrides."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+
+from eureka_lab import contract
+from eureka_lab.prompting import TEMPLATES, PromptBook
+
+VALUES = {
+    "system": {"n_envs": 8},
+    "task": {"env_id": "CartPole-v1", "context": "CONTEXT", "description": "DESCRIPTION"},
+    "feedback": {
+        "steps": 1000,
+        "checkpoints": 2,
+        "components": [{"name": "alive", "trace": "[1, 1]", "max": 1, "mean": 1, "min": 1}],
+        "fitness": {"trace": "[0, 2]", "max": 2, "mean": 1, "min": 0},
+        "success_rate": None,
+        "episode_length": {"trace": "[5, 9]", "max": 9, "mean": 7, "min": 5},
+        "notes": ["NOTE"],
+    },
+    "repair": {"stage": "validation", "traceback": "TRACEBACK"},
+}
+
+
+def test_every_template_has_values():
+    assert set(VALUES) == set(TEMPLATES)
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_template_renders(name):
+    text = PromptBook().render(name, **VALUES[name])
+    assert text.strip() and text.endswith("\n") and not text.endswith("\n\n")
+    for value in VALUES[name].values():
+        if isinstance(value, str) and value.isupper():
+            assert value in text
+
+
+# success_rate may be None (no threshold), every other variable is required.
+REQUIRED = [(n, k) for n, vals in VALUES.items() for k, v in vals.items() if v is not None]
+
+
+@pytest.mark.parametrize("name, missing", REQUIRED)
+def test_missing_variable_raises(name, missing):
+    values = {k: v for k, v in VALUES[name].items() if k != missing}
+    with pytest.raises(jinja2.UndefinedError, match=missing):
+        PromptBook().render(name, **values)
+
+
+def test_system_prompt_has_contract_signature():
+    text = PromptBook().render("system", n_envs=8)
+    signature = next(
+        line.strip() for line in contract.__doc__.splitlines() if "def compute_reward" in line
+    )
+    assert signature + ":" in text
+    assert f"def {contract.FUNCTION_NAME}({', '.join(contract.ARGUMENTS)})" in text
+    assert "8 parallel environments" in text
+    for module in contract.ALLOWED_IMPORTS:
+        assert f"`{module}`" in text
+
+
+def test_opening_messages():
+    system, user = PromptBook().opening(
+        env_id="Hopper-v5", context="SOURCE", description="hop forward", n_envs=4
+    )
+    assert (system.role, user.role) == ("system", "user")
+    assert "4 parallel environments" in system.content
+    assert "`Hopper-v5`" in user.content and "SOURCE" in user.content
+    assert "The task: hop forward" in user.content
+
+
+def test_user_folder_overrides_one_template(tmp_path):
+    (tmp_path / "task.j2").write_text("Custom task for {{ env_id }}: {{ description }}")
+    book = PromptBook(tmp_path)
+    assert book.render("task", **VALUES["task"]) == "Custom task for CartPole-v1: DESCRIPTION\n"
+    assert book.render("system", n_envs=8) == PromptBook().render("system", n_envs=8)
+
+
+def test_override_is_strict_too(tmp_path):
+    (tmp_path / "repair.j2").write_text("{{ stage }} {{ unknown_variable }}")
+    with pytest.raises(jinja2.UndefinedError, match="unknown_variable"):
+        PromptBook(tmp_path).render("repair", **VALUES["repair"])
+
+
+def test_unknown_template():
+    with pytest.raises(jinja2.TemplateNotFound):
+        PromptBook().render("nope")
