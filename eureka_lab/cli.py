@@ -7,6 +7,7 @@ import errno
 import os
 import signal
 import sys
+import time
 import tomllib
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -19,7 +20,7 @@ from eureka_lab.backends import BackendSettings, default_backend_name, make_back
 from eureka_lab.errors import ConfigError, EurekaError
 from eureka_lab.loop import Loop, LoopConfig
 from eureka_lab.report import make_reporter, show_run
-from eureka_lab.store import RunStore
+from eureka_lab.store import CONFIG, RunStore
 from eureka_lab.task import Task, builtin_task_files, load_task, load_task_file
 
 CONFIG_FILE = "eureka-lab.toml"
@@ -100,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="continue a stopped run", parents=[common])
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--workers", type=_positive(int))
+    resume.add_argument(
+        "--max-cost", type=_positive(float), help="a new budget in USD (the run's total)"
+    )
     return p
 
 
@@ -181,8 +185,13 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     return _run(store, console)
 
 
-def _run(store: RunStore, console: Console, workers: int | None = None) -> int:
+def _run(
+    store: RunStore, console: Console, workers: int | None = None, max_cost: float | None = None
+) -> int:
     config = store.config
+    if max_cost is not None:
+        config["llm_settings"] = {**config.get("llm_settings", {}), "max_cost": max_cost}
+        store.write(CONFIG, config)
     task = Task.model_validate(config["task"])
     loop_config = LoopConfig(**{**config["loop"], **({"workers": workers} if workers else {})})
     llm_settings = dict(config.get("llm_settings", {}))
@@ -200,13 +209,20 @@ def _run(store: RunStore, console: Console, workers: int | None = None) -> int:
     backend = make_backend(config["llm"], settings)
     loop = Loop(store, task, loop_config, backend, reporter=make_reporter(console))
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    started = round(time.time(), 3)
     try:
         loop.run()
     except KeyboardInterrupt:
         console.print(f"\nstopped; continue with: eureka-lab resume {store.root}", markup=False)
         return 130
     except EurekaError as e:
-        raise type(e)(f"{e}\n(the run so far is in {store.root})") from e
+        note = f"(the run so far is in {store.root})"
+        if any(ev["event"] == "budget_reached" for ev in store.events() if ev["time"] >= started):
+            note = (
+                "(the search stopped at --max-cost; to go on, raise it: eureka-lab resume "
+                f"{store.root} --max-cost USD)"
+            )
+        raise type(e)(f"{e}\n{note}") from e
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -235,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             show_run(RunStore.open(args.run_dir), console)
             return 0
         if args.command == "resume":
-            return _run(RunStore.open(args.run_dir), console, workers=args.workers)
+            return _run(
+                RunStore.open(args.run_dir), console, workers=args.workers, max_cost=args.max_cost
+            )
     except EurekaError as e:
         if args.debug:
             raise

@@ -259,3 +259,47 @@ class _Handler(BaseHTTPRequestHandler):
                     },
                 },
             )
+
+
+def _main() -> None:
+    """Serve on a fixed port until Ctrl-C: ``python tests/fake_openai.py [--port 8765]
+    [--answers DIR]``. With ``--answers`` it cycles through the ``*.md`` files of DIR."""
+    import argparse
+    import signal
+    from pathlib import Path
+
+    p = argparse.ArgumentParser(description="A fake OpenAI chat-completions server.")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--answers", type=Path, help="folder of .md answers served in turn")
+    p.add_argument("--model", help="model name to report in answers")
+    args = p.parse_args()
+    texts: list[str] = []
+    if args.answers:
+        texts = [f.read_text() for f in sorted(args.answers.glob("*.md"))]
+        if not texts:
+            raise SystemExit(f"no .md files in {args.answers}")
+
+    def answer(body: dict[str, Any], i: int) -> str:
+        return texts[(i - 1) % len(texts)] if texts else f"completion {i}"
+
+    fake = FakeOpenAI(answer, model=args.model)
+    fake._httpd.server_close()
+    fake._httpd = _Server(("127.0.0.1", args.port), _Handler)
+    fake._httpd.fake = fake
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"serving on {fake.url} (Ctrl-C stops)", flush=True)
+    try:
+        fake._httpd.serve_forever(0.1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake._httpd.server_close()
+        print(f"served {len(fake.chat_requests)} chat requests", flush=True)
+
+
+if __name__ == "__main__":
+    _main()

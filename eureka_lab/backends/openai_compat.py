@@ -158,7 +158,7 @@ class OpenAIBackend:
             raise BudgetExceeded(
                 f"The next request ({n} samples of {self.model}, up to ~{prompt_tokens} prompt"
                 f" + {completion_tokens} completion tokens) could cost ${estimate:.4f}, which "
-                f"would exceed --max-cost ${limit:.2f} (spent ${spent:.4f} so far). Raise "
+                f"would exceed --max-cost {_usd(limit)} (spent ${spent:.4f} so far). Raise "
                 "--max-cost, or lower the samples per iteration or --max-tokens."
             )
 
@@ -303,6 +303,11 @@ class OpenAIBackend:
             Completion(None, error=error, model=self.model, meta=dict(meta))
             for _ in range(max(0, count))
         ]
+
+
+def _usd(x: float) -> str:
+    """Dollars with cents, or with the digits that matter for a budget below a cent."""
+    return f"${x:.2f}" if x >= 0.01 or x == 0 else f"${x:.2g}"
 
 
 def _server_message(e: openai.APIStatusError) -> str:
