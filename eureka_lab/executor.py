@@ -1,21 +1,26 @@
 """The executor: runs candidate jobs in child processes, at most ``workers`` at a time.
 
-Each job is ``python -m eureka_lab.worker JOB_DIR`` under the sandbox's process limits. The
-parent waits on process exit and reads the structured result file; it never reads log
-text for control flow and never executes generated code itself. A child that crashes, is
-killed, or outlives its wall-clock limit is recorded as failed with the reason.
+Each job runs :func:`eureka_lab.worker.main` in a fresh process under the sandbox's process
+limits. Children are forked from a server process that has already imported torch,
+stable-baselines3 and gymnasium (multiprocessing's ``forkserver`` with a preload), so a job
+starts in milliseconds instead of the ~6 s those imports cost; the server itself is started
+with the secrets removed from its environment. The parent waits on process exit and reads
+the structured result file; it never reads log text for control flow and never executes
+generated code itself. A child that crashes, is killed, or outlives its wall-clock limit is
+recorded as failed with the reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +28,52 @@ from eureka_lab import limits as sandbox_limits
 from eureka_lab.store import JOB, RESULT, read_json, write_json
 
 LOG = "worker.log"
-_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+PRELOAD = ["eureka_lab._preload"]
+"""Imported once by the fork server; every job inherits the imports."""
+
+_context: Any = None
+
+
+def fork_context() -> Any:
+    """The forkserver context, started once per process with a scrubbed environment."""
+    global _context
+    if _context is None:
+        from multiprocessing import forkserver
+
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        saved = dict(os.environ)
+        try:
+            os.environ.clear()
+            os.environ.update(sandbox_limits.child_env(Path.cwd(), saved))
+            os.environ["HOME"] = saved.get("HOME", "/")
+            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+            forkserver.ensure_running()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        _context = ctx
+    return _context
+
+
+def _child_main(workdir: str, limits: sandbox_limits.Limits, env: dict[str, str]) -> None:
+    """Runs in the forked child: own session, log file, environment and limits, then the job."""
+    os.setsid()
+    log = os.open(os.path.join(workdir, LOG), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update(env)
+    sandbox_limits.preexec(limits, workdir)()
+    from eureka_lab import worker
+
+    code = worker.main([workdir])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @dataclass(frozen=True)
@@ -37,12 +87,12 @@ class Job:
 @dataclass
 class _Running:
     job: Job
-    proc: subprocess.Popen
+    proc: BaseProcess
     started: float = field(default_factory=time.monotonic)
 
 
-def _signal_reason(code: int) -> str:
-    if code >= 0:
+def _signal_reason(code: int | None) -> str:
+    if code is None or code >= 0:
         return f"the worker exited with status {code} without writing a result"
     sig = -code
     name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
@@ -89,28 +139,27 @@ class LocalExecutor:
         write_json(job.workdir / JOB, job.payload)
         sandbox_limits.prepare_workdir(job.workdir, self.limits)
         env = sandbox_limits.child_env(job.workdir, os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, env.get("PYTHONPATH")]))
         env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
-        with open(job.workdir / LOG, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "eureka_lab.worker", str(job.workdir)],
-                cwd=job.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=sandbox_limits.preexec(self.limits, job.workdir),
-            )
-            run = _Running(job, proc)
-            running.append(run)  # at once, so that an interrupt from here on kills it
+        proc = fork_context().Process(
+            target=_child_main,
+            args=(str(job.workdir), self.limits, env),
+            name=f"eureka-lab {job.key}",
+            daemon=False,
+        )
+        run = _Running(job, proc)
+        running.append(run)  # before start, so that an interrupt from here on kills it
+        proc.start()
         return run
 
     @staticmethod
     def _kill(run: _Running) -> None:
+        if run.proc.pid is None:  # interrupted before it started
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(run.proc.pid, signal.SIGKILL)
-        run.proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            run.proc.kill()
+        run.proc.join()
 
     def _finish(self, run: _Running, timed_out: bool) -> dict[str, Any]:
         job = run.job
@@ -122,7 +171,7 @@ class LocalExecutor:
             reason = (
                 f"timed out after {job.timeout:.0f} s (wall-clock limit)"
                 if timed_out
-                else _signal_reason(run.proc.returncode)
+                else _signal_reason(run.proc.exitcode)
             )
             result = {
                 "ok": False,
@@ -155,7 +204,7 @@ class LocalExecutor:
                 time.sleep(self.poll_seconds)
                 for run in list(running):
                     timed_out = False
-                    if run.proc.poll() is None:
+                    if run.proc.exitcode is None:
                         if time.monotonic() - run.started <= run.job.timeout:
                             continue
                         timed_out = True

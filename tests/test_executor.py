@@ -64,7 +64,7 @@ def _train_job(tmp_path, task_json, key, timesteps=10**7, timeout=120.0):
 
 @pytest.fixture
 def started(monkeypatch):
-    """The Popen objects the executor starts, in order."""
+    """The processes the executor starts, in order."""
     procs = []
     real_start = LocalExecutor._start
 
@@ -92,7 +92,7 @@ def test_jobs_run_at_most_workers_at_a_time(tmp_path, task_json, started):
 
     def on_tick(running):
         running_counts.append(len(running))
-        alive_counts.append(sum(p.poll() is None for p in started))
+        alive_counts.append(sum(p.exitcode is None for p in started))
 
     results = LocalExecutor(2, limits=LIMITS, poll_seconds=0.05).run(
         jobs, on_done=lambda job, res: done.append(job.key), on_tick=on_tick
@@ -137,7 +137,7 @@ def test_wall_timeout_kills_and_fails(tmp_path, task_json, started):
     assert res["ok"] is False and res["stage"] == "train"
     assert res["reason"] == "timed out after 1 s (wall-clock limit)"
     (proc,) = started
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.exitcode == -signal.SIGKILL
     assert _gone(proc.pid)
 
 
@@ -148,7 +148,7 @@ def test_keyboard_interrupt_in_on_tick_kills_children(tmp_path, task_json, start
     def on_tick(running):
         ticks.append(len(running))
         if len(ticks) == 3:
-            alive.extend(p.poll() is None for p in started)
+            alive.extend(p.exitcode is None for p in started)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -156,7 +156,7 @@ def test_keyboard_interrupt_in_on_tick_kills_children(tmp_path, task_json, start
     assert alive == [True, True]  # both children were running when Ctrl-C came
     assert len(started) == 2  # the third never started
     for proc in started:
-        assert proc.returncode is not None
+        assert proc.exitcode is not None
         assert _gone(proc.pid)
         with pytest.raises(ProcessLookupError):
             os.killpg(proc.pid, 0)  # nothing left in the child's session either
