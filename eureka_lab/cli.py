@@ -175,6 +175,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         )
     )
     console.print(f"model backend: {llm}{why}", markup=False, highlight=False)
+    if llm == "offline" and not task.seed_rewards:
+        raise ConfigError(
+            f"The offline backend searches over a task's seed rewards, and {task.name!r} has "
+            "none. Add seed_rewards to a task file (see README, 'Your own environment and "
+            "task'), or use a model: --llm openai --model NAME [--base-url URL]."
+        )
     config = {
         "task": task.model_dump(mode="json"),
         "loop": asdict(loop_config),
