@@ -1,11 +1,12 @@
 import ast
 import re
 
+import numpy as np
 import pytest
 
 from eureka_lab.context import EnvContext, build_context, context_for_env, env_source
 from eureka_lab.errors import TaskError
-from eureka_lab.task import load_task, make_env
+from eureka_lab.task import builtin_task_files, load_task, make_env
 
 import custom_envs
 
@@ -173,3 +174,21 @@ def test_env_source_of_class_directly():
     from custom_envs import ReachEnv
 
     assert env_source(ReachEnv) == context_for_env(make_env("custom_envs:ReachEnv")).source
+
+
+@pytest.mark.parametrize("name", sorted(builtin_task_files()))
+def test_every_builtin_task_context_hides_the_reward(name):
+    task = load_task(name)
+    context = build_context(task)
+    tree = ast.parse(context.source)
+    leaks = [i for i in identifiers(tree) if LEAK.search(i)]
+    assert not leaks, leaks
+    assert not docstrings(tree)
+    env = task.make_env()
+    size = int(np.prod(env.observation_space.shape))
+    env.close()
+    lines = [ln for ln in context.observation.splitlines() if ln.startswith("obs[")]
+    assert len(lines) == size
+    assert not [k for k in context.info_keys if LEAK.search(k)]
+    if task.observation_names:
+        assert all(n in context.observation for n in task.observation_names)
