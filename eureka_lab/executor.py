@@ -133,6 +133,15 @@ class LocalExecutor:
         self.limits = limits or sandbox_limits.supported(sandbox_limits.Limits())
         self.poll_seconds = poll_seconds
 
+    def describe(self) -> list[str]:
+        """One line per isolation layer: what is active for children, and what is not."""
+        caps = dict(sandbox_limits.capabilities())
+        if self.limits.network:
+            caps["network"] = "allowed by the executor's limits (network=True)"
+        if not self.limits.drops and caps.get("privileges") is True:
+            caps["privileges"] = "not requested (drop_privileges=False, or not running as root)"
+        return sandbox_limits.describe(caps).splitlines()
+
     def _start(self, job: Job, running: list[_Running]) -> _Running:
         job.workdir.mkdir(parents=True, exist_ok=True)
         (job.workdir / RESULT).unlink(missing_ok=True)

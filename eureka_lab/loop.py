@@ -134,6 +134,7 @@ class Loop:
     # ------------------------------------------------------------------ the run
     def run(self) -> dict[str, Any]:
         self.emit("run_started", task=self.task.name, run=str(self.store.root))
+        self.emit("sandbox", layers=self.executor.describe())
         opening = self._opening()
         best: dict[str, Any] | None = None
         for it in range(self.config.iterations):

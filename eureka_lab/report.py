@@ -25,6 +25,9 @@ def describe_event(e: dict[str, Any]) -> str | None:
     kind = e["event"]
     if kind == "run_started":
         return f"run {e['run']} (task {e['task']})"
+    if kind == "sandbox":
+        weak = [line for line in e["layers"] if "NOT" in line or "not enforced" in line]
+        return "\n".join(f"sandbox: {line}" for line in weak) or None
     if kind == "iteration_started":
         return f"iteration {e['iteration']}: asking the model"
     if kind == "model_answered":
