@@ -253,7 +253,8 @@ class Loop:
                 rec["policy"] = violations
                 twin = self._twin(rec["digest"], cid)
                 if violations:
-                    rec.update(stage="policy", reason="; ".join(violations))
+                    more = f"; and {len(violations) - 10} more" if len(violations) > 10 else ""
+                    rec.update(stage="policy", reason="; ".join(violations[:10]) + more)
                 elif twin is not None:
                     rec.update(status="duplicate", duplicate_of=twin, reason=f"same code as {twin}")
                 else:

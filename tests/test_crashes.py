@@ -1,0 +1,166 @@
+"""Fault injection: candidates whose child crashes, is killed, runs out of memory, returns
+NaN, raises or hangs are recorded as failed with a reason naming the cause, the executor
+goes on with the next job, and the orchestrator (this test process) survives.
+
+Faults come from ``faulty_envs.FaultyEnv`` (beside this file), a tiny env that injects one
+fault at a chosen step; the child imports it through PYTHONPATH. Hang and memory faults
+only ever run in a sandboxed child.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from eureka_lab.executor import Job, LocalExecutor
+from eureka_lab.task import Task, task_from_dict
+
+TESTS_DIR = Path(__file__).resolve().parent
+SPEC = {"timesteps": 512, "seed": 0, "checkpoints": 2, "eval_episodes": 1}
+
+REWARD = """import numpy as np
+
+
+def compute_reward(obs, action, next_obs, info):
+    r = next_obs[:, 0] + 0.1 * action
+    return r, {"progress": r}
+"""
+
+# Returns NaN (or inf) once it has been called more than AFTER times: past the 32 calls of
+# validation, so the failure comes at training time.
+NON_FINITE = """import numpy as np
+
+CALLS = {"n": 0}
+
+
+def compute_reward(obs, action, next_obs, info):
+    CALLS["n"] = CALLS["n"] + 1
+    r = next_obs[:, 0] * 1.0
+    if CALLS["n"] > AFTER:
+        r = r * BAD
+    return r, {"progress": r}
+"""
+
+
+def faulty_task(fault: str = "none", at_step: int = 10) -> Task:
+    return task_from_dict(
+        {
+            "name": f"faulty_{fault}",
+            "env_id": "faulty_envs:FaultyEnv",
+            "env_kwargs": {"fault": fault, "at_step": at_step},
+            "max_episode_steps": 50,
+            "description": "Press the second button.",
+            "timesteps": 512,
+            "eval_episodes": 1,
+            "checkpoints": 2,
+            "ppo": {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        }
+    )
+
+
+def job(key: str, folder: Path, task: Task, mode: str, code: str = REWARD, timeout=120.0) -> Job:
+    payload = {
+        "mode": mode,
+        "task": task.model_dump(mode="json"),
+        "code": code,
+        "spec": SPEC,
+        "seed": 0,
+    }
+    return Job(key, folder / key, payload, timeout)
+
+
+def _importable(monkeypatch) -> None:
+    """Put this folder on the children's PYTHONPATH, so they can import faulty_envs (a
+    child forked from the executor's server also inherits this process's sys.path)."""
+    path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+
+
+@pytest.fixture(autouse=True)
+def child_can_import_faulty_envs(monkeypatch):
+    _importable(monkeypatch)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_executor(tmp_path_factory) -> None:
+    """One healthy job first: a job's wall clock starts before the executor's fork server
+    has finished its imports, which would otherwise eat into the hang's short timeout."""
+    folder = tmp_path_factory.mktemp("warm")
+    with pytest.MonkeyPatch.context() as mp:
+        _importable(mp)
+        assert LocalExecutor(1).run([job("warm", folder, faulty_task(), "validate")])["warm"]["ok"]
+
+
+# Fault -> words the recorded reason must contain.
+CAUSES = {
+    "segfault": "segmentation fault",
+    "sigkill": "killed",
+    "memory": "MemoryError",
+    "raise": "RuntimeError: injected fault at step 5",
+    "hang": "timed out",
+}
+
+
+def test_faults_during_validation_are_recorded_and_the_executor_goes_on(tmp_path):
+    """Each fault in its own child, two at a time, a healthy job queued last."""
+    jobs = [
+        job(
+            fault,
+            tmp_path,
+            faulty_task(fault, at_step=5),
+            "validate",
+            timeout=5 if fault == "hang" else 60,
+        )
+        for fault in CAUSES
+    ]
+    jobs.append(job("healthy", tmp_path, faulty_task(), "validate"))
+    done: list[str] = []
+    started = time.monotonic()
+    results = LocalExecutor(2).run(jobs, on_done=lambda j, r: done.append(j.key))
+    assert sorted(done) == sorted(j.key for j in jobs)  # every job reported, in some order
+    assert results["healthy"]["ok"] is True, results["healthy"]
+    for fault, cause in CAUSES.items():
+        res = results[fault]
+        assert res["ok"] is False and res["status"] == "failed", (fault, res)
+        assert cause in res["reason"], (fault, res["reason"])
+        # what the parent recorded is on disk too, for show and resume
+        assert (tmp_path / fault / "result.json").is_file()
+    assert "SIGSEGV" in results["segfault"]["reason"]
+    assert "SIGKILL" in results["sigkill"]["reason"]
+    assert time.monotonic() - started < 90
+
+
+def test_faults_during_training_are_recorded_and_the_executor_goes_on(tmp_path):
+    """Train mode: a segfault and a SIGKILL deep in training, a reward that turns NaN and
+    one that turns inf after validation's calls; a healthy training queued last."""
+    nan = NON_FINITE.replace("AFTER", "40").replace("BAD", "np.nan")
+    inf = NON_FINITE.replace("AFTER", "60").replace("BAD", "np.inf")
+    jobs = [
+        job("segfault", tmp_path, faulty_task("segfault", at_step=100), "train"),
+        job("sigkill", tmp_path, faulty_task("sigkill", at_step=100), "train"),
+        job("nan", tmp_path, faulty_task(), "train", code=nan),
+        job("inf", tmp_path, faulty_task(), "train", code=inf),
+        job("healthy", tmp_path, faulty_task(), "train"),
+    ]
+    results = LocalExecutor(2).run(jobs)
+    assert results["healthy"]["status"] == "trained", results["healthy"]
+    assert "segmentation fault" in results["segfault"]["reason"]
+    assert "killed" in results["sigkill"]["reason"]
+    for key in ("nan", "inf"):
+        res = results[key]
+        assert res["status"] == "failed" and res["stage"] == "training", res
+        assert "non-finite" in res["reason"], res["reason"]
+    for key in ("segfault", "sigkill"):
+        assert results[key]["status"] == "failed" and results[key]["stage"] == "train"
+        assert "log_tail" in results[key]
+
+
+def test_the_nan_reward_passes_validation():
+    """The NaN reward above fails only in training: validation's 32 calls stay finite."""
+    from eureka_lab.worker import validate
+
+    code = NON_FINITE.replace("AFTER", "40").replace("BAD", "np.nan")
+    assert validate(faulty_task(), code)["ok"] is True
