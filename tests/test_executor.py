@@ -65,12 +65,18 @@ def _train_job(tmp_path, task_json, key, timesteps=10**7, timeout=120.0):
 @pytest.fixture
 def started(monkeypatch):
     """The processes the executor starts, in order."""
-    procs = []
+
+    class Procs(list):
+        slots: list[int]
+
+    procs = Procs()
+    procs.slots = []
     real_start = LocalExecutor._start
 
     def spy(self, job, running):
         run = real_start(self, job, running)
         procs.append(run.proc)
+        procs.slots.append(len(running))  # jobs in flight right after this start
         return run
 
     monkeypatch.setattr(LocalExecutor, "_start", spy)
@@ -97,7 +103,8 @@ def test_jobs_run_at_most_workers_at_a_time(tmp_path, task_json, started):
     results = LocalExecutor(2, limits=LIMITS, poll_seconds=0.05).run(
         jobs, on_done=lambda job, res: done.append(job.key), on_tick=on_tick
     )
-    assert max(running_counts) == 2 and max(alive_counts) <= 2
+    assert max(started.slots) == 2  # both worker slots were used
+    assert max(running_counts) <= 2 and max(alive_counts) <= 2
     assert len(started) == 4
     assert set(results) == {"job0", "job1", "job2", "bad"} == set(done)
     for key in ("job0", "job1", "job2"):
