@@ -109,3 +109,46 @@ def test_sigkill_mid_iteration_then_resume(tmp_path):
     assert sum(1 for line in lines[before:] if not line.startswith("{")) == 0
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary["final"]) == {"best", "human", "sparse"}
+
+
+def _start_and_wait_for_training(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    task = write_task(tmp_path)
+    runs = tmp_path / "runs"
+    args = ["run", str(task), "--llm", "offline", "--iterations", "1", "--samples", "2"]
+    proc = cli(*args, "--workers", "2", "--runs-dir", str(runs))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        started = [r for r in runs.glob("*") if (r / "events.jsonl").exists()]
+        if started and any(e["event"] == "training_started" for e in events(started[0])):
+            return proc, started[0]
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    raise AssertionError("training did not start in time")
+
+
+def test_ctrl_c_once_stops_gracefully_and_resume_finishes(tmp_path):
+    proc, run = _start_and_wait_for_training(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert f"eureka-lab resume {run}" in output
+    shown = subprocess.run(
+        [sys.executable, "-m", "eureka_lab.cli", "show", str(run)], capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    resumed = cli("resume", str(run))
+    output, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, output
+    assert (run / "summary.json").is_file()
+
+
+def test_ctrl_c_twice_stops_at_once(tmp_path):
+    proc, run = _start_and_wait_for_training(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    assert proc.returncode in (130, -signal.SIGINT)
+    shown = subprocess.run(
+        [sys.executable, "-m", "eureka_lab.cli", "show", str(run)], capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
