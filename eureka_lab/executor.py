@@ -34,6 +34,22 @@ PRELOAD = ["eureka_lab._preload"]
 _context: Any = None
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Any:
+    """Keep multiprocessing from re-running the caller's ``__main__`` (a user's script,
+    the CLI) in the fork server and in every child: jobs need only importable code."""
+    main = sys.modules["__main__"]
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.update(saved)
+        if "__spec__" not in saved:
+            del main.__spec__
+
+
 def fork_context() -> Any:
     """The forkserver context, started once per process with a scrubbed environment."""
     global _context
@@ -48,7 +64,8 @@ def fork_context() -> Any:
             os.environ.update(sandbox_limits.child_env(Path.cwd(), saved))
             os.environ["HOME"] = saved.get("HOME", "/")
             os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
-            forkserver.ensure_running()
+            with _main_module_hidden():
+                forkserver.ensure_running()
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -157,7 +174,8 @@ class LocalExecutor:
         )
         run = _Running(job, proc)
         running.append(run)  # before start, so that an interrupt from here on kills it
-        proc.start()
+        with _main_module_hidden():
+            proc.start()
         return run
 
     @staticmethod

@@ -26,7 +26,20 @@ from eureka_lab.errors import BudgetExceeded, ConfigError, RunError
 from eureka_lab.executor import Job, LocalExecutor
 from eureka_lab.feedback import component_means, reflection
 from eureka_lab.prompting import PromptBook
-from eureka_lab.store import CANDIDATE, CHECKPOINTS, RESPONSE, REWARD, RunStore, candidate_id
+from eureka_lab.store import (
+    CANDIDATE,
+    CHECKPOINTS,
+    CONTEXT,
+    RESPONSE,
+    RESULT,
+    REWARD,
+    SUMMARY,
+    VALIDATION,
+    RunStore,
+    candidate_id,
+    final_dir,
+    iteration_rel,
+)
 from eureka_lab.task import Task
 
 Reporter = Callable[[dict[str, Any]], None]
@@ -122,11 +135,11 @@ class Loop:
     def _opening(self) -> list[Message]:
         from eureka_lab.context import build_context
 
-        if not self.store.exists("context.md"):
-            self.store.write_text("context.md", build_context(self.task).to_prompt())
+        if not self.store.exists(CONTEXT):
+            self.store.write_text(CONTEXT, build_context(self.task).to_prompt())
         return self.prompts.opening(
             env_id=self.task.env_id,
-            context=self.store.path("context.md").read_text(),
+            context=self.store.path(CONTEXT).read_text(),
             description=self.task.description,
             n_envs=self.task.ppo.n_envs,
         )
@@ -138,7 +151,7 @@ class Loop:
         opening = self._opening()
         best: dict[str, Any] | None = None
         for it in range(self.config.iterations):
-            done = self.store.read(f"iter_{it:02d}/iteration.json")
+            done = self.store.read(iteration_rel(it))
             if done is None:
                 try:
                     done = self.iteration(it, opening, best)
@@ -161,7 +174,7 @@ class Loop:
 
     def _load(self, cid: str) -> dict[str, Any]:
         rec = self.store.read(f"{cid}/{CANDIDATE}")
-        rec["result"] = self.store.read(f"{cid}/result.json")
+        rec["result"] = self.store.read(f"{cid}/{RESULT}")
         return rec
 
     def iteration(self, it: int, opening: list[Message], best: dict[str, Any] | None) -> dict:
@@ -198,7 +211,7 @@ class Loop:
             "best": best_id,
             "best_fitness": self._load(best_id)["result"]["fitness"] if best_id else None,
         }
-        self.store.write(f"iter_{it:02d}/iteration.json", record)
+        self.store.write(iteration_rel(it), record)
         self.emit("iteration_finished", **record)
         return record
 
@@ -299,7 +312,7 @@ class Loop:
                 c["id"],
                 "validate",
                 self.store.path(f"{c['id']}/{REWARD}").read_text(),
-                f"{c['id']}/validation",
+                f"{c['id']}/{VALIDATION}",
                 self.config.seed,
             )
             for c in todo
@@ -349,7 +362,7 @@ class Loop:
         return self._candidate(it, broken["index"], round_, completion, cid)
 
     def _train(self, cands: list[dict[str, Any]]) -> None:
-        todo = [c for c in cands if not self.store.exists(f"{c['id']}/result.json")]
+        todo = [c for c in cands if not self.store.exists(f"{c['id']}/{RESULT}")]
         jobs = [
             self._job(
                 c["id"],
@@ -393,16 +406,23 @@ class Loop:
         seeds = [self.config.seed + 1000 * j for j in range(self.config.final_seeds)]
         jobs = []
         for name, code in codes.items():
+            recorded = self.store.path(f"{final_dir(name)}/{REWARD}")
+            if code is not None and recorded.exists() and recorded.read_text() != code:
+                # The best changed since an earlier comparison (a resumed run): redo it.
+                for s in seeds:
+                    self.store.path(f"{final_dir(name, s)}/{RESULT}").unlink(missing_ok=True)
+            if code is not None:
+                self.store.write_text(f"{final_dir(name)}/{REWARD}", code)
             for s in seeds:
-                folder = f"final/{name}/seed_{s}"
-                if not self.store.exists(f"{folder}/result.json"):
+                folder = final_dir(name, s)
+                if not self.store.exists(f"{folder}/{RESULT}"):
                     jobs.append(self._job(folder, "train", code, folder, s))
         if jobs:
             self.emit("final_started", jobs=len(jobs), seeds=seeds)
             self.executor.run(jobs, on_done=self._trained, on_tick=self._tick)
         rows: dict[str, Any] = {}
         for name in codes:
-            results = [self.store.read(f"final/{name}/seed_{s}/result.json") for s in seeds]
+            results = [self.store.read(f"{final_dir(name, s)}/{RESULT}") for s in seeds]
             ok = [r for r in results if r and r.get("status") == "trained"]
             rates = [r["success_rate"] for r in ok if r.get("success_rate") is not None]
             rows[name] = {
@@ -410,7 +430,7 @@ class Loop:
                 "success_rate": sum(rates) / len(rates) if rates else None,
                 "per_seed": [r.get("fitness") if r else None for r in results],
                 "failed": [r.get("reason") for r in results if r and r.get("status") != "trained"],
-                "reward": "env" if codes[name] is None else f"final/{name}",
+                "reward": "env" if codes[name] is None else final_dir(name),
             }
         b, h, s = (rows[k]["fitness"] for k in ("best", "human", "sparse"))
         score = None
@@ -426,8 +446,5 @@ class Loop:
             "normalized_score": score,
             "usage": asdict(self.store.usage()),
         }
-        for name, code in codes.items():
-            if code is not None:
-                self.store.write_text(f"final/{name}/{REWARD}", code)
-        self.store.write("summary.json", summary)
+        self.store.write(SUMMARY, summary)
         return summary

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from eureka_lab.store import RunStore
+from eureka_lab.store import SUMMARY, RunStore, iteration_rel
 
 
 def _num(x: float | None, fmt: str = ".3g") -> str:
@@ -123,10 +123,10 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
     console.print(
         f"[bold]{store.root}[/]  task {config['task']['name']}  backend {config.get('llm')}"
     )
-    summary = store.read("summary.json")
+    summary = store.read(SUMMARY)
     best = summary["best"] if summary else None
     for it in store.iterations():
-        info = store.read(f"iter_{it:02d}/iteration.json") or {}
+        info = store.read(iteration_rel(it)) or {}
         table = Table(
             title=f"iteration {it}" + ("" if info else " (unfinished)"), title_justify="left"
         )

@@ -31,6 +31,8 @@ from eureka_lab.errors import RunError
 CONFIG = "config.json"
 EVENTS = "events.jsonl"
 SUMMARY = "summary.json"
+CONTEXT = "context.md"
+VALIDATION = "validation"
 CANDIDATE = "candidate.json"
 RESULT = "result.json"
 CHECKPOINTS = "checkpoints.json"
@@ -77,6 +79,16 @@ def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "__dataclass_fields__"):
         return asdict(obj)
     raise TypeError(f"cannot store {type(obj).__name__} as JSON")
+
+
+def iteration_rel(iteration: int) -> str:
+    """The record of a finished iteration."""
+    return f"iter_{iteration:02d}/iteration.json"
+
+
+def final_dir(name: str, seed: int | None = None) -> str:
+    """Folder of the closing comparison's ``name`` reward (best, human, sparse)."""
+    return f"final/{name}" + (f"/seed_{seed}" if seed is not None else "")
 
 
 def candidate_id(iteration: int, index: int, repair: int = 0) -> str:

@@ -190,3 +190,33 @@ def test_signal_reason(code, words):
 
 def test_log_tail_missing_is_empty(tmp_path):
     assert executor_mod._log_tail(tmp_path) == ""
+
+
+SCRIPT_WITHOUT_MAIN_GUARD = """
+print("SCRIPT BODY RUNS", flush=True)
+import json, pathlib, sys
+from eureka_lab.executor import Job, LocalExecutor
+task = json.loads(sys.argv[1])
+code = "def compute_reward(obs, action, next_obs, info):\\n    h = next_obs[:, 0]\\n    return h, {'h': h}\\n"
+folder = pathlib.Path(sys.argv[2])
+job = Job("a", folder, {"mode": "validate", "task": task, "code": code}, 60.0)
+print("OK" if LocalExecutor(1).run([job])["a"]["ok"] else "FAILED", flush=True)
+"""
+
+
+def test_a_users_script_is_not_rerun_by_the_children(tmp_path, task_json):
+    """multiprocessing would re-run __main__ in the fork server and in each child."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT_WITHOUT_MAIN_GUARD)
+    out = subprocess.run(
+        [sys.executable, str(script), json.dumps(task_json), str(tmp_path / "job")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.stdout.count("SCRIPT BODY RUNS") == 1, out.stdout + out.stderr
+    assert "OK" in out.stdout, out.stdout + out.stderr

@@ -131,3 +131,20 @@ def test_resume_of_a_finished_run_asks_and_trains_nothing(finished_run, tiny_tas
 def test_impossible_loop_settings_name_the_flag(field):
     with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')}"):
         LoopConfig(**{field: 0})
+
+
+def test_final_comparison_is_redone_when_the_best_changed(finished_run, tiny_task):
+    store = finished_run[0]
+    best_result = store.path("final/best/seed_0/result.json")
+    human_result = store.path("final/human/seed_0/result.json")
+    before = best_result.stat().st_mtime_ns, human_result.stat().st_mtime_ns
+    # As if an earlier comparison had been made with another best (a resumed run).
+    store.write_text("final/best/reward.py", "# an older best\n")
+    Loop(store, tiny_task, LoopConfig(iterations=2, samples=3, workers=2), ScriptedBackend()).run()
+    assert best_result.stat().st_mtime_ns != before[0]
+    assert human_result.stat().st_mtime_ns == before[1]
+    best_id = store.read("summary.json")["best"]
+    assert (
+        store.path("final/best/reward.py").read_text()
+        == store.path(f"{best_id}/reward.py").read_text()
+    )
