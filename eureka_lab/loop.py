@@ -128,6 +128,7 @@ class Loop:
             ok=ok,
             failed=n - ok,
             usage=asdict(usage),
+            run_cost_usd=self.store.usage().cost_usd,
             errors=[c.error for c in completions if c.error][:3],
         )
         return completions

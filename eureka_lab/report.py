@@ -33,6 +33,8 @@ def describe_event(e: dict[str, Any]) -> str | None:
     if kind == "model_answered":
         u = e["usage"]
         cost = f", ${u['cost_usd']:.4f}" if u.get("cost_usd") else ""
+        if e.get("run_cost_usd"):
+            cost += f" (run so far ${e['run_cost_usd']:.4f})"
         errors = f" ({'; '.join(e['errors'])})" if e.get("errors") else ""
         return (
             f"  {e['key']}: {e['ok']} answers, {e['failed']} failed{errors}; "

@@ -471,3 +471,7 @@ def test_settings_file_is_honoured_and_flags_override_it(
     line = error_line(err)
     assert str(other) in line and "temprature" in line and "'temperature'" in line
     assert run_dirs(tmp_path / "runs") == before  # no run created
+
+
+def test_progress_shows_cost_so_far(live: SimpleNamespace) -> None:
+    assert "(run so far $" in live.printed
