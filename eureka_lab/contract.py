@@ -36,23 +36,27 @@ def visible_info_key(key: str) -> bool:
     return not _HIDDEN_INFO.search(key)
 
 
-def batch_info(infos: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Stack the numeric, visible info keys present in every env into arrays (n_envs, ...)."""
+def stack_infos(
+    infos: Sequence[dict[str, Any]], visible_only: bool = False
+) -> dict[str, np.ndarray]:
+    """Stack the numeric info keys present in every dict into arrays (len(infos), ...)."""
     if not infos:
         return {}
-    keys = set(infos[0])
-    for i in infos[1:]:
-        keys &= set(i)
+    keys = set(infos[0]).intersection(*infos[1:])
     out: dict[str, np.ndarray] = {}
     for k in sorted(keys):
-        if not visible_info_key(k):
+        if visible_only and not visible_info_key(k):
             continue
         try:
-            arr = np.asarray([i[k] for i in infos], dtype=np.float64)
+            out[k] = np.asarray([i[k] for i in infos], dtype=np.float64)
         except (TypeError, ValueError):
             continue
-        out[k] = arr
     return out
+
+
+def batch_info(infos: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The ``info`` argument of reward code: visible numeric keys, batched over envs."""
+    return stack_infos(infos, visible_only=True)
 
 
 def check_reward_output(

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from eureka_lab.contract import stack_infos
+
 
 @dataclass(frozen=True)
 class Episode:
@@ -55,21 +57,6 @@ def _sim_state(env: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if data is None or not hasattr(data, "qpos"):
         return None
     return np.array(data.qpos, dtype=np.float64), np.array(data.qvel, dtype=np.float64)
-
-
-def _stack_infos(infos: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    if not infos:
-        return {}
-    keys = set(infos[0])
-    for i in infos[1:]:
-        keys &= set(i)
-    out = {}
-    for k in sorted(keys):
-        try:
-            out[k] = np.asarray([i[k] for i in infos], dtype=np.float64)
-        except (TypeError, ValueError):
-            continue
-    return out
 
 
 def rollout(
@@ -121,7 +108,7 @@ def rollout(
                 observations=np.stack(obs_lists[i]),
                 actions=np.stack(act_lists[i]),
                 rewards=np.asarray(rew_lists[i], dtype=np.float64),
-                infos=_stack_infos(info_lists[i]),
+                infos=stack_infos(info_lists[i]),
                 qpos=np.stack([s[0] for s in states]) if states else None,
                 qvel=np.stack([s[1] for s in states]) if states else None,
                 terminated=term,
