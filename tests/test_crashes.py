@@ -18,6 +18,8 @@ import pytest
 from eureka_lab.executor import Job, LocalExecutor
 from eureka_lab.task import Task, task_from_dict
 
+from conftest import tiny_task_dict
+
 TESTS_DIR = Path(__file__).resolve().parent
 SPEC = {"timesteps": 512, "seed": 0, "checkpoints": 2, "eval_episodes": 1}
 
@@ -47,17 +49,13 @@ def compute_reward(obs, action, next_obs, info):
 
 def faulty_task(fault: str = "none", at_step: int = 10) -> Task:
     return task_from_dict(
-        {
-            "name": f"faulty_{fault}",
-            "env_id": "faulty_envs:FaultyEnv",
-            "env_kwargs": {"fault": fault, "at_step": at_step},
-            "max_episode_steps": 50,
-            "description": "Press the second button.",
-            "timesteps": 512,
-            "eval_episodes": 1,
-            "checkpoints": 2,
-            "ppo": {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
-        }
+        tiny_task_dict(
+            name=f"faulty_{fault}",
+            env_id="faulty_envs:FaultyEnv",
+            env_kwargs={"fault": fault, "at_step": at_step},
+            description="Press the second button.",
+            eval_episodes=1,
+        )
     )
 
 

@@ -14,6 +14,8 @@ from eureka_lab.limits import Limits
 from eureka_lab.store import JOB, RESULT, read_json
 from eureka_lab.task import task_from_dict
 
+from conftest import tiny_task_dict
+
 # Keep the uid (tmp_path may sit where 'nobody' cannot go) and the network (no namespace).
 LIMITS = Limits(drop_privileges=False, network=True)
 
@@ -36,18 +38,7 @@ def compute_reward(obs, action, next_obs, info):
 
 @pytest.fixture(scope="module")
 def task_json():
-    task = task_from_dict(
-        {
-            "name": "cp",
-            "env_id": "CartPole-v1",
-            "description": "balance",
-            "timesteps": 512,
-            "eval_episodes": 2,
-            "checkpoints": 2,
-            "max_episode_steps": 50,
-            "ppo": {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
-        }
-    )
+    task = task_from_dict(tiny_task_dict(name="cp", env_id="CartPole-v1", description="balance"))
     return task.model_dump(mode="json")
 
 
