@@ -60,8 +60,11 @@ def run_child(
     timeout: float = 30,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``code`` as the parent would (limits=None: with no sandbox at all)."""
-    if limits is None:
-        return subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=timeout)
+    if limits is None:  # still in a throwaway folder, never the repository
+        unsandboxed = Path(tempfile.mkdtemp(prefix="eureka-unsandboxed-"))
+        return subprocess.run(
+            [python, "-c", code], cwd=unsandboxed, capture_output=True, text=True, timeout=timeout
+        )
     work = prepare_workdir(workdir, limits)
     return subprocess.run(
         [python, "-c", code],
