@@ -1,1 +1,47 @@
-"""eureka-lab."""
+"""eureka-lab: language models write reward functions; PPO scores them; the loop evolves
+better ones.
+
+The public API, for scripts and notebooks::
+
+    from eureka_lab import Loop, LoopConfig, RunStore, load_task, make_backend
+
+    task = load_task("mountain_car")
+    run = RunStore.open("runs/20261122-013731-mountain_car")
+    for candidate in run.candidates():
+        print(candidate["id"], candidate["status"], (candidate["result"] or {}).get("fitness"))
+
+Names are imported on first use, so ``import eureka_lab`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Task": "eureka_lab.task",
+    "load_task": "eureka_lab.task",
+    "Episode": "eureka_lab.evaluation",
+    "RunStore": "eureka_lab.store",
+    "Loop": "eureka_lab.loop",
+    "LoopConfig": "eureka_lab.loop",
+    "BackendSettings": "eureka_lab.backends",
+    "make_backend": "eureka_lab.backends",
+    "build_context": "eureka_lab.context",
+    "parse_response": "eureka_lab.parsing",
+    "check_code": "eureka_lab.policy",
+    "EurekaError": "eureka_lab.errors",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'eureka_lab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
