@@ -6,13 +6,13 @@ observation and action spaces, and the ``info`` keys reward code receives
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eureka_lab import layout
 from eureka_lab.env_source import env_source
 from eureka_lab.errors import TaskError
-from eureka_lab.reward_removal import strip_reward
+from eureka_lab.reward_removal import is_hidden, strip_reward
 
 __all__ = ["EnvContext", "build_context", "context_for_env", "env_source", "strip_reward"]
 
@@ -30,12 +30,15 @@ class EnvContext:
     """Action space: shape, bounds or n, and meaning where known."""
     info_keys: tuple[str, ...]
     """The ``info`` keys reward code receives."""
+    constructed_with: str = ""
+    """How the env is made when it differs from the defaults (kwargs, time limit)."""
 
     def to_prompt(self) -> str:
         """Compact markdown for the prompt."""
         keys = ", ".join(f"`{k}`" for k in self.info_keys) or "(none)"
+        made = f"Made with {self.constructed_with}.\n\n" if self.constructed_with else ""
         return (
-            f"# Environment `{self.env_id}`\n\n"
+            f"# Environment `{self.env_id}`\n\n{made}"
             "## Source (the reward computation is removed)\n\n"
             f"```python\n{self.source.rstrip()}\n```\n\n"
             f"## Observation (`obs`, `next_obs`)\n\n{self.observation.rstrip()}\n\n"
@@ -48,9 +51,16 @@ def build_context(task: Any) -> EnvContext:
     """Context of a task's environment (``task`` is an ``eureka_lab.task.Task``)."""
     env = task.make_env()
     try:
-        return context_for_env(env, task.observation_names, env_id=task.env_id)
+        context = context_for_env(env, task.observation_names, env_id=task.env_id)
     finally:
         env.close()
+    # Reward weights passed as kwargs stay hidden like the rest of the reward.
+    settings = [f"{k}={v!r}" for k, v in task.env_kwargs.items() if not is_hidden(k)]
+    if task.max_episode_steps is not None:
+        settings.append(f"max_episode_steps={task.max_episode_steps}")
+    if not settings:
+        return context
+    return replace(context, constructed_with=f"`{', '.join(settings)}`")
 
 
 def context_for_env(

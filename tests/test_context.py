@@ -192,3 +192,21 @@ def test_every_builtin_task_context_hides_the_reward(name):
     assert not [k for k in context.info_keys if LEAK.search(k)]
     if task.observation_names:
         assert all(n in context.observation for n in task.observation_names)
+
+
+def test_env_kwargs_are_shown_but_reward_weights_are_not(tmp_path):
+    from eureka_lab.task import task_from_dict
+
+    task = task_from_dict(
+        {
+            "name": "t",
+            "env_id": "HalfCheetah-v5",
+            "env_kwargs": {"forward_reward_weight": 3.0, "reset_noise_scale": 0.2},
+            "max_episode_steps": 300,
+            "description": "run",
+            "timesteps": 10,
+        }
+    )
+    prompt = build_context(task).to_prompt()
+    assert "Made with `reset_noise_scale=0.2, max_episode_steps=300`" in prompt
+    assert "forward_reward_weight" not in prompt
