@@ -132,7 +132,7 @@ def test_retry_budget_exhausted_gives_partial_results(server: FakeOpenAI) -> Non
 
 def test_401_names_the_key_setting_and_hides_the_key(server: FakeOpenAI) -> None:
     server.fail("401")
-    with pytest.raises(BackendError, match="OPENAI_API_KEY or --api-key") as info:
+    with pytest.raises(BackendError, match="set OPENAI_API_KEY") as info:
         backend(server).complete(PROMPT, 2)
     assert KEY not in str(info.value)
     assert len(server.chat_requests) == 1  # not retried

@@ -105,8 +105,9 @@ class OpenAIBackend:
         if not key:
             if not (settings.base_url or env_url):
                 raise BackendError(
-                    "No API key for the OpenAI API: set OPENAI_API_KEY or pass --api-key "
-                    "(or point --base-url at a local OpenAI-compatible server)."
+                    "No API key for the OpenAI API: set OPENAI_API_KEY (keys are read from the "
+                    "environment only, never from flags or files), or point --base-url at a "
+                    "local OpenAI-compatible server."
                 )
             key = PLACEHOLDER_KEY
         self._api_key = key
@@ -213,7 +214,7 @@ class OpenAIBackend:
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
             raise BackendError(
                 f"The endpoint {self.base_url} rejected the API key (HTTP {e.status_code}: "
-                f"{self._scrub(_server_message(e))}): set OPENAI_API_KEY or --api-key to a "
+                f"{self._scrub(_server_message(e))}): set OPENAI_API_KEY to a "
                 "valid key."
             ) from None
         except openai.APIStatusError as e:
@@ -241,7 +242,7 @@ class OpenAIBackend:
         if status == 429 and code == "insufficient_quota":
             raise BackendError(
                 f"The account behind the API key has no quota left ({message}). Add credit "
-                "or use another key (OPENAI_API_KEY or --api-key)."
+                "or use another key (OPENAI_API_KEY)."
             )
         if status in (408, 409, 429) or status >= 500:
             raise _Transient(
