@@ -19,6 +19,7 @@ from pathlib import Path
 from eureka_lab.executor import Job, LocalExecutor, fork_context
 from eureka_lab.store import JOB, write_json
 from eureka_lab.task import task_from_dict
+from eureka_lab.worker import job_payload
 
 REWARD = """
 import numpy as np
@@ -43,7 +44,7 @@ def payload(timesteps: int) -> dict:
         }
     )
     spec = {"timesteps": timesteps, "seed": 0, "checkpoints": 2, "eval_episodes": 2}
-    return {"mode": "train", "task": task.model_dump(mode="json"), "code": REWARD, "spec": spec}
+    return job_payload("train", task, REWARD, spec)
 
 
 def main() -> None:

@@ -66,11 +66,20 @@ def fork_context() -> Any:
             os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
             with _main_module_hidden():
                 forkserver.ensure_running()
+                # The server imports PRELOAD before it forks anything: wait for that here,
+                # once, so the imports never count against a job's wall-clock limit.
+                probe = ctx.Process(target=_ready)
+                probe.start()
+                probe.join()
         finally:
             os.environ.clear()
             os.environ.update(saved)
         _context = ctx
     return _context
+
+
+def _ready() -> None:
+    """A child that does nothing: its start shows the fork server is ready."""
 
 
 def _child_main(workdir: str, limits: sandbox_limits.Limits, env: dict[str, str]) -> None:

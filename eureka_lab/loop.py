@@ -41,6 +41,7 @@ from eureka_lab.store import (
     iteration_rel,
 )
 from eureka_lab.task import Task
+from eureka_lab.worker import job_payload
 
 Reporter = Callable[[dict[str, Any]], None]
 
@@ -297,13 +298,7 @@ class Loop:
             if mode == "validate"
             else self.config.train_timeout or 300 + self.timesteps / 100
         )
-        payload = {
-            "mode": mode,
-            "task": self.task.model_dump(mode="json"),
-            "code": code,
-            "spec": spec,
-            "seed": seed,
-        }
+        payload = job_payload(mode, self.task, code, spec, seed)
         return Job(cid, self.store.path(folder), payload, timeout)
 
     def _validate(self, cands: list[dict[str, Any]]) -> None:

@@ -89,6 +89,26 @@ def failure(stage: str, exc: BaseException, code: str | None = None) -> dict[str
     return {"ok": False, "status": "failed", "stage": stage, "reason": reason, "traceback": tb}
 
 
+def job_payload(
+    mode: str,
+    task: Task,
+    code: str | None,
+    spec: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The ``job.json`` that :func:`run_job` reads: ``mode`` is "validate" or "train" (which
+    needs ``spec``, the fields of :class:`eureka_lab.trainer.TrainSpec`)."""
+    payload: dict[str, Any] = {
+        "mode": mode,
+        "task": task.model_dump(mode="json"),
+        "code": code,
+        "seed": seed,
+    }
+    if spec is not None:
+        payload["spec"] = spec
+    return payload
+
+
 def run_job(job_dir: Path) -> dict[str, Any]:
     job = read_json(job_dir / JOB)
     task = Task.model_validate(job["task"])

@@ -17,6 +17,7 @@ import pytest
 
 from eureka_lab.executor import Job, LocalExecutor
 from eureka_lab.task import Task, task_from_dict
+from eureka_lab.worker import job_payload
 
 from conftest import tiny_task_dict
 
@@ -60,14 +61,7 @@ def faulty_task(fault: str = "none", at_step: int = 10) -> Task:
 
 
 def job(key: str, folder: Path, task: Task, mode: str, code: str = REWARD, timeout=120.0) -> Job:
-    payload = {
-        "mode": mode,
-        "task": task.model_dump(mode="json"),
-        "code": code,
-        "spec": SPEC,
-        "seed": 0,
-    }
-    return Job(key, folder / key, payload, timeout)
+    return Job(key, folder / key, job_payload(mode, task, code, SPEC), timeout)
 
 
 def _importable(monkeypatch) -> None:

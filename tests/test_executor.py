@@ -13,6 +13,7 @@ from eureka_lab.executor import Job, LocalExecutor, _signal_reason
 from eureka_lab.limits import Limits
 from eureka_lab.store import JOB, RESULT, read_json
 from eureka_lab.task import task_from_dict
+from eureka_lab.worker import job_payload
 
 from conftest import tiny_task_dict
 
@@ -37,20 +38,17 @@ def compute_reward(obs, action, next_obs, info):
 
 
 @pytest.fixture(scope="module")
-def task_json():
-    task = task_from_dict(tiny_task_dict(name="cp", env_id="CartPole-v1", description="balance"))
-    return task.model_dump(mode="json")
+def task():
+    return task_from_dict(tiny_task_dict(name="cp", env_id="CartPole-v1", description="balance"))
 
 
-def _validate_job(tmp_path, task_json, key, code=GOOD, timeout=120.0):
-    payload = {"mode": "validate", "task": task_json, "code": code, "seed": 0}
-    return Job(key, tmp_path / key, payload, timeout)
+def _validate_job(tmp_path, task, key, code=GOOD, timeout=120.0):
+    return Job(key, tmp_path / key, job_payload("validate", task, code), timeout)
 
 
-def _train_job(tmp_path, task_json, key, timesteps=10**7, timeout=120.0):
+def _train_job(tmp_path, task, key, timesteps=10**7, timeout=120.0):
     spec = {"timesteps": timesteps, "seed": 0, "checkpoints": 2, "eval_episodes": 2}
-    payload = {"mode": "train", "task": task_json, "code": GOOD, "spec": spec, "seed": 0}
-    return Job(key, tmp_path / key, payload, timeout)
+    return Job(key, tmp_path / key, job_payload("train", task, GOOD, spec), timeout)
 
 
 @pytest.fixture
@@ -82,9 +80,9 @@ def _gone(pid):
     return False
 
 
-def test_jobs_run_at_most_workers_at_a_time(tmp_path, task_json, started):
-    jobs = [_validate_job(tmp_path, task_json, f"job{i}") for i in range(3)]
-    jobs.append(_validate_job(tmp_path, task_json, "bad", code=BAD))
+def test_jobs_run_at_most_workers_at_a_time(tmp_path, task, started):
+    jobs = [_validate_job(tmp_path, task, f"job{i}") for i in range(3)]
+    jobs.append(_validate_job(tmp_path, task, "bad", code=BAD))
     running_counts, alive_counts, done = [], [], []
 
     def on_tick(running):
@@ -129,8 +127,8 @@ def test_stale_result_is_not_reused(tmp_path):
     assert res["ok"] is False
 
 
-def test_wall_timeout_kills_and_fails(tmp_path, task_json, started):
-    job = _train_job(tmp_path, task_json, "slow", timeout=1.0)
+def test_wall_timeout_kills_and_fails(tmp_path, task, started):
+    job = _train_job(tmp_path, task, "slow", timeout=1.0)
     res = LocalExecutor(1, limits=LIMITS, poll_seconds=0.05).run([job])["slow"]
     assert res["ok"] is False and res["stage"] == "train"
     assert res["reason"] == "timed out after 1 s (wall-clock limit)"
@@ -139,8 +137,8 @@ def test_wall_timeout_kills_and_fails(tmp_path, task_json, started):
     assert _gone(proc.pid)
 
 
-def test_keyboard_interrupt_in_on_tick_kills_children(tmp_path, task_json, started):
-    jobs = [_train_job(tmp_path, task_json, f"long{i}") for i in range(3)]
+def test_keyboard_interrupt_in_on_tick_kills_children(tmp_path, task, started):
+    jobs = [_train_job(tmp_path, task, f"long{i}") for i in range(3)]
     ticks, alive = [], []
 
     def on_tick(running):
@@ -195,7 +193,7 @@ print("OK" if LocalExecutor(1).run([job])["a"]["ok"] else "FAILED", flush=True)
 """
 
 
-def test_a_users_script_is_not_rerun_by_the_children(tmp_path, task_json):
+def test_a_users_script_is_not_rerun_by_the_children(tmp_path, task):
     """multiprocessing would re-run __main__ in the fork server and in each child."""
     import json
     import subprocess
@@ -204,7 +202,12 @@ def test_a_users_script_is_not_rerun_by_the_children(tmp_path, task_json):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT_WITHOUT_MAIN_GUARD)
     out = subprocess.run(
-        [sys.executable, str(script), json.dumps(task_json), str(tmp_path / "job")],
+        [
+            sys.executable,
+            str(script),
+            json.dumps(task.model_dump(mode="json")),
+            str(tmp_path / "job"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

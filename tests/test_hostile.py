@@ -36,6 +36,7 @@ from eureka_lab.executor import Job, LocalExecutor
 from eureka_lab.limits import capabilities, describe
 from eureka_lab.sandbox import call_reward, load_reward
 from eureka_lab.task import Task, task_from_dict
+from eureka_lab.worker import job_payload
 
 from conftest import tiny_task_dict
 
@@ -317,14 +318,7 @@ def warm_executor(task, tmp_path_factory) -> None:
 
 
 def job(task: Task, key: str, folder: Path, code: str, mode: str = "validate", timeout=60.0):
-    payload = {
-        "mode": mode,
-        "task": task.model_dump(mode="json"),
-        "code": code,
-        "spec": SPEC,
-        "seed": 0,
-    }
-    return Job(key, folder, payload, timeout)
+    return Job(key, folder, job_payload(mode, task, code, SPEC), timeout)
 
 
 def run_corpus(task: Task, base: Path, watch: Path, port: int, cases, timeout=60.0):
