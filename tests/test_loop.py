@@ -148,3 +148,48 @@ def test_final_comparison_is_redone_when_the_best_changed(finished_run, tiny_tas
         store.path("final/best/reward.py").read_text()
         == store.path(f"{best_id}/reward.py").read_text()
     )
+
+
+REWARDS = """
+import numpy as np
+
+
+def human(obs, action, next_obs, info):
+    effort = -0.01 * np.ones(len(obs))
+    return effort, {"effort": effort}
+
+
+def sparse(obs, action, next_obs, info):
+    flag = (next_obs[:, 0] >= 0.5).astype(float)
+    return flag, {"flag": flag}
+"""
+
+
+def test_final_comparison_trains_each_reward_it_names(tmp_path):
+    from eureka_lab.task import task_from_dict
+
+    from conftest import tiny_task_dict
+
+    (tmp_path / "rewards.py").write_text(REWARDS)
+    raw = tiny_task_dict(
+        human_reward="rewards:human", sparse_reward="rewards:sparse", source_dir=str(tmp_path)
+    )
+    task = task_from_dict(raw)
+    store = RunStore.create(tmp_path / "runs", "t", {})
+    best_code = good(7.0).split("```python\n")[1].split("```")[0]
+    store.write_text("iter_00/cand_00/reward.py", best_code)
+    best = {"id": "iter_00/cand_00", "result": {"fitness": 0.0}}
+    config = LoopConfig(workers=2, final_seeds=2)
+    summary = Loop(store, task, config, ScriptedBackend()).final(best)
+    expected = {
+        "best": best_code,
+        "human": task.reward_source("rewards:human"),
+        "sparse": task.reward_source("rewards:sparse"),
+    }
+    assert summary["seeds"] == [0, 1000]
+    for name, code in expected.items():
+        for seed in (0, 1000):
+            job = store.read(f"final/{name}/seed_{seed}/job.json")
+            assert job["code"] == code and job["spec"]["seed"] == seed
+        assert len(summary["final"][name]["per_seed"]) == 2
+    assert "flag" in expected["sparse"] and "effort" in expected["human"]
