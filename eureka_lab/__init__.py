@@ -3,12 +3,17 @@ better ones.
 
 The public API, for scripts and notebooks::
 
-    from eureka_lab import Loop, LoopConfig, RunStore, load_task, make_backend
+    import eureka_lab as el
 
-    task = load_task("mountain_car")
-    run = RunStore.open("runs/20261122-013731-mountain_car")
-    for candidate in run.candidates():
-        print(candidate["id"], candidate["status"], (candidate["result"] or {}).get("fitness"))
+    run = el.run("mountain_car", iterations=2, samples=4)   # what `eureka-lab run` does
+    run = el.resume(run.path)                                # what `eureka-lab resume` does
+    run = el.load_run("runs/20261122-013731-mountain_car")  # read a run, finished or not
+    for candidate in run.candidates:
+        print(candidate.id, candidate.status, candidate.fitness, candidate.components)
+    print(run.best.code)
+
+The seams register implementations by name: ``TRAINERS``, ``EXECUTORS``, ``SELECTORS``,
+``FEEDBACK`` (and the model backends' registry in ``eureka_lab.backends``).
 
 Names are imported on first use, so ``import eureka_lab`` stays cheap.
 """
@@ -21,6 +26,15 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "run": "eureka_lab.api",
+    "resume": "eureka_lab.api",
+    "load_run": "eureka_lab.results",
+    "Run": "eureka_lab.results",
+    "Candidate": "eureka_lab.results",
+    "TRAINERS": "eureka_lab.trainers",
+    "EXECUTORS": "eureka_lab.executor",
+    "SELECTORS": "eureka_lab.selection",
+    "FEEDBACK": "eureka_lab.feedback",
     "Task": "eureka_lab.task",
     "load_task": "eureka_lab.task",
     "Episode": "eureka_lab.evaluation",

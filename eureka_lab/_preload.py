@@ -9,7 +9,8 @@ import stable_baselines3  # noqa: F401
 import torch  # noqa: F401
 import torch._dynamo  # noqa: F401
 
+import eureka_lab.evaluation  # noqa: F401
 import eureka_lab.sandbox  # noqa: F401
-import eureka_lab.trainer  # noqa: F401
+import eureka_lab.trainers.sb3  # noqa: F401
 import eureka_lab.worker  # noqa: F401
 import eureka_lab.wrapper  # noqa: F401

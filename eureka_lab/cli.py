@@ -9,29 +9,26 @@ import signal
 import sys
 import time
 import tomllib
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from eureka_lab.backends import BackendSettings, default_backend_name, make_backend
+from eureka_lab import api
+from eureka_lab.backends import default_backend_name
 from eureka_lab.errors import ConfigError, EurekaError
-from eureka_lab.loop import Loop, LoopConfig
+from eureka_lab.executor import EXECUTORS
+from eureka_lab.feedback import FEEDBACK
+from eureka_lab.loop import LoopConfig
 from eureka_lab.report import make_reporter, show_run
-from eureka_lab.store import CONFIG, RunStore
-from eureka_lab.task import Task, builtin_task_files, load_task, load_task_file
+from eureka_lab.selection import SELECTORS
+from eureka_lab.store import RunStore
+from eureka_lab.task import builtin_task_files, load_task_file
 
 CONFIG_FILE = "eureka-lab.toml"
-_LLM_KEYS = {f.name for f in fields(BackendSettings)} - {
-    "api_key",
-    "seeds",
-    "run_dir",
-    "spent_usd",
-    "interactive",
-    "seed",
-}
+_LLM_KEYS = set(api.LLM_SETTINGS)
+DEFAULTS = LoopConfig()
 
 
 def _positive(kind: type) -> Any:
@@ -81,17 +78,39 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-cost", type=_positive(float), help="stop before spending more USD")
     g.add_argument("--config", type=Path, help=f"settings file (default: ./{CONFIG_FILE})")
     g = run.add_argument_group("loop")
-    g.add_argument("--iterations", type=_positive(int), default=3)
-    g.add_argument("--samples", type=_positive(int), default=4, help="candidates per iteration")
-    g.add_argument("--timesteps", type=_positive(int), help="PPO steps per candidate")
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--workers", type=_positive(int), default=os.cpu_count() or 1)
-    g.add_argument("--repair-rounds", type=int, default=1)
+    g.add_argument("--iterations", type=_positive(int), default=DEFAULTS.iterations)
+    g.add_argument(
+        "--samples", type=_positive(int), default=DEFAULTS.samples, help="candidates per iteration"
+    )
+    g.add_argument("--timesteps", type=_positive(int), help="training steps per candidate")
+    g.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    g.add_argument("--workers", type=_positive(int), default=DEFAULTS.workers)
+    g.add_argument("--repair-rounds", type=int, default=DEFAULTS.repair_rounds)
     g.add_argument(
         "--final-seeds",
         type=_positive(int),
-        default=1,
+        default=DEFAULTS.final_seeds,
         help="seeds for the closing best/human/sparse comparison",
+    )
+    g.add_argument(
+        "--executor",
+        default=DEFAULTS.executor,
+        help=f"where jobs run: {', '.join(EXECUTORS.names())}",
+    )
+    g.add_argument(
+        "--selection",
+        default=DEFAULTS.selection,
+        help=f"how candidates are ranked: {', '.join(SELECTORS.names())}",
+    )
+    g.add_argument(
+        "--feedback",
+        default=DEFAULTS.feedback,
+        help=f"what the next prompt is built from: {', '.join(FEEDBACK.names())}",
+    )
+    g.add_argument(
+        "--allow-weak-sandbox",
+        action="store_true",
+        help="run candidate code even where an OS isolation layer is missing",
     )
     g.add_argument("--runs-dir", type=Path, default=Path("runs"))
 
@@ -103,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--workers", type=_positive(int))
     resume.add_argument(
         "--max-cost", type=_positive(float), help="a new budget in USD (the run's total)"
+    )
+    resume.add_argument(
+        "--allow-weak-sandbox",
+        action="store_true",
+        default=None,
+        help="run candidate code even where an OS isolation layer is missing",
     )
     return p
 
@@ -138,33 +163,10 @@ def _file_settings(path: Path | None) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    task = load_task(args.task, description=args.description, fitness=args.fitness)
-    loop_config = LoopConfig(
-        iterations=args.iterations,
-        samples=args.samples,
-        timesteps=args.timesteps,
-        seed=args.seed,
-        workers=args.workers,
-        repair_rounds=args.repair_rounds,
-        final_seeds=args.final_seeds,
-    )
     file_llm = _file_settings(args.config)
     llm = args.llm or file_llm.pop("backend", None) or default_backend_name()
     file_llm.pop("backend", None)
-    cli_llm = {
-        k: getattr(args, k)
-        for k in (
-            "model",
-            "base_url",
-            "temperature",
-            "max_tokens",
-            "timeout",
-            "concurrency",
-            "max_cost",
-        )
-        if getattr(args, k) is not None
-    }
-    llm_settings = {**file_llm, **cli_llm}
+    cli_llm = {k: getattr(args, k) for k in _LLM_KEYS if getattr(args, k, None) is not None}
     why = (
         ""
         if args.llm
@@ -175,65 +177,86 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         )
     )
     console.print(f"model backend: {llm}{why}", markup=False, highlight=False)
-    if llm == "offline" and not task.seed_rewards:
-        raise ConfigError(
-            f"The offline backend searches over a task's seed rewards, and {task.name!r} has "
-            "none. Add seed_rewards to a task file (see README, 'Your own environment and "
-            "task'), or use a model: --llm openai --model NAME [--base-url URL]."
-        )
-    config = {
-        "task": task.model_dump(mode="json"),
-        "loop": asdict(loop_config),
-        "llm": llm,
-        "llm_settings": llm_settings,
-    }
-    store = RunStore.create(args.runs_dir, task.name, config)
-    return _run(store, console)
-
-
-def _run(
-    store: RunStore, console: Console, workers: int | None = None, max_cost: float | None = None
-) -> int:
-    config = store.config
-    if max_cost is not None:
-        config["llm_settings"] = {**config.get("llm_settings", {}), "max_cost": max_cost}
-        store.write(CONFIG, config)
-    task = Task.model_validate(config["task"])
-    loop_config = LoopConfig(**{**config["loop"], **({"workers": workers} if workers else {})})
-    llm_settings = dict(config.get("llm_settings", {}))
-    if "prices" in llm_settings:
-        llm_settings["prices"] = {k: tuple(v) for k, v in llm_settings["prices"].items()}
-    settings = BackendSettings(
-        **llm_settings,
-        api_key=os.environ.get("OPENAI_API_KEY"),
-        seed=loop_config.seed,
-        seeds=tuple(task.reward_source(r) or "" for r in task.seed_rewards),
-        run_dir=store.root,
-        spent_usd=store.usage().cost_usd,
-        interactive=sys.stdin.isatty(),
+    loop = {k: getattr(args, k) for k in api.LOOP_SETTINGS if getattr(args, k, None) is not None}
+    return _guarded(
+        console,
+        lambda reporter: api.run(
+            args.task,
+            llm=llm,
+            runs_dir=args.runs_dir,
+            reporter=reporter,
+            description=args.description,
+            fitness=args.fitness,
+            **loop,
+            **{**file_llm, **cli_llm},
+        ),
     )
-    backend = make_backend(config["llm"], settings)
-    loop = Loop(store, task, loop_config, backend, reporter=make_reporter(console))
+
+
+def cmd_resume(args: argparse.Namespace, console: Console) -> int:
+    path = RunStore.open(args.run_dir).root
+    return _guarded(
+        console,
+        lambda reporter: api.resume(
+            path,
+            workers=args.workers,
+            max_cost=args.max_cost,
+            allow_weak_sandbox=args.allow_weak_sandbox,
+            reporter=reporter,
+        ),
+    )
+
+
+def _guarded(console: Console, go: Any) -> int:
+    """Run ``go(reporter)`` with graceful Ctrl-C, then show the run."""
+    reporter = _RunReporter(make_reporter(console))
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = round(time.time(), 3)
     try:
-        loop.run()
+        run = go(reporter)
     except KeyboardInterrupt:
-        console.print(f"\nstopped; continue with: eureka-lab resume {store.root}", markup=False)
+        where = reporter.root or "RUN_DIR"
+        console.print(f"\nstopped; continue with: eureka-lab resume {where}", markup=False)
         return 130
     except EurekaError as e:
-        note = f"(the run so far is in {store.root})"
+        if reporter.root is None:
+            raise
+        note = f"(the run so far is in {reporter.root})"
+        store = RunStore(Path(reporter.root))
         if any(ev["event"] == "budget_reached" for ev in store.events() if ev["time"] >= started):
             note = (
                 "(the search stopped at --max-cost; to go on, raise it: eureka-lab resume "
-                f"{store.root} --max-cost USD)"
+                f"{reporter.root} --max-cost USD)"
             )
         raise type(e)(f"{e}\n{note}") from e
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    show_run(store, console)
+    show_run(run.store, console)
     return 0
+
+
+class _RunReporter:
+    """Passes events on, remembering which run they belong to."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.root: str | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "run_started":
+            self.root = event["run"]
+        self.inner(event)
+
+
+def _flags(message: str) -> str:
+    """A library message with parameter names written as the CLI's flags."""
+    for name in (*api.LOOP_SETTINGS, *api.LLM_SETTINGS):
+        flag = "--" + name.replace("_", "-")
+        message = message.replace(f"{name} must", f"{flag} must").replace(
+            f"Unknown setting {name!r}", f"Unknown option {flag}"
+        )
+    return message
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -257,13 +280,13 @@ def main(argv: list[str] | None = None) -> int:
             show_run(RunStore.open(args.run_dir), console)
             return 0
         if args.command == "resume":
-            return _run(
-                RunStore.open(args.run_dir), console, workers=args.workers, max_cost=args.max_cost
-            )
+            return cmd_resume(args, console)
     except EurekaError as e:
         if args.debug:
             raise
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {e}", markup=False)
+        Console(stderr=True, highlight=False, soft_wrap=True).print(
+            f"error: {_flags(str(e))}", markup=False
+        )
         return 2
     except OSError as e:
         if args.debug:

@@ -1,4 +1,4 @@
-"""Evaluation episodes and the fitness contract.
+"""Evaluation episodes, the fitness contract, and the evaluator.
 
 A task's fitness function scores one finished :class:`Episode` (higher is better)::
 
@@ -6,6 +6,10 @@ A task's fitness function scores one finished :class:`Episode` (higher is better
 
 It is trusted task code: it sees the env's own rewards, every ``info`` key and, for MuJoCo
 envs, the simulator state (``qpos``, ``qvel``) at every step. Reward code never sees it.
+
+:func:`evaluate` is the evaluator: it runs in a process that never imports or executes reward
+code, rebuilds each checkpoint's policy from plain arrays, rolls it out on fixed-seed
+episodes and scores it. The fitness that selects candidates comes only from here.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ from typing import Any
 import numpy as np
 
 from eureka_lab.contract import stack_infos
+from eureka_lab.records import Evaluation
+
+EVAL_SEED_BASE = 1_000_000
+"""Evaluation episodes use seeds EVAL_SEED_BASE + i, the same for every candidate."""
 
 
 @dataclass(frozen=True)
@@ -116,3 +124,37 @@ def rollout(
             )
         )
     return episodes
+
+
+def score_episodes(task: Any, episodes: list[Episode], step: int) -> Evaluation:
+    """Fitness (mean over episodes), success rate, env return and length of evaluations."""
+    fn = task.fitness_fn or env_return
+    scores = [float(fn(ep)) for ep in episodes]
+    if not all(np.isfinite(scores)):
+        raise ValueError(f"the task's fitness function returned a non-finite value: {scores}")
+    success = None
+    if task.success_threshold is not None:
+        success = float(np.mean([s >= task.success_threshold for s in scores]))
+    return Evaluation(
+        step=step,
+        fitness=float(np.mean(scores)),
+        success_rate=success,
+        eval_env_return=float(np.mean([ep.env_return for ep in episodes])),
+        eval_length=float(np.mean([ep.length for ep in episodes])),
+    )
+
+
+def evaluate(
+    task: Any, trainer: Any, policies: dict[int, dict[str, np.ndarray]], episodes: int
+) -> list[Evaluation]:
+    """Score each checkpoint's policy (by step) on ``episodes`` fixed-seed episodes."""
+    envs = [task.make_env() for _ in range(episodes)]
+    seeds = [EVAL_SEED_BASE + i for i in range(episodes)]
+    try:
+        return [
+            score_episodes(task, rollout(envs, trainer.policy(task, arrays), seeds), step)
+            for step, arrays in sorted(policies.items())
+        ]
+    finally:
+        for env in envs:
+            env.close()

@@ -1,13 +1,21 @@
-"""The executor: runs candidate jobs in child processes, at most ``workers`` at a time.
+"""The executor seam: run jobs, return their outputs as data, report progress as events.
 
-Each job runs :func:`eureka_lab.worker.main` in a fresh process under the sandbox's process
-limits. Children are forked from a server process that has already imported torch,
-stable-baselines3 and gymnasium (multiprocessing's ``forkserver`` with a preload), so a job
-starts in milliseconds instead of the ~6 s those imports cost; the server itself is started
-with the secrets removed from its environment. The parent waits on process exit and reads
-the structured result file; it never reads log text for control flow and never executes
-generated code itself. A child that crashes, is killed, or outlives its wall-clock limit is
-recorded as failed with the reason.
+An :class:`Executor` takes :class:`Job` objects (inputs as data: a
+:class:`~eureka_lab.worker.JobSpec`) and returns a :class:`JobOutput` per job; while jobs
+run, every frame they send arrives through ``on_event`` as a :class:`JobEvent`. Executors
+are chosen by name from :data:`EXECUTORS`.
+
+:class:`LocalExecutor` runs each job in a child process on this machine, at most
+``workers`` at a time. Children are forked from a server process that has already imported
+torch, stable-baselines3 and gymnasium (multiprocessing's ``forkserver`` with a preload), so
+a job starts in milliseconds; the server is started with secrets removed from its
+environment. Each child runs in a private scratch folder outside the run directory, under
+the process limits of :mod:`eureka_lab.limits`; a job that runs candidate code confines
+itself (:mod:`eureka_lab.lockdown`) once set-up is done. Its only way out is a pipe of
+bounded frames (:mod:`eureka_lab.channel`), read by a thread per job; the parent never
+unpickles anything a child sent and never reads log text for control flow. A child that
+crashes, is killed, breaks the protocol or outlives its wall-clock limit fails that job
+alone, with the reason.
 """
 
 from __future__ import annotations
@@ -15,23 +23,87 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import queue
+import shutil
 import signal
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from eureka_lab import limits as sandbox_limits
-from eureka_lab.store import JOB, RESULT, read_json, write_json
+from eureka_lab.channel import Channel, Frame, ProtocolError, read_frames
+from eureka_lab.registry import Registry
+from eureka_lab.text import safe_text
+from eureka_lab.trainers.base import Resources
+from eureka_lab.worker import JobSpec
 
-LOG = "worker.log"
+LOG = "job.log"
+PIPE_GRACE_SECONDS = 5.0
+"""How long the parent waits for a finished job's pipe to close."""
 PRELOAD = ["eureka_lab._preload"]
 """Imported once by the fork server; every job inherits the imports."""
 
 _context: Any = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: its key (unique in one ``run`` call), inputs and limits."""
+
+    key: str
+    spec: JobSpec
+    timeout: float
+    resources: Resources = field(default_factory=Resources)
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """A frame a job sent while running (e.g. a checkpoint), untrusted until validated."""
+
+    key: str
+    kind: str
+    data: dict[str, Any]
+    artefact: bytes | None = None
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    """What a job returned: its ``result`` frame's data (untrusted until validated), or
+    why there is none."""
+
+    result: dict[str, Any] | None
+    reason: str | None = None
+    log_tail: str = ""
+    seconds: float = 0.0
+
+
+OnEvent = Callable[[JobEvent], None]
+
+
+class Executor(Protocol):
+    """Runs jobs; returns outputs by job key. Ctrl-C stops every job and re-raises."""
+
+    def describe(self) -> list[str]:
+        """One line per isolation layer: what is active for jobs, and what is not."""
+        ...
+
+    def run(self, jobs: Sequence[Job], on_event: OnEvent | None = None) -> dict[str, JobOutput]: ...
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry(
+    "executor", {"local": "eureka_lab.executor:LocalExecutor"}
+)
+
+
+def make_executor(name: str, workers: int, allow_weak_sandbox: bool = False) -> Executor:
+    """The executor registered as ``name``."""
+    return EXECUTORS.get(name)(workers=workers, allow_weak_sandbox=allow_weak_sandbox)
 
 
 @contextlib.contextmanager
@@ -82,39 +154,59 @@ def _ready() -> None:
     """A child that does nothing: its start shows the fork server is ready."""
 
 
-def _child_main(workdir: str, limits: sandbox_limits.Limits, env: dict[str, str]) -> None:
-    """Runs in the forked child: own session, log file, environment and limits, then the job."""
+def _child_main(
+    spec: JobSpec, conn: Any, scratch: str, limits: sandbox_limits.Limits, env: dict[str, str]
+) -> None:
+    """Runs in the forked child: own session, log, environment and limits, then the job."""
     os.setsid()
-    log = os.open(os.path.join(workdir, LOG), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    log = os.open(os.path.join(scratch, LOG), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.chdir(workdir)
+    os.close(log)
+    os.close(devnull)
+    os.chdir(scratch)
     os.environ.clear()
     os.environ.update(env)
-    sandbox_limits.preexec(limits, workdir)()
+    sandbox_limits.preexec(limits, scratch)()
     from eureka_lab import worker
 
-    code = worker.main([workdir])
+    channel = Channel(conn)
+    confine = _confinement(spec) if spec.runs_candidate_code else (lambda: None)
+    try:
+        worker.run_job(spec, channel, confine)
+    except BaseException as e:
+        with contextlib.suppress(BaseException):
+            channel.send("result", worker.failure("job", e, spec.code))
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)
+    os._exit(0)
 
 
-@dataclass(frozen=True)
-class Job:
-    key: str
-    workdir: Path
-    payload: dict[str, Any]
-    timeout: float
+def _confinement(spec: JobSpec) -> Callable[[], None]:
+    """What a job that runs candidate code calls once its set-up is done."""
+
+    def confine() -> None:
+        from eureka_lab import lockdown
+
+        source_dir = spec.task.get("source_dir")
+        lockdown.lock_down(lockdown.default_read_paths([source_dir] if source_dir else []))
+
+    return confine
 
 
 @dataclass
 class _Running:
     job: Job
     proc: BaseProcess
+    scratch: Path
+    frames: queue.Queue[Frame | BaseException | None]
     started: float = field(default_factory=time.monotonic)
+    result: dict[str, Any] | None = None
+    broken: str | None = None
+    reader_done: bool = False
+    exited: float | None = None
 
 
 def _signal_reason(code: int | None) -> str:
@@ -133,34 +225,49 @@ def _signal_reason(code: int | None) -> str:
     return f"the worker {why} ({name})"
 
 
-def _log_tail(workdir: Path, chars: int = 2000) -> str:
+def _log_tail(scratch: Path, chars: int = 2000) -> str:
     try:
-        with open(workdir / LOG, "rb") as f:
+        with open(scratch / LOG, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - chars))
-            return f.read().decode("utf-8", "replace")
+            return safe_text(f.read().decode("utf-8", "replace"), chars)
     except OSError:
         return ""
 
 
+def _reader(conn: Any, frames: queue.Queue[Frame | BaseException | None], wake: queue.Queue[None]) -> None:
+    try:
+        for frame in read_frames(conn):
+            frames.put(frame)
+            wake.put(None)
+    except ProtocolError as e:
+        frames.put(e)
+    except Exception as e:  # the pipe broke in another way
+        frames.put(ProtocolError(f"reading the job's pipe failed: {type(e).__name__}"))
+    finally:
+        conn.close()
+        frames.put(None)
+        wake.put(None)
+
+
 class LocalExecutor:
-    """Child processes on this machine, one torch thread each."""
+    """Child processes on this machine, under the OS sandbox."""
 
     def __init__(
         self,
         workers: int,
         limits: sandbox_limits.Limits | None = None,
-        poll_seconds: float = 0.1,
+        allow_weak_sandbox: bool = False,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
         self.limits = limits or sandbox_limits.supported(sandbox_limits.Limits())
-        self.poll_seconds = poll_seconds
+        self.allow_weak_sandbox = allow_weak_sandbox
+        self._checked = False
 
     def describe(self) -> list[str]:
-        """One line per isolation layer: what is active for children, and what is not."""
         caps = dict(sandbox_limits.capabilities())
         if self.limits.network:
             caps["network"] = "allowed by the executor's limits (network=True)"
@@ -168,24 +275,37 @@ class LocalExecutor:
             caps["privileges"] = "not requested (drop_privileges=False, or not running as root)"
         return sandbox_limits.describe(caps).splitlines()
 
-    def _start(self, job: Job, running: list[_Running]) -> _Running:
-        job.workdir.mkdir(parents=True, exist_ok=True)
-        (job.workdir / RESULT).unlink(missing_ok=True)
-        write_json(job.workdir / JOB, job.payload)
-        sandbox_limits.prepare_workdir(job.workdir, self.limits)
-        env = sandbox_limits.child_env(job.workdir, os.environ)
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = "1"
-        proc = fork_context().Process(
+    def _limits_for(self, job: Job) -> sandbox_limits.Limits:
+        wall = job.timeout + 60
+        return replace(
+            self.limits,
+            memory_bytes=job.resources.memory_bytes,
+            wall_seconds=wall,
+            cpu_seconds=int(wall * max(1, job.resources.threads)) + 60,
+        )
+
+    def _start(self, job: Job, running: list[_Running], wake: queue.Queue[None]) -> None:
+        limits = self._limits_for(job)
+        scratch = Path(tempfile.mkdtemp(prefix="eureka-job-"))
+        sandbox_limits.prepare_workdir(scratch, limits)
+        env = sandbox_limits.child_env(scratch, os.environ)
+        threads = str(job.resources.threads)
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+        ctx = fork_context()
+        reader, writer = ctx.Pipe(duplex=False)
+        proc = ctx.Process(
             target=_child_main,
-            args=(str(job.workdir), self.limits, env),
+            args=(job.spec, writer, str(scratch), limits, env),
             name=f"eureka-lab {job.key}",
             daemon=False,
         )
-        run = _Running(job, proc)
+        frames: queue.Queue[Frame | BaseException | None] = queue.Queue()
+        run = _Running(job, proc, scratch, frames)
         running.append(run)  # before start, so that an interrupt from here on kills it
         with _main_module_hidden():
             proc.start()
-        return run
+        writer.close()
+        threading.Thread(target=_reader, args=(reader, frames, wake), daemon=True).start()
 
     @staticmethod
     def _kill(run: _Running) -> None:
@@ -197,62 +317,72 @@ class LocalExecutor:
             run.proc.kill()
         run.proc.join()
 
-    def _finish(self, run: _Running, timed_out: bool) -> dict[str, Any]:
-        job = run.job
-        seconds = round(time.monotonic() - run.started, 2)
-        result = read_json(job.workdir / RESULT) if not timed_out else None
-        if not isinstance(result, dict):  # the child owns its folder: never trust the shape
-            result = None
-        if result is None:
-            reason = (
-                f"timed out after {job.timeout:.0f} s (wall-clock limit)"
-                if timed_out
-                else _signal_reason(run.proc.exitcode)
-            )
-            result = {
-                "ok": False,
-                "status": "failed",
-                "stage": job.payload.get("mode", "job"),
-                "reason": reason,
-                "log_tail": _log_tail(job.workdir),
-            }
-            write_json(job.workdir / RESULT, result)
-        for key in ("reason", "traceback"):  # kept short whatever the child wrote
-            if isinstance(result.get(key), str) and len(result[key]) > 4000:
-                result[key] = result[key][:4000] + "... [cut]"
-        result.setdefault("wall_seconds", seconds)
-        return result
+    def _drain(self, run: _Running, on_event: OnEvent | None) -> None:
+        while True:
+            try:
+                item = run.frames.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                run.reader_done = True
+            elif isinstance(item, BaseException):
+                run.broken = f"the job broke the protocol: {item}"
+                self._kill(run)
+            elif item.kind == "result":
+                run.result = item.data
+            elif on_event is not None and run.broken is None:
+                on_event(JobEvent(run.job.key, item.kind, item.data, item.artefact))
 
-    def run(
-        self,
-        jobs: Sequence[Job],
-        on_done: Callable[[Job, dict[str, Any]], None] | None = None,
-        on_tick: Callable[[list[Job]], None] | None = None,
-    ) -> dict[str, dict[str, Any]]:
-        """Run every job; return results by job key. Ctrl-C kills the children and re-raises."""
+    def _finish(self, run: _Running, timed_out: bool) -> JobOutput:
+        seconds = round(time.monotonic() - run.started, 2)
+        tail = _log_tail(run.scratch)
+        shutil.rmtree(run.scratch, ignore_errors=True)
+        if timed_out:
+            reason = f"timed out after {run.job.timeout:.0f} s (wall-clock limit)"
+            return JobOutput(None, reason, tail, seconds)
+        if run.broken is not None:
+            return JobOutput(None, run.broken, tail, seconds)
+        if run.result is None:
+            return JobOutput(None, _signal_reason(run.proc.exitcode), tail, seconds)
+        return JobOutput(run.result, None, tail, seconds)
+
+    def run(self, jobs: Sequence[Job], on_event: OnEvent | None = None) -> dict[str, JobOutput]:
+        """Run every job; return outputs by job key. Ctrl-C kills the children and re-raises."""
+        if not self._checked and any(j.spec.runs_candidate_code for j in jobs):
+            sandbox_limits.require_strong(sandbox_limits.capabilities(), self.allow_weak_sandbox)
+            self._checked = True
         pending = list(jobs)
         running: list[_Running] = []
-        results: dict[str, dict[str, Any]] = {}
+        outputs: dict[str, JobOutput] = {}
+        wake: queue.Queue[None] = queue.Queue()
         try:
             while pending or running:
                 while pending and len(running) < self.workers:
-                    self._start(pending.pop(0), running)
-                time.sleep(self.poll_seconds)
+                    self._start(pending.pop(0), running, wake)
+                with contextlib.suppress(queue.Empty):
+                    wake.get(timeout=0.1)
                 for run in list(running):
+                    self._drain(run, on_event)
                     timed_out = False
-                    if run.proc.exitcode is None:
+                    if run.proc.exitcode is None and run.broken is None:
                         if time.monotonic() - run.started <= run.job.timeout:
                             continue
                         timed_out = True
                         self._kill(run)
+                    if run.proc.exitcode is not None and not run.reader_done:
+                        # The child is gone and its pipe closes: wait for the last frames,
+                        # but not for a stray process still holding the pipe.
+                        run.exited = run.exited or time.monotonic()
+                        if time.monotonic() - run.exited < PIPE_GRACE_SECONDS:
+                            continue
+                        self._kill(run)
+                        run.broken = run.broken or "the job left a process behind holding its pipe"
+                    run.proc.join()
                     running.remove(run)
-                    results[run.job.key] = self._finish(run, timed_out)
-                    if on_done is not None:
-                        on_done(run.job, results[run.job.key])
-                if on_tick is not None:
-                    on_tick([r.job for r in running])
+                    outputs[run.job.key] = self._finish(run, timed_out)
         except BaseException:
             for run in running:
                 self._kill(run)
+                shutil.rmtree(run.scratch, ignore_errors=True)
             raise
-        return results
+        return outputs

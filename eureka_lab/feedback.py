@@ -1,11 +1,21 @@
-"""Reward reflection: a trained candidate's checkpoint statistics, summarised for the model
-(Eureka's feedback), with the observations that drive its advice computed here."""
+"""The feedback seam: what the next sampling prompt is built from, chosen by name.
+
+``reflection`` (Eureka): the best candidate's answer, then its reward reflection: each
+component's statistics at the checkpoints, the task score and episode length, and the
+observations that drive the advice (computed here, worded in ``prompts/feedback.j2``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
+
+from eureka_lab.backends.base import Message
+from eureka_lab.prompting import PromptBook
+from eureka_lab.registry import Registry
+from eureka_lab.selection import Trained
 
 
 def _fmt(x: float | None) -> str:
@@ -36,28 +46,21 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
         components.append({"name": name, **_series(means, samples)})
         known = [abs(m) for m in means if m is not None]
         scale[name] = float(np.mean(known)) if known else 0.0
-    fitness = [c["fitness"] for c in checkpoints]
+    fitness = [c.get("fitness") for c in checkpoints]
     success = [c.get("success_rate") for c in checkpoints]
-    notes = []
-    if max(abs(f) for f in fitness) < 1e-6:
-        notes.append("The task score stayed at zero: rewrite the entire reward function.")
+    known_fitness = [abs(f) for f in fitness if f is not None]
+    flat, dominant = [], []
     for comp in components:
         known = [v for v in comp["raw"] if v is not None]
         if len(known) >= 2:
             spread = max(known) - min(known)
             if spread <= 0.02 * max(abs(v) for v in known) or spread < 1e-8:
-                notes.append(
-                    f"`{comp['name']}` barely changed during training ({comp['min']} to "
-                    f"{comp['max']}): RL cannot optimise it as written."
-                )
+                flat.append(comp)
     if len(scale) > 1:
         for name, s in scale.items():
-            others = [v for k, v in scale.items() if k != name]
-            if s > 0 and s > 10 * max(float(np.median(others)), 1e-12):
-                notes.append(
-                    f"`{name}` (mean magnitude {s:.3g}) is over 10 times larger than the "
-                    f"other components (median {float(np.median(others)):.3g}): rescale it."
-                )
+            others = float(np.median([v for k, v in scale.items() if k != name]))
+            if s > 0 and s > 10 * max(others, 1e-12):
+                dominant.append({"name": name, "scale": _fmt(s), "others": _fmt(others)})
     return {
         "steps": checkpoints[-1]["step"],
         "checkpoints": len(checkpoints),
@@ -65,7 +68,9 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
         "fitness": _series(fitness, samples),
         "success_rate": _series(success, samples) if any(s is not None for s in success) else None,
         "episode_length": _series([c.get("episode_length") for c in checkpoints], samples),
-        "notes": notes,
+        "zero_score": bool(known_fitness) and max(known_fitness) < 1e-6,
+        "flat": flat,
+        "dominant": dominant,
     }
 
 
@@ -75,3 +80,37 @@ def component_means(checkpoints: list[dict[str, Any]]) -> dict[str, list[float]]
     return {
         n: [c["components"][n]["mean"] for c in checkpoints if n in c["components"]] for n in names
     }
+
+
+class Feedback(Protocol):
+    """Builds the messages that follow the opening of the next sampling prompt."""
+
+    def messages(
+        self, prompts: PromptBook, ranked: Sequence[Trained], responses: dict[str, str]
+    ) -> list[Message]:
+        """``ranked``: the candidates to learn from, best first (the run's best first);
+        ``responses``: the model's answer of each, by id."""
+        ...
+
+
+class Reflection:
+    """Eureka's reward reflection on the best candidate."""
+
+    def messages(
+        self, prompts: PromptBook, ranked: Sequence[Trained], responses: dict[str, str]
+    ) -> list[Message]:
+        best = ranked[0]
+        stats = reflection([c.model_dump() for c in best.checkpoints])
+        return [
+            Message("assistant", responses[best.id]),
+            Message("user", prompts.render("feedback", **stats)),
+        ]
+
+
+FEEDBACK: Registry[type[Feedback]] = Registry(
+    "feedback mode", {"reflection": "eureka_lab.feedback:Reflection"}
+)
+
+
+def make_feedback(name: str) -> Feedback:
+    return FEEDBACK.get(name)()

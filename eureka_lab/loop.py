@@ -1,17 +1,24 @@
 """The reward-synthesis loop: task -> context -> prompt -> model -> candidates -> sandbox ->
-training -> feedback -> next prompt, everything recorded in the run store.
+training -> evaluation -> selection -> feedback -> next prompt, everything recorded in the
+run store.
 
 Every step first looks in the run store for its result, so re-running the loop on an
-existing run (``eureka-lab resume``) continues where it stopped: finished candidates are not
+existing run (``resume``) continues where it stopped: finished candidates are not
 re-trained and answers already received are not asked for again.
+
+The seams are chosen by name in :class:`LoopConfig`: the executor that runs jobs, the
+selection mode that ranks candidates, the feedback mode that builds the next prompt; the
+task names its trainer.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from pydantic import ValidationError
 
 from eureka_lab.backends.base import (
     Backend,
@@ -23,27 +30,32 @@ from eureka_lab.backends.base import (
     Usage,
 )
 from eureka_lab.errors import BudgetExceeded, ConfigError, RunError
-from eureka_lab.executor import Job, LocalExecutor
-from eureka_lab.feedback import component_means, reflection
+from eureka_lab.executor import Executor, Job, JobEvent, JobOutput, make_executor
+from eureka_lab.feedback import component_means, make_feedback
 from eureka_lab.prompting import PromptBook
-from eureka_lab.store import (
-    CANDIDATE,
-    CHECKPOINTS,
-    CONTEXT,
-    RESPONSE,
-    RESULT,
-    REWARD,
-    SUMMARY,
-    VALIDATION,
-    RunStore,
-    candidate_id,
-    final_dir,
-    iteration_rel,
+from eureka_lab.records import (
+    Candidate,
+    Checkpoint,
+    CheckpointStats,
+    Evaluation,
+    FinalRow,
+    Iteration,
+    RunSummary,
+    TrainingReport,
+    TrainingResult,
+    Validation,
 )
+from eureka_lab.records import Usage as UsageRecord
+from eureka_lab.selection import Trained, make_selector
+from eureka_lab.store import RunStore, candidate_id, final_id
 from eureka_lab.task import Task
-from eureka_lab.worker import job_payload
+from eureka_lab.text import safe_text
+from eureka_lab.worker import JobSpec
 
 Reporter = Callable[[dict[str, Any]], None]
+
+MAX_POLICY_BYTES = 64 * 1024**2
+"""Largest policy (safetensors bytes) accepted from a training process."""
 
 
 @dataclass(frozen=True)
@@ -55,27 +67,55 @@ class LoopConfig:
     samples: int = 4
     """Candidates asked of the model per iteration (K)."""
     timesteps: int | None = None
-    """PPO budget per candidate; None: the task's default."""
+    """Training budget per candidate in env steps; None: the task's default."""
     seed: int = 0
     """Seed of training and of LLM-free backends."""
     workers: int = os.cpu_count() or 1
-    """Candidates trained in parallel (one process and one torch thread each)."""
+    """Jobs run in parallel (one process each)."""
     repair_rounds: int = 1
     """Times a candidate that failed validation is sent back with its error."""
     final_seeds: int = 1
     """Seeds for the closing comparison of best, human and sparse rewards."""
     validation_timeout: float = 120.0
+    """Wall-clock limit of a validation job, in seconds."""
     train_timeout: float | None = None
     """Wall-clock limit per training; None: 300 s + 10 ms per timestep."""
+    executor: str = "local"
+    """Where jobs run (a name registered in ``eureka_lab.executor.EXECUTORS``)."""
+    selection: str = "fitness"
+    """How candidates are ranked (a name in ``eureka_lab.selection.SELECTORS``)."""
+    feedback: str = "reflection"
+    """What the next prompt is built from (a name in ``eureka_lab.feedback.FEEDBACK``)."""
+    allow_weak_sandbox: bool = False
+    """Run candidate code even where an OS isolation layer is missing."""
 
     def __post_init__(self) -> None:
         for name in ("iterations", "samples", "workers", "final_seeds"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1.")
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.timesteps is not None and self.timesteps < 1:
-            raise ConfigError(f"--timesteps must be positive, got {self.timesteps}.")
+            raise ConfigError(f"timesteps must be positive, got {self.timesteps}.")
         if self.repair_rounds < 0:
-            raise ConfigError("--repair-rounds must be 0 or more.")
+            raise ConfigError(f"repair_rounds must be 0 or more, got {self.repair_rounds}.")
+        from eureka_lab.executor import EXECUTORS
+        from eureka_lab.feedback import FEEDBACK
+        from eureka_lab.selection import SELECTORS
+
+        for registry, name in (
+            (EXECUTORS, self.executor),
+            (SELECTORS, self.selection),
+            (FEEDBACK, self.feedback),
+        ):
+            registry.get(name)  # an unknown name: ConfigError naming near matches
+
+
+@dataclass(frozen=True)
+class _Training:
+    """One training to run: where it is recorded, the reward (None: the env's own), a seed."""
+
+    key: str
+    code: str | None
+    seed: int
 
 
 class Loop:
@@ -89,7 +129,7 @@ class Loop:
         backend: Backend,
         reporter: Reporter | None = None,
         prompts: PromptBook | None = None,
-        executor: LocalExecutor | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.store = store
         self.task = task
@@ -97,9 +137,15 @@ class Loop:
         self.backend = backend
         self.reporter = reporter
         self.prompts = prompts or PromptBook()
-        self.executor = executor or LocalExecutor(config.workers)
+        self.executor = executor or make_executor(
+            config.executor, config.workers, config.allow_weak_sandbox
+        )
+        self.selector = make_selector(config.selection)
+        self.feedback = make_feedback(config.feedback)
+        self.trainer = task.trainer.make()
         self.timesteps = config.timesteps or task.timesteps
         self.seeds = tuple(task.reward_source(r) or "" for r in task.seed_rewards)
+        self._live: dict[str, list[Checkpoint]] = {}
 
     # ------------------------------------------------------------------ plumbing
     def emit(self, kind: str, **fields: Any) -> None:
@@ -116,7 +162,7 @@ class Loop:
         if ok == 0 and prompt.purpose == "sample":
             # Not recorded as the answer, so that resuming asks again.
             self.store.save_request(prompt, n, completions, self.backend.name, failed=True)
-            errors = "; ".join(sorted({c.error or "empty answer" for c in completions}))
+            errors = "; ".join(sorted({safe_text(c.error or "empty answer", 300) for c in completions}))
             raise RunError(
                 f"The model returned no usable answer to {prompt.key} ({errors}). Fix the "
                 f"endpoint or settings, then continue with: eureka-lab resume {self.store.root}"
@@ -130,40 +176,54 @@ class Loop:
             failed=n - ok,
             usage=asdict(usage),
             run_cost_usd=self.store.usage().cost_usd,
-            errors=[c.error for c in completions if c.error][:3],
+            errors=[safe_text(c.error, 300) for c in completions if c.error][:3],
         )
         return completions
 
     def _opening(self) -> list[Message]:
         from eureka_lab.context import build_context
 
-        if not self.store.exists(CONTEXT):
-            self.store.write_text(CONTEXT, build_context(self.task).to_prompt())
+        context = self.store.context()
+        if context is None:
+            context = build_context(self.task).to_prompt()
+            self.store.save_context(context)
         return self.prompts.opening(
             env_id=self.task.env_id,
-            context=self.store.path(CONTEXT).read_text(),
+            context=context,
             description=self.task.description,
-            n_envs=self.task.ppo.n_envs,
+            n_envs=self.trainer.n_envs,
         )
 
+    def _trained(self, cid: str) -> Trained | None:
+        cand, result = self.store.candidate(cid), self.store.result(cid)
+        if cand is None or result is None or result.status != "trained":
+            return None
+        return Trained(cand, result, self.store.checkpoints(cid))
+
+    def _best_of(self, trained: Sequence[Trained]) -> Trained:
+        """The first of the selector's ranking (earlier entries win ties)."""
+        ranking = self.selector.rank(trained)
+        by_id = {t.id: t for t in trained}
+        return by_id[ranking[0][0]]
+
     # ------------------------------------------------------------------ the run
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunSummary:
         self.emit("run_started", task=self.task.name, run=str(self.store.root))
         self.emit("sandbox", layers=self.executor.describe())
         opening = self._opening()
-        best: dict[str, Any] | None = None
+        best: Trained | None = None
         for it in range(self.config.iterations):
-            done = self.store.read(iteration_rel(it))
+            done = self.store.iteration(it)
             if done is None:
                 try:
                     done = self.iteration(it, opening, best)
                 except BudgetExceeded as e:
                     self.emit("budget_reached", iteration=it, message=str(e))
                     break
-            if done.get("best") is not None:
-                cand = self._load(done["best"])
-                if best is None or cand["result"]["fitness"] >= best["result"]["fitness"]:
-                    best = cand
+            if done.best is not None:
+                newest = self._trained(done.best)
+                if newest is not None:
+                    best = newest if best is None else self._best_of([newest, best])
         if best is None:
             raise RunError(
                 "No candidate trained successfully in any iteration; see `eureka-lab show "
@@ -171,23 +231,15 @@ class Loop:
                 "model."
             )
         summary = self.final(best)
-        self.emit("run_finished", **{k: summary[k] for k in ("best", "normalized_score")})
+        self.emit("run_finished", best=summary.best, normalized_score=summary.normalized_score)
         return summary
 
-    def _load(self, cid: str) -> dict[str, Any]:
-        rec = self.store.read(f"{cid}/{CANDIDATE}")
-        rec["result"] = self.store.read(f"{cid}/{RESULT}")
-        return rec
-
-    def iteration(self, it: int, opening: list[Message], best: dict[str, Any] | None) -> dict:
+    def iteration(self, it: int, opening: list[Message], best: Trained | None) -> Iteration:
         self.emit("iteration_started", iteration=it)
         messages = list(opening)
         if best is not None:
-            checkpoints = self.store.read(f"{best['id']}/{CHECKPOINTS}")
-            messages += [
-                Message("assistant", self.store.path(f"{best['id']}/{RESPONSE}").read_text()),
-                Message("user", self.prompts.render("feedback", **reflection(checkpoints))),
-            ]
+            responses = {best.id: self.store.response(best.id) or ""}
+            messages += self.feedback.messages(self.prompts, [best], responses)
         prompt = Prompt(
             tuple(messages), "sample", it, self._evidence(it), key=f"iter_{it:02d}-sample"
         )
@@ -195,252 +247,378 @@ class Loop:
         cands = [self._candidate(it, k, 0, c, None) for k, c in enumerate(completions)]
         self._validate(cands)
         for round_ in range(1, self.config.repair_rounds + 1):
-            broken = [c for c in cands if c["status"] == "failed" and c["repair"] == round_ - 1]
-            broken = [c for c in broken if c["stage"] != "model"]
+            broken = [
+                c
+                for c in cands
+                if c.status == "failed" and c.repair == round_ - 1 and c.stage != "model"
+            ]
             if not broken:
                 break
             repaired = [self._repair(it, c, opening, round_) for c in broken]
             self._validate(repaired)
             cands += repaired
-        self._train([c for c in cands if c["status"] == "valid"])
-        trained = [self._load(c["id"]) for c in cands]
-        trained = [c for c in trained if (c["result"] or {}).get("status") == "trained"]
-        best_id = max(trained, key=lambda c: c["result"]["fitness"])["id"] if trained else None
-        record = {
-            "iteration": it,
-            "candidates": [c["id"] for c in cands],
-            "trained": len(trained),
-            "best": best_id,
-            "best_fitness": self._load(best_id)["result"]["fitness"] if best_id else None,
-        }
-        self.store.write(iteration_rel(it), record)
-        self.emit("iteration_finished", **record)
+        valid = [c for c in cands if c.status == "valid"]
+        self._train([_Training(c.id, self.store.reward_code(c.id), self.config.seed) for c in valid])
+        trained = [t for t in (self._trained(c.id) for c in cands) if t is not None]
+        ranking = self.selector.rank(trained) if trained else []
+        best_id = ranking[0][0] if ranking else None
+        best_result = self.store.result(best_id) if best_id else None
+        record = Iteration(
+            iteration=it,
+            candidates=[c.id for c in cands],
+            trained=len(trained),
+            ranking=ranking,
+            best=best_id,
+            best_fitness=best_result.fitness if best_result else None,
+        )
+        self.store.save_iteration(record)
+        self.emit("iteration_finished", **record.model_dump(exclude={"ranking"}))
         return record
 
     def _evidence(self, it: int) -> Evidence:
         scored = []
-        for rec in self.store.candidates():
-            res = rec.get("result") or {}
-            if res.get("status") == "trained":
-                cps = self.store.read(f"{rec['id']}/{CHECKPOINTS}") or []
-                code = self.store.path(f"{rec['id']}/{REWARD}").read_text()
-                scored.append(ScoredCode(code, res["fitness"], component_means(cps)))
+        for cand in self.store.candidates():
+            res = self.store.result(cand.id)
+            if res is not None and res.status == "trained":
+                cps = [c.model_dump() for c in self.store.checkpoints(cand.id)]
+                code = self.store.reward_code(cand.id) or ""
+                scored.append(ScoredCode(code, res.fitness, component_means(cps)))
         return Evidence(iteration=it, seeds=self.seeds, scored=tuple(scored))
 
     # ------------------------------------------------------------------ candidates
     def _candidate(
         self, it: int, index: int, repair: int, completion: Completion, parent: str | None
-    ) -> dict[str, Any]:
-        """Parse one answer into a candidate folder (or reuse the folder on resume)."""
+    ) -> Candidate:
+        """Parse one answer into a candidate (or reuse the recorded one on resume)."""
         from eureka_lab.parsing import code_digest, parse_response
         from eureka_lab.policy import check_code
 
         cid = candidate_id(it, index, repair)
-        existing = self.store.read(f"{cid}/{CANDIDATE}")
+        existing = self.store.candidate(cid)
         if existing is not None:
             return existing
-        rec: dict[str, Any] = {
-            "id": cid,
-            "iteration": it,
-            "index": index,
-            "repair": repair,
-            "parent": parent,
-            "status": "failed",
-            "stage": None,
-            "reason": None,
-            "digest": None,
-            "duplicate_of": None,
-            "parse": None,
-            "policy": [],
-        }
-        self.store.write_text(f"{cid}/{RESPONSE}", completion.text or "")
+        cand = Candidate(id=cid, iteration=it, index=index, repair=repair, parent=parent)
+        self.store.save_response(cid, completion.text or "")
         if not completion.ok:
-            rec.update(stage="model", reason=f"the model request failed: {completion.error}")
+            cand.stage = "model"
+            cand.reason = f"the model request failed: {completion.error}"
         else:
             parsed = parse_response(completion.text or "")
-            rec["parse"] = parsed.reason
+            cand.parse = parsed.reason
             if parsed.code is None:
-                rec.update(stage="parse", reason=f"no usable code: {parsed.reason}")
+                cand.stage = "parse"
+                cand.reason = f"no usable code: {parsed.reason}"
             else:
-                self.store.write_text(f"{cid}/{REWARD}", parsed.code)
-                rec["digest"] = code_digest(parsed.code)
+                self.store.save_reward_code(cid, parsed.code)
+                cand.digest = code_digest(parsed.code)
                 violations = check_code(parsed.code)
-                rec["policy"] = violations
-                twin = self._twin(rec["digest"], cid)
+                cand.policy = violations[:50]
+                twin = self._twin(cand.digest, cid)
                 if violations:
                     more = f"; and {len(violations) - 10} more" if len(violations) > 10 else ""
-                    rec.update(stage="policy", reason="; ".join(violations[:10]) + more)
+                    cand.stage = "policy"
+                    cand.reason = "; ".join(violations[:10]) + more
                 elif twin is not None:
-                    rec.update(status="duplicate", duplicate_of=twin, reason=f"same code as {twin}")
+                    cand.status = "duplicate"
+                    cand.duplicate_of = twin
+                    cand.reason = f"same code as {twin}"
                 else:
-                    rec.update(status="parsed")
-        self.store.write(f"{cid}/{CANDIDATE}", rec)
-        self.emit(
-            "candidate", id=cid, status=rec["status"], stage=rec["stage"], reason=rec["reason"]
-        )
-        return rec
+                    cand.status = "parsed"
+        self.store.save_candidate(cand)
+        self.emit("candidate", id=cid, status=cand.status, stage=cand.stage, reason=cand.reason)
+        return cand
 
     def _twin(self, digest: str, cid: str) -> str | None:
-        for rec in self.store.candidates():
-            if rec["digest"] == digest and rec["id"] != cid and rec["status"] != "duplicate":
-                return rec["id"]
+        for cand in self.store.candidates():
+            if cand.digest == digest and cand.id != cid and cand.status != "duplicate":
+                return cand.id
         return None
 
-    def _job(self, cid: str, mode: str, code: str | None, folder: str, seed: int) -> Job:
-        spec = {
-            "timesteps": self.timesteps,
-            "seed": seed,
-            "checkpoints": self.task.checkpoints,
-            "eval_episodes": self.task.eval_episodes,
-        }
-        timeout = (
-            self.config.validation_timeout
-            if mode == "validate"
-            else self.config.train_timeout or 300 + self.timesteps / 100
-        )
-        payload = job_payload(mode, self.task, code, spec, seed)
-        return Job(cid, self.store.path(folder), payload, timeout)
+    def _job(self, key: str, spec: JobSpec, timeout: float) -> Job:
+        return Job(key, spec, timeout, self.trainer.resources)
 
-    def _validate(self, cands: list[dict[str, Any]]) -> None:
-        todo = [c for c in cands if c["status"] == "parsed"]
+    def _validate(self, cands: list[Candidate]) -> None:
+        todo = [c for c in cands if c.status == "parsed"]
+        task = self.task.model_dump(mode="json")
         jobs = [
             self._job(
-                c["id"],
-                "validate",
-                self.store.path(f"{c['id']}/{REWARD}").read_text(),
-                f"{c['id']}/{VALIDATION}",
-                self.config.seed,
+                c.id,
+                JobSpec("validate", task, self.store.reward_code(c.id), seed=self.config.seed),
+                self.config.validation_timeout,
             )
             for c in todo
         ]
-        results = self.executor.run(jobs)
+        outputs = self.executor.run(jobs)
         for c in todo:
-            res = results[c["id"]]
-            c["validation"] = res
-            if res.get("ok"):
-                c.update(status="valid", components=res["components"])
+            val = _validation(outputs[c.id])
+            c.validation = val
+            if val.ok:
+                c.status = "valid"
+                c.components = val.components
             else:
-                c.update(
-                    status="failed",
-                    stage="validation",
-                    reason=res["reason"],
-                    traceback=res.get("traceback") or res.get("log_tail", ""),
-                )
-            self.store.write(f"{c['id']}/{CANDIDATE}", c)
-            self.emit(
-                "candidate", id=c["id"], status=c["status"], stage=c["stage"], reason=c["reason"]
-            )
+                c.status = "failed"
+                c.stage = "validation"
+                c.reason = val.reason
+                c.traceback = val.traceback
+            self.store.save_candidate(c)
+            self.emit("candidate", id=c.id, status=c.status, stage=c.stage, reason=c.reason)
 
-    def _repair(self, it: int, broken: dict[str, Any], opening: list[Message], round_: int) -> dict:
-        cid = broken["id"]
-        response = self.store.path(f"{cid}/{RESPONSE}").read_text()
-        error = broken.get("traceback") or broken["reason"]
-        stage = {"parse": "parsing", "policy": "the static safety check"}.get(
-            broken["stage"], broken["stage"]
-        )
+    def _repair(self, it: int, broken: Candidate, opening: list[Message], round_: int) -> Candidate:
+        error = broken.traceback or broken.reason or ""
         messages = [
             *opening,
-            Message("assistant", response),
-            Message("user", self.prompts.render("repair", stage=stage, traceback=error)),
+            Message("assistant", self.store.response(broken.id) or ""),
+            Message("user", self.prompts.render("repair", stage=broken.stage, traceback=error)),
         ]
-        code_path = self.store.path(f"{cid}/{REWARD}")
         evidence = Evidence(
             iteration=it,
             seeds=self.seeds,
             scored=self._evidence(it).scored,
-            failed_code=code_path.read_text() if code_path.exists() else None,
+            failed_code=self.store.reward_code(broken.id),
             error=error,
         )
-        key = f"iter_{it:02d}-repair-{broken['index']:02d}-r{round_}"
+        key = f"iter_{it:02d}-repair-{broken.index:02d}-r{round_}"
         prompt = Prompt(tuple(messages), "repair", it, evidence, key=key)
-        self.emit("repair_requested", id=cid, reason=broken["reason"])
+        self.emit("repair_requested", id=broken.id, reason=broken.reason)
         (completion,) = self._ask(prompt, 1)
-        return self._candidate(it, broken["index"], round_, completion, cid)
+        return self._candidate(it, broken.index, round_, completion, broken.id)
 
-    def _train(self, cands: list[dict[str, Any]]) -> None:
-        todo = [c for c in cands if not self.store.exists(f"{c['id']}/{RESULT}")]
-        jobs = [
-            self._job(
-                c["id"],
-                "train",
-                self.store.path(f"{c['id']}/{REWARD}").read_text(),
-                c["id"],
-                self.config.seed,
-            )
-            for c in todo
-        ]
-        for job in jobs:
-            self.emit("training_started", id=job.key, timesteps=self.timesteps)
-        self.executor.run(jobs, on_done=self._trained, on_tick=self._tick)
-
-    def _trained(self, job: Job, result: dict[str, Any]) -> None:
-        fields = {
-            k: result.get(k)
-            for k in ("status", "fitness", "success_rate", "reason", "seconds", "steps_per_second")
-        }
-        self.emit("candidate_trained", id=job.key, **fields)
-
-    def _tick(self, running: list[Job]) -> None:
-        if self.reporter is None:
+    # ------------------------------------------------------------------ training
+    def _train(self, trainings: list[_Training]) -> None:
+        """Train each reward in a sandboxed job, then score its checkpoints in evaluation
+        jobs that never load reward code. Trainings with a recorded result are skipped."""
+        todo = [t for t in trainings if self.store.result(t.key) is None]
+        if not todo:
             return
-        progress = {}
-        for job in running:
-            cps = self.store.read(f"{job.workdir.relative_to(self.store.root)}/{CHECKPOINTS}")
-            progress[job.key] = len(cps or [])
-        self.reporter(
-            {"event": "progress", "running": progress, "checkpoints": self.task.checkpoints}
+        task = self.task.model_dump(mode="json")
+        timeout = self.config.train_timeout or 300 + self.timesteps / 100
+        jobs = []
+        for t in todo:
+            self.store.clear_training(t.key)  # a training cut short starts again
+            if t.code is not None:
+                self.store.save_reward_code(t.key, t.code)
+            self._live[t.key] = []
+            spec = JobSpec(
+                "train",
+                task,
+                t.code,
+                seed=t.seed,
+                timesteps=self.timesteps,
+                checkpoints=self.task.checkpoints,
+            )
+            jobs.append(self._job(t.key, spec, timeout))
+            self.emit("training_started", id=t.key, timesteps=self.timesteps)
+        outputs = self.executor.run(jobs, on_event=self._on_event)
+        reports: dict[str, TrainingReport] = {}
+        for t in todo:
+            report = self._training_report(t.key, outputs[t.key])
+            if isinstance(report, TrainingResult):
+                self._record(t.key, report)
+            else:
+                reports[t.key] = report
+        evals = [
+            self._job(
+                key,
+                JobSpec(
+                    "evaluate",
+                    task,
+                    episodes=self.task.eval_episodes,
+                    policies={c.step: self.store.policy(key, c.step) or b"" for c in self._live[key]},
+                ),
+                300 + 10 * self.task.checkpoints * self.task.eval_episodes,
+            )
+            for key in reports
+        ]
+        for key, output in self.executor.run(evals).items():
+            self._record(key, self._result(key, reports[key], output))
+        self._live = {}
+
+    def _on_event(self, event: JobEvent) -> None:
+        """A checkpoint from a training job: validate it, keep its policy, report progress."""
+        if event.kind != "checkpoint" or event.key not in self._live:
+            return
+        live = self._live[event.key]
+        try:
+            stats = CheckpointStats.model_validate(event.data)
+        except ValidationError as e:
+            self.emit("checkpoint_refused", id=event.key, reason=safe_text(e, 500))
+            return
+        policy = _checked_policy(event.artefact)
+        if policy is None or (live and stats.step <= live[-1].step):
+            self.emit("checkpoint_refused", id=event.key, reason="invalid policy or step")
+            return
+        self.store.save_policy(event.key, stats.step, policy)
+        live.append(Checkpoint(**stats.model_dump()))
+        self.store.save_checkpoints(event.key, live)
+        if self.reporter is not None:
+            self.reporter(
+                {
+                    "event": "progress",
+                    "running": {k: len(v) for k, v in self._live.items()},
+                    "checkpoints": self.task.checkpoints,
+                }
+            )
+
+    def _training_report(self, key: str, output: JobOutput) -> TrainingReport | TrainingResult:
+        """What training says (steps, time), or the failed result."""
+        res = output.result
+        if res is not None and res.get("ok") is True:
+            try:
+                report = TrainingReport.model_validate({k: v for k, v in res.items() if k != "ok"})
+            except ValidationError as e:
+                return _failed("training", f"the job returned an invalid result: {e.errors()[0]['msg']}")
+            if not self._live[key]:
+                return _failed("training", "training reported no checkpoint")
+            return report
+        if res is not None:
+            return _failed(
+                "training",
+                res.get("reason"),
+                res.get("traceback"),
+                wall_seconds=output.seconds,
+            )
+        return _failed("training", output.reason, output.log_tail, wall_seconds=output.seconds)
+
+    def _result(self, key: str, report: TrainingReport, output: JobOutput) -> TrainingResult:
+        """Merge the evaluator's scores into the checkpoints; the best one gives the fitness."""
+        try:
+            if output.result is None:
+                raise ValueError(output.reason or "no result")
+            evals = [Evaluation.model_validate(e) for e in output.result["evaluations"]]
+        except (ValueError, KeyError, TypeError) as e:
+            return _failed("evaluation", f"evaluation failed: {safe_text(e, 500)}", output.log_tail)
+        by_step = {e.step: e for e in evals}
+        cps = [
+            cp.model_copy(update=by_step[cp.step].model_dump(exclude={"step"}))
+            for cp in self._live[key]
+            if cp.step in by_step
+        ]
+        if not cps:
+            return _failed("evaluation", "no checkpoint was evaluated")
+        self.store.save_checkpoints(key, cps)
+        best = max(cps, key=lambda c: c.fitness)  # type: ignore[arg-type,return-value]
+        self.store.save_best_policy(key, self.store.policy(key, best.step) or b"")
+        final = cps[-1]
+        return TrainingResult(
+            status="trained",
+            fitness=best.fitness,
+            success_rate=best.success_rate,
+            best_step=best.step,
+            final_fitness=final.fitness,
+            final_success_rate=final.success_rate,
+            steps=report.steps,
+            seconds=report.seconds,
+            steps_per_second=round(report.steps / max(report.seconds, 1e-9), 1),
+            components=report.components,
+            wall_seconds=output.seconds,
+        )
+
+    def _record(self, key: str, result: TrainingResult) -> None:
+        self.store.save_result(key, result)
+        self.emit(
+            "candidate_trained",
+            id=key,
+            **result.model_dump(
+                include={"status", "fitness", "success_rate", "reason", "seconds", "steps_per_second"}
+            ),
         )
 
     # ------------------------------------------------------------------ final comparison
-    def final(self, best: dict[str, Any]) -> dict[str, Any]:
+    def final(self, best: Trained) -> RunSummary:
         """Train best, human and sparse rewards with the same budget and seeds; compare."""
         codes = {
-            "best": self.store.path(f"{best['id']}/{REWARD}").read_text(),
+            "best": self.store.reward_code(best.id),
             "human": self.task.reward_source(self.task.human_reward),
             "sparse": self.task.reward_source(self.task.sparse_reward),
         }
         seeds = [self.config.seed + 1000 * j for j in range(self.config.final_seeds)]
-        jobs = []
+        trainings = []
         for name, code in codes.items():
-            recorded = self.store.path(f"{final_dir(name)}/{REWARD}")
-            if code is not None and recorded.exists() and recorded.read_text() != code:
-                # The best changed since an earlier comparison (a resumed run): redo it.
-                for s in seeds:
-                    self.store.path(f"{final_dir(name, s)}/{RESULT}").unlink(missing_ok=True)
-            if code is not None:
-                self.store.write_text(f"{final_dir(name)}/{REWARD}", code)
             for s in seeds:
-                folder = final_dir(name, s)
-                if not self.store.exists(f"{folder}/{RESULT}"):
-                    jobs.append(self._job(folder, "train", code, folder, s))
-        if jobs:
-            self.emit("final_started", jobs=len(jobs), seeds=seeds)
-            self.executor.run(jobs, on_done=self._trained, on_tick=self._tick)
-        rows: dict[str, Any] = {}
+                key = final_id(name, s)
+                if self.store.reward_code(key) != code:
+                    # The best changed since an earlier comparison (a resumed run): redo it.
+                    self.store.clear_training(key)
+                trainings.append(_Training(key, code, s))
+        if any(self.store.result(t.key) is None for t in trainings):
+            self.emit("final_started", jobs=len(trainings), seeds=seeds)
+        self._train(trainings)
+        rows: dict[str, FinalRow] = {}
         for name in codes:
-            results = [self.store.read(f"{final_dir(name, s)}/{RESULT}") for s in seeds]
-            ok = [r for r in results if r and r.get("status") == "trained"]
-            rates = [r["success_rate"] for r in ok if r.get("success_rate") is not None]
-            rows[name] = {
-                "fitness": sum(r["fitness"] for r in ok) / len(ok) if ok else None,
-                "success_rate": sum(rates) / len(rates) if rates else None,
-                "per_seed": [r.get("fitness") if r else None for r in results],
-                "failed": [r.get("reason") for r in results if r and r.get("status") != "trained"],
-                "reward": "env" if codes[name] is None else final_dir(name),
-            }
-        b, h, s = (rows[k]["fitness"] for k in ("best", "human", "sparse"))
+            results = [self.store.result(final_id(name, s)) for s in seeds]
+            ok = [r for r in results if r and r.status == "trained" and r.fitness is not None]
+            rates = [r.success_rate for r in ok if r.success_rate is not None]
+            rows[name] = FinalRow(
+                fitness=sum(r.fitness for r in ok) / len(ok) if ok else None,  # type: ignore[misc]
+                success_rate=sum(rates) / len(rates) if rates else None,
+                per_seed=[r.fitness if r else None for r in results],
+                failed=[r.reason for r in results if r and r.status != "trained"],
+                reward="env" if codes[name] is None else f"final/{name}",
+            )
+        b, h, s = (rows[k].fitness for k in ("best", "human", "sparse"))
         score = None
-        if None not in (b, h, s) and abs(h - s) > 1e-12:
+        if b is not None and h is not None and s is not None and abs(h - s) > 1e-12:
             score = (b - s) / abs(h - s)
-        summary = {
-            "task": self.task.name,
-            "best": best["id"],
-            "best_search_fitness": best["result"]["fitness"],
-            "seeds": seeds,
-            "timesteps": self.timesteps,
-            "final": rows,
-            "normalized_score": score,
-            "usage": asdict(self.store.usage()),
-        }
-        self.store.write(SUMMARY, summary)
+        summary = RunSummary(
+            task=self.task.name,
+            best=best.id,
+            best_search_fitness=best.result.fitness,
+            seeds=seeds,
+            timesteps=self.timesteps,
+            final=rows,
+            normalized_score=score,
+            usage=UsageRecord(**asdict(self.store.usage())),
+        )
+        self.store.save_summary(summary)
         return summary
+
+
+def _failed(
+    stage: str, reason: object, traceback: object = None, wall_seconds: float = 0.0
+) -> TrainingResult:
+    return TrainingResult(
+        status="failed",
+        stage=stage,
+        reason=safe_text(reason or "failed without a reason", 4000),
+        traceback=None if traceback is None else safe_text(traceback, 4000),
+        wall_seconds=wall_seconds,
+    )
+
+
+def _validation(output: JobOutput) -> Validation:
+    """A validation job's output, checked against the schema."""
+    res = output.result
+    if res is None:
+        return Validation(
+            ok=False, stage="validation", reason=output.reason, traceback=output.log_tail or None
+        )
+    try:
+        return Validation.model_validate({k: v for k, v in res.items() if k != "status"})
+    except ValidationError as e:
+        return Validation(
+            ok=False,
+            stage="validation",
+            reason=f"the job returned an invalid result: {safe_text(e.errors()[0]['msg'], 300)}",
+        )
+
+
+def _checked_policy(data: bytes | None) -> bytes | None:
+    """Policy parameters from an untrusted process, re-written by us if they are plain,
+    finite float arrays within the size limit (safetensors cannot carry code)."""
+    import numpy as np
+    from safetensors.numpy import load, save
+
+    if data is None or len(data) > MAX_POLICY_BYTES:
+        return None
+    try:
+        arrays = load(data)
+    except Exception:
+        return None
+    if not arrays or len(arrays) > 1000:
+        return None
+    clean = {}
+    for name, arr in arrays.items():
+        if len(name) > 200 or arr.dtype.kind != "f" or not np.all(np.isfinite(arr)):
+            return None
+        clean[name] = np.ascontiguousarray(arr)
+    return save(clean)

@@ -8,8 +8,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from eureka_lab.store import SUMMARY, RunStore, iteration_rel
+from eureka_lab.store import RunStore
+from eureka_lab.text import safe_text
 
 
 def _num(x: float | None, fmt: str = ".3g") -> str:
@@ -118,61 +120,70 @@ def make_reporter(console: Console | None = None) -> PlainReporter:
     return RichReporter(console) if console.is_terminal else PlainReporter(console)
 
 
+def _cell(value: object, limit: int = 300) -> Text:
+    """A table cell holding text a candidate may control: bounded, escaped, no markup."""
+    return Text(safe_text(value, limit))
+
+
 def show_run(store: RunStore, console: Console | None = None) -> None:
     """Print every iteration's candidates, the best, and the final comparison."""
     console = console or Console(highlight=False)
     config = store.config
     console.print(
-        f"[bold]{store.root}[/]  task {config['task']['name']}  backend {config.get('llm')}"
+        Text.assemble(
+            (str(store.root), "bold"),
+            f"  task {config['task']['name']}  backend {config.get('llm')}",
+        )
     )
-    summary = store.read(SUMMARY)
-    best = summary["best"] if summary else None
+    summary = store.summary()
+    best = summary.best if summary else None
     for it in store.iterations():
-        info = store.read(iteration_rel(it)) or {}
+        info = store.iteration(it)
         table = Table(
             title=f"iteration {it}" + ("" if info else " (unfinished)"), title_justify="left"
         )
         for col in ("candidate", "status", "fitness", "success", "components", "why"):
             table.add_column(col, overflow="fold")
-        for rec in store.candidates(it):
-            res = rec.get("result") or {}
-            status = res.get("status") or rec["status"]
-            why = rec.get("reason") or res.get("reason") or ""
-            if status == "trained":
-                why = ""
+        for cand in store.candidates(it):
+            res = store.result(cand.id)
+            status = res.status if res else cand.status
+            why = "" if status == "trained" else (cand.reason or (res.reason if res else "") or "")
             mark = ""
-            if rec["id"] == info.get("best"):
+            if info and cand.id == info.best:
                 mark += " *"
-            if rec["id"] == best:
+            if cand.id == best:
                 mark += " (best of run)"
-            comps = rec.get("components") or res.get("components") or []
+            stage = cand.stage or (res.stage if res else None)
             table.add_row(
-                rec["id"].split("/")[-1] + mark,
-                status
-                if status != "failed"
-                else f"failed ({rec.get('stage') or res.get('stage')})",
-                _num(res.get("fitness")),
-                _pct(res.get("success_rate")),
-                ", ".join(comps),
-                why[:300],
+                _cell(cand.id.split("/")[-1] + mark),
+                _cell(status if status != "failed" else f"failed ({stage})"),
+                _num(res.fitness if res else None),
+                _pct(res.success_rate if res else None),
+                _cell(", ".join(cand.components or (res.components if res else []))),
+                _cell(why),
             )
         console.print(table)
     usage = store.usage()
     console.print(
         f"model usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens,"
-        f" cost ${usage.cost_usd:.4f}"
+        f" cost ${usage.cost_usd:.4f}",
+        markup=False,
     )
     if summary is None:
-        console.print("no summary yet: the run has not finished (eureka-lab resume continues it)")
+        console.print(
+            "no summary yet: the run has not finished (eureka-lab resume continues it)",
+            markup=False,
+        )
         return
     table = Table(title="final comparison (same budget and seeds)", title_justify="left")
     for col in ("reward", "fitness", "success", "per seed"):
         table.add_column(col)
-    for name, row in summary["final"].items():
-        per_seed = ", ".join(_num(x) for x in row["per_seed"])
-        table.add_row(name, _num(row["fitness"]), _pct(row["success_rate"]), per_seed)
+    for name, row in summary.final.items():
+        per_seed = ", ".join(_num(x) for x in row.per_seed)
+        table.add_row(name, _num(row.fitness), _pct(row.success_rate), per_seed)
     console.print(table)
     console.print(
         "human-normalised score (best - sparse) / |human - sparse|: "
-        f"{_num(summary['normalized_score'])}"
+        f"{_num(summary.normalized_score)}",
+        markup=False,
     )

@@ -2,97 +2,74 @@
 
 Layout of ``runs/<run-id>/``::
 
-    config.json              resolved task and settings
+    config.json              resolved task and settings, with the format version
+    context.md               what the model was shown about the environment
     events.jsonl             append-only event log (one JSON object a line)
     llm/<key>.json           each model request: messages sent, completions received, usage
     iter_NN/cand_KK/         one candidate: response.md, reward.py, candidate.json,
-                             checkpoints.json, result.json, policy.zip
-    final/<name>/            the closing comparison: best, human, sparse
+                             checkpoints.json, result.json, policy.safetensors (best
+                             checkpoint), policies/step_N.safetensors, worker.log
+    iter_NN/iteration.json   a finished iteration and its ranking
+    final/<name>/seed_S/     the closing comparison: best, human, sparse
     summary.json             the result of the run
 
-Every file is written atomically (temporary file, fsync, rename), so a run killed at any
-moment leaves a directory that ``show`` and ``resume`` can read.
+Records are the typed models of :mod:`eureka_lab.records`, validated on the way in and out.
+Every file is written atomically (temporary file, fsync, rename) by the orchestrator; no
+process that runs candidate code writes here. A run killed at any moment leaves a directory
+that ``show``, ``load_run`` and ``resume`` can read.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from eureka_lab.backends.base import Completion, Message, Prompt, Usage
 from eureka_lab.errors import RunError
+from eureka_lab.files import _jsonable, atomic_write, read_json, write_json
+from eureka_lab.records import (
+    FORMAT_VERSION,
+    Candidate,
+    Checkpoint,
+    Iteration,
+    RunSummary,
+    TrainingResult,
+)
+
+__all__ = ["FORMAT_VERSION", "RunStore", "atomic_write", "read_json", "write_json"]
 
 CONFIG = "config.json"
 EVENTS = "events.jsonl"
 SUMMARY = "summary.json"
 CONTEXT = "context.md"
-VALIDATION = "validation"
 CANDIDATE = "candidate.json"
 RESULT = "result.json"
 CHECKPOINTS = "checkpoints.json"
-POLICY = "policy.zip"
+POLICY = "policy.safetensors"
+POLICIES = "policies"
 REWARD = "reward.py"
 RESPONSE = "response.md"
-JOB = "job.json"
+LOG = "worker.log"
+ITERATION = "iteration.json"
 
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
-
-
-def read_json(path: Path, default: Any = None) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return default
-    except json.JSONDecodeError as e:
-        raise RunError(f"{path} is not valid JSON ({e}); delete it to redo that step.") from None
-
-
-def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if hasattr(obj, "__dataclass_fields__"):
-        return asdict(obj)
-    raise TypeError(f"cannot store {type(obj).__name__} as JSON")
-
-
-def iteration_rel(iteration: int) -> str:
-    """The record of a finished iteration."""
-    return f"iter_{iteration:02d}/iteration.json"
-
-
-def final_dir(name: str, seed: int | None = None) -> str:
-    """Folder of the closing comparison's ``name`` reward (best, human, sparse)."""
-    return f"final/{name}" + (f"/seed_{seed}" if seed is not None else "")
+R = TypeVar("R", bound=BaseModel)
 
 
 def candidate_id(iteration: int, index: int, repair: int = 0) -> str:
+    """The id of a candidate: its folder inside the run (``iter_01/cand_02_r1``)."""
     return f"iter_{iteration:02d}/cand_{index:02d}" + (f"_r{repair}" if repair else "")
+
+
+def final_id(name: str, seed: int) -> str:
+    """The id of one training of the closing comparison (``final/best/seed_1000``)."""
+    return f"final/{name}/seed_{seed}"
 
 
 class RunStore:
@@ -118,38 +95,170 @@ class RunStore:
         except OSError as e:
             raise RunError(
                 f"Cannot create a run in {runs_dir}: {e.strerror}. Pick a writable folder "
-                "with --runs-dir."
+                "with --runs-dir (runs_dir=...)."
             ) from None
         store = cls(root)
-        store.write(CONFIG, config)
+        store.save_config({"format": FORMAT_VERSION, **config})
         return store
 
     @classmethod
     def open(cls, path: str | Path) -> RunStore:
+        """Open a run directory; refuse one written by a newer eureka-lab."""
         root = Path(path).expanduser().resolve()
         if not (root / CONFIG).is_file():
             raise RunError(f"{root} is not a run directory (no {CONFIG}).")
-        return cls(root)
+        store = cls(root)
+        version = store.format_version
+        if version != FORMAT_VERSION:
+            fix = (
+                "Upgrade eureka-lab (pip install -U eureka-lab) to read it."
+                if isinstance(version, int) and version > FORMAT_VERSION
+                else "Its scores were measured inside the process that ran the reward code, "
+                "so they cannot be trusted: run the task again (eureka-lab 0.1 can still show "
+                "it)."
+            )
+            raise RunError(
+                f"{root} is in run format {version!r}; this eureka-lab reads format "
+                f"{FORMAT_VERSION}. {fix}"
+            )
+        return store
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.read(CONFIG)
+        return read_json(self.root / CONFIG)
 
-    # ----------------------------------------------------------------- generic
-    def path(self, rel: str) -> Path:
-        return self.root / rel
+    @property
+    def format_version(self) -> Any:
+        """The run's format version (runs written before versions were recorded: 1)."""
+        return self.config.get("format", 1)
 
-    def write(self, rel: str, obj: Any) -> None:
-        write_json(self.root / rel, obj)
+    def save_config(self, config: dict[str, Any]) -> None:
+        write_json(self.root / CONFIG, config)
 
-    def write_text(self, rel: str, text: str) -> None:
-        atomic_write(self.root / rel, text)
+    # ----------------------------------------------------------------- typed records
+    def _read(self, rel: str, model: type[R]) -> R | None:
+        raw = read_json(self.root / rel)
+        if raw is None:
+            return None
+        try:
+            return model.model_validate(raw)
+        except ValidationError as e:
+            raise RunError(
+                f"{self.root / rel} does not hold a valid {model.__name__} record "
+                f"({e.error_count()} problems, first: {e.errors()[0]['msg']}); delete it to "
+                "redo that step."
+            ) from None
 
-    def read(self, rel: str, default: Any = None) -> Any:
-        return read_json(self.root / rel, default)
+    def _write(self, rel: str, record: BaseModel) -> None:
+        write_json(self.root / rel, record.model_dump(mode="json"))
 
-    def exists(self, rel: str) -> bool:
-        return (self.root / rel).exists()
+    def context(self) -> str | None:
+        path = self.root / CONTEXT
+        return path.read_text() if path.exists() else None
+
+    def save_context(self, text: str) -> None:
+        atomic_write(self.root / CONTEXT, text)
+
+    def candidate(self, cid: str) -> Candidate | None:
+        return self._read(f"{cid}/{CANDIDATE}", Candidate)
+
+    def save_candidate(self, cand: Candidate) -> None:
+        self._write(f"{cand.id}/{CANDIDATE}", cand)
+
+    def candidates(self, iteration: int | None = None) -> list[Candidate]:
+        """Every candidate of the run (or of one iteration), in order."""
+        pattern = f"iter_{iteration:02d}/cand_*" if iteration is not None else "iter_*/cand_*"
+        out = []
+        for d in sorted(self.root.glob(pattern)):
+            cand = self.candidate(d.relative_to(self.root).as_posix())
+            if cand is not None:
+                out.append(cand)
+        return out
+
+    def response(self, cid: str) -> str | None:
+        path = self.root / cid / RESPONSE
+        return path.read_text() if path.exists() else None
+
+    def save_response(self, cid: str, text: str) -> None:
+        atomic_write(self.root / cid / RESPONSE, text)
+
+    def reward_code(self, cid: str) -> str | None:
+        """The reward code of a candidate or of a final-comparison training."""
+        path = self.root / cid / REWARD
+        return path.read_text() if path.exists() else None
+
+    def save_reward_code(self, cid: str, code: str) -> None:
+        atomic_write(self.root / cid / REWARD, code)
+
+    def checkpoints(self, cid: str) -> list[Checkpoint]:
+        raw = read_json(self.root / cid / CHECKPOINTS, [])
+        try:
+            return [Checkpoint.model_validate(c) for c in raw]
+        except ValidationError as e:
+            raise RunError(f"{self.root / cid / CHECKPOINTS} is not valid: {e}") from None
+
+    def save_checkpoints(self, cid: str, checkpoints: list[Checkpoint]) -> None:
+        write_json(self.root / cid / CHECKPOINTS, [c.model_dump(mode="json") for c in checkpoints])
+
+    def result(self, cid: str) -> TrainingResult | None:
+        return self._read(f"{cid}/{RESULT}", TrainingResult)
+
+    def save_result(self, cid: str, result: TrainingResult) -> None:
+        self._write(f"{cid}/{RESULT}", result)
+
+    def clear_training(self, cid: str) -> None:
+        """Forget a training (its result, checkpoints and policies), so it is done again."""
+        for name in (RESULT, CHECKPOINTS, POLICY):
+            (self.root / cid / name).unlink(missing_ok=True)
+        folder = self.root / cid / POLICIES
+        if folder.is_dir():
+            for p in folder.iterdir():
+                p.unlink()
+
+    def save_policy(self, cid: str, step: int, data: bytes) -> None:
+        """A checkpoint's policy, as safetensors bytes already validated by the caller."""
+        atomic_write(self.root / cid / POLICIES / f"step_{step:09d}.safetensors", data)
+
+    def policy(self, cid: str, step: int | None = None) -> bytes | None:
+        """A checkpoint's policy (safetensors bytes); the best one when ``step`` is None."""
+        path = (
+            self.root / cid / POLICY
+            if step is None
+            else self.root / cid / POLICIES / f"step_{step:09d}.safetensors"
+        )
+        return path.read_bytes() if path.exists() else None
+
+    def policy_path(self, cid: str) -> Path | None:
+        """Where the best policy of ``cid`` is, for users who load it (safetensors)."""
+        path = self.root / cid / POLICY
+        return path if path.exists() else None
+
+    def save_best_policy(self, cid: str, data: bytes) -> None:
+        atomic_write(self.root / cid / POLICY, data)
+
+    def save_log(self, cid: str, text: str) -> None:
+        """The tail of a job's output (already bounded and escaped by the caller)."""
+        atomic_write(self.root / cid / LOG, text)
+
+    def iteration(self, it: int) -> Iteration | None:
+        return self._read(f"iter_{it:02d}/{ITERATION}", Iteration)
+
+    def save_iteration(self, record: Iteration) -> None:
+        self._write(f"iter_{record.iteration:02d}/{ITERATION}", record)
+
+    def iterations(self) -> list[int]:
+        """Iterations that have started (a folder exists), in order."""
+        return sorted(int(p.name[5:]) for p in self.root.glob("iter_*") if p.is_dir())
+
+    def summary(self) -> RunSummary | None:
+        return self._read(SUMMARY, RunSummary)
+
+    def save_summary(self, summary: RunSummary) -> None:
+        self._write(SUMMARY, summary)
+
+    def manual_dir(self) -> Path:
+        """Where the manual backend writes prompts and reads answers."""
+        return self.root / "manual"
 
     # ----------------------------------------------------------------- events
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
@@ -199,8 +308,8 @@ class RunStore:
         rel = self.llm_rel(prompt.key)
         if failed:
             rel = rel.removesuffix(".json") + f".failed-{time.time_ns()}.json"
-        self.write(
-            rel,
+        write_json(
+            self.root / rel,
             {
                 "key": prompt.key,
                 "purpose": prompt.purpose,
@@ -213,10 +322,14 @@ class RunStore:
         )
 
     def load_request(self, key: str) -> list[Completion] | None:
-        record = self.read(self.llm_rel(key))
+        record = read_json(self.root / self.llm_rel(key))
         if record is None:
             return None
         return [completion_from_dict(c) for c in record["completions"]]
+
+    def request(self, key: str) -> dict[str, Any] | None:
+        """One recorded request: messages sent, completions received (see save_request)."""
+        return read_json(self.root / self.llm_rel(key))
 
     def requests(self, include_failed: bool = False) -> list[dict[str, Any]]:
         """Recorded requests; those that got no usable answer only with include_failed."""
@@ -234,21 +347,6 @@ class RunStore:
                 total = total + Usage(**c.get("usage", {}))
         return total
 
-    # ----------------------------------------------------------------- candidates
-    def candidates(self, iteration: int | None = None) -> list[dict[str, Any]]:
-        """Every candidate record (candidate.json merged with result.json), in order."""
-        pattern = f"iter_{iteration:02d}/cand_*" if iteration is not None else "iter_*/cand_*"
-        out = []
-        for d in sorted(self.root.glob(pattern)):
-            rec = read_json(d / CANDIDATE)
-            if rec is None:
-                continue
-            rec["result"] = read_json(d / RESULT)
-            out.append(rec)
-        return out
-
-    def iterations(self) -> list[int]:
-        return sorted(int(p.name[5:]) for p in self.root.glob("iter_*") if p.is_dir())
 
 
 def completion_to_dict(c: Completion) -> dict[str, Any]:

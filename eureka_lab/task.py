@@ -18,9 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from eureka_lab.errors import TaskError, did_you_mean
+from eureka_lab.errors import EurekaError, TaskError, did_you_mean
 
 ENV_REWARD = "env"
 """Reward reference meaning "the environment's own reward"."""
@@ -32,33 +39,52 @@ def data_dir(name: str) -> Path:
     return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / name
 
 
-class PPOConfig(BaseModel):
-    """Hyperparameters of stable-baselines3 PPO (names as in SB3 and RL Baselines3 Zoo)."""
+class TrainerChoice(BaseModel):
+    """Which trainer trains the candidates, and its settings (validated by that trainer).
+
+    In a task file the settings sit beside the name: ``trainer: {name: sb3, n_envs: 16}``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_envs: int = Field(8, ge=1, description="Parallel environments per candidate.")
-    n_steps: int = Field(256, ge=1, description="Steps per env between updates.")
-    batch_size: int = Field(256, ge=1, description="Minibatch size.")
-    n_epochs: int = Field(10, ge=1, description="Passes over each rollout.")
-    learning_rate: float = Field(3e-4, gt=0)
-    gamma: float = Field(0.99, gt=0, le=1)
-    gae_lambda: float = Field(0.95, ge=0, le=1)
-    clip_range: float = Field(0.2, gt=0)
-    ent_coef: float = Field(0.0, ge=0)
-    vf_coef: float = Field(0.5, ge=0)
-    max_grad_norm: float = Field(0.5, gt=0)
-    normalize_obs: bool = Field(False, description="VecNormalize the observations.")
-    normalize_reward: bool = Field(False, description="VecNormalize the reward.")
-    net_arch: tuple[int, ...] = Field((64, 64), description="Hidden layer sizes.")
-    log_std_init: float = Field(0.0, description="Initial log std (continuous actions).")
+    name: str = Field("sb3", description="A registered trainer (see eureka_lab.trainers).")
+    settings: dict[str, Any] = Field(default_factory=dict, description="The trainer's settings.")
 
-    def sb3_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``stable_baselines3.PPO``."""
-        kw = self.model_dump(exclude={"n_envs", "normalize_obs", "normalize_reward"})
-        net_arch, log_std_init = list(kw.pop("net_arch")), kw.pop("log_std_init")
-        kw["policy_kwargs"] = {"net_arch": net_arch, "log_std_init": log_std_init}
-        return kw
+    @model_validator(mode="before")
+    @classmethod
+    def _flat(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "settings" not in data:
+            rest = {k: v for k, v in data.items() if k != "name"}
+            return {"name": data.get("name", "sb3"), "settings": rest}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainerChoice:
+        from eureka_lab.trainers import TRAINERS
+
+        try:
+            cls = TRAINERS.get(self.name)
+        except EurekaError as e:
+            raise ValueError(str(e)) from None
+        try:
+            cls.Settings.model_validate(self.settings)
+        except ValidationError as e:
+            problems = []
+            for err in e.errors():
+                key = ".".join(str(p) for p in err["loc"])
+                if err["type"] == "extra_forbidden":
+                    hint = did_you_mean(key, cls.Settings.model_fields) or " Remove it."
+                    problems.append(f"unknown {self.name} setting {key!r}.{hint}")
+                else:
+                    problems.append(f"{self.name} setting {key!r}: {err['msg']}")
+            raise ValueError("; ".join(problems)) from None
+        return self
+
+    def make(self) -> Any:
+        """The trainer, built from these settings."""
+        from eureka_lab.trainers import make_trainer
+
+        return make_trainer(self.name, self.settings)
 
 
 class Task(BaseModel):
@@ -82,7 +108,9 @@ class Task(BaseModel):
     timesteps: int = Field(ge=1, description="Default PPO budget per candidate.")
     eval_episodes: int = Field(10, ge=1, description="Evaluation episodes per checkpoint.")
     checkpoints: int = Field(10, ge=1, description="Evenly spaced checkpoints per training.")
-    ppo: PPOConfig = Field(default_factory=PPOConfig)
+    trainer: TrainerChoice = Field(
+        default_factory=TrainerChoice, description="The trainer and its settings."
+    )
     human_reward: str = Field(
         ENV_REWARD, description="'module:function' in the reward contract, or 'env'."
     )
@@ -99,6 +127,20 @@ class Task(BaseModel):
     source_dir: Path | None = Field(
         None, description="Folder that relative code references resolve against."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_ppo_key(cls, data: Any) -> Any:
+        """Tasks (and runs) written before the trainer seam had an SB3 ``ppo:`` block."""
+        if isinstance(data, dict) and "ppo" in data:
+            if "trainer" in data:
+                raise ValueError(
+                    "both 'ppo' and 'trainer' are set; 'ppo' is the old name of the SB3 "
+                    "settings: move them under 'trainer' (trainer: {name: sb3, ...})"
+                )
+            data = {**data, "trainer": {"name": "sb3", **(data["ppo"] or {})}}
+            del data["ppo"]
+        return data
 
     @field_validator("name")
     @classmethod
@@ -321,13 +363,14 @@ def _explain(e: ValidationError, origin: str) -> str:
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            known = Task.model_fields if len(err["loc"]) == 1 else PPOConfig.model_fields
-            hint = did_you_mean(str(err["loc"][-1]), known) or " Remove it."
+            hint = did_you_mean(str(err["loc"][-1]), Task.model_fields) or " Remove it."
             lines.append(f"unknown key {loc!r}.{hint}")
         elif err["type"] == "missing":
             desc = Task.model_fields.get(loc)
             why = f" ({desc.description})" if desc and desc.description else ""
             lines.append(f"missing field {loc!r}{why}: add it.")
+        elif err["type"] == "value_error":
+            lines.append(f"field {loc!r}: {err['ctx']['error']}")
         else:
             lines.append(f"field {loc!r}: {err['msg']} (got {err.get('input')!r}).")
     return f"{origin}: " + "; ".join(lines)

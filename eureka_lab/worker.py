@@ -1,39 +1,67 @@
-"""The child-process side: validate or train one candidate, write the result as JSON.
+"""The job side: what runs inside a job process, and the only format of a job.
 
-``python -m eureka_lab.worker JOB_DIR`` reads ``JOB_DIR/job.json`` and writes
-``JOB_DIR/result.json`` (and ``checkpoints.json`` as training goes). Every failure of the
-candidate is recorded in the result; a crash of the child itself (signal, memory) is
-recorded by the parent from the exit status.
+A :class:`JobSpec` carries a job's inputs; :func:`run_job` runs it and sends everything back
+through a :class:`~eureka_lab.channel.Channel` (events, then one ``result`` frame):
+
+- ``validate``: the reward on real batched transitions (shapes, finite values, components
+  sum). Runs candidate code, so the process is confined first.
+- ``train``: the task's trainer with the reward; a ``checkpoint`` frame per checkpoint with
+  its statistics and the policy's parameters (safetensors bytes). Runs candidate code.
+- ``evaluate``: the evaluator (:func:`eureka_lab.evaluation.evaluate`) on policies given as
+  inputs. Never loads reward code: its result is the fitness.
+
+Every failure of the candidate is sent as a failed result; a crash of the process itself
+(signal, memory) is recorded by the parent from the exit status.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from eureka_lab.store import CHECKPOINTS, JOB, RESULT, read_json, write_json
+from eureka_lab.channel import Channel
+from eureka_lab.records import CheckpointStats
 from eureka_lab.task import Task
 
 REWARD_FILENAME = "reward.py"
+Kind = Literal["validate", "train", "evaluate"]
 
 
-def validate(task: Task, code: str, n_envs: int = 4, steps: int = 32, seed: int = 0) -> dict:
+@dataclass(frozen=True)
+class JobSpec:
+    """A job's inputs. ``code`` None means the environment's own reward."""
+
+    kind: Kind
+    task: dict[str, Any]
+    code: str | None = None
+    seed: int = 0
+    timesteps: int = 0
+    checkpoints: int = 1
+    episodes: int = 1
+    policies: dict[int, bytes] = field(default_factory=dict)
+    """``evaluate``: each checkpoint's policy (safetensors bytes), by step."""
+
+    @property
+    def runs_candidate_code(self) -> bool:
+        return self.kind != "evaluate"
+
+
+def validate(task: Task, load: Callable[[], Any], n_envs: int = 4, steps: int = 32, seed: int = 0) -> dict:
     """Run the reward on real batched transitions: shapes, finite values, components sum."""
-    from eureka_lab.sandbox import load_reward
     from eureka_lab.wrapper import RewardComputer
 
     started = time.monotonic()
-    fn = load_reward(code)
-    compute = RewardComputer(fn)
     envs = [task.make_env() for _ in range(n_envs)]
     obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
     for i, env in enumerate(envs):
         env.action_space.seed(seed + i)
+    compute = RewardComputer(load())
     names: list[str] = []
     for _ in range(steps):
         actions = np.stack([np.asarray(env.action_space.sample()) for env in envs])
@@ -89,56 +117,47 @@ def failure(stage: str, exc: BaseException, code: str | None = None) -> dict[str
     return {"ok": False, "status": "failed", "stage": stage, "reason": reason, "traceback": tb}
 
 
-def job_payload(
-    mode: str,
-    task: Task,
-    code: str | None,
-    spec: dict[str, Any] | None = None,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """The ``job.json`` that :func:`run_job` reads: ``mode`` is "validate" or "train" (which
-    needs ``spec``, the fields of :class:`eureka_lab.trainer.TrainSpec`)."""
-    payload: dict[str, Any] = {
-        "mode": mode,
-        "task": task.model_dump(mode="json"),
-        "code": code,
-        "seed": seed,
-    }
-    if spec is not None:
-        payload["spec"] = spec
-    return payload
+def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> None:
+    """Run ``spec``, sending events and one ``result`` frame. ``confine`` is called once
+    set-up is done, right before candidate code is loaded."""
+    task = Task.model_validate(spec.task)
+    code = spec.code
 
+    def load() -> Any:
+        confine()
+        if code is None:
+            return None
+        from eureka_lab.sandbox import load_reward
 
-def run_job(job_dir: Path) -> dict[str, Any]:
-    job = read_json(job_dir / JOB)
-    task = Task.model_validate(job["task"])
-    code: str | None = job.get("code")
-    if job["mode"] == "validate":
+        return load_reward(code)
+
+    if spec.kind == "validate":
         try:
-            return validate(task, code or "", seed=job.get("seed", 0))
+            result = validate(task, load, seed=spec.seed)
         except Exception as e:
-            return failure("validation", e, code)
-    from eureka_lab.trainer import TrainSpec, train
+            result = failure("validation", e, code)
+        channel.send("result", result)
+        return
+    if spec.kind == "evaluate":
+        from safetensors.numpy import load as load_arrays
 
-    spec = TrainSpec(**job["spec"])
+        from eureka_lab.evaluation import evaluate
+
+        policies = {step: load_arrays(data) for step, data in spec.policies.items()}
+        evaluations = evaluate(task, task.trainer.make(), policies, spec.episodes)
+        channel.send("result", {"evaluations": [e.model_dump(mode="json") for e in evaluations]})
+        return
+    from safetensors.numpy import save as save_arrays
+
+    from eureka_lab.trainers import Budget
+
+    def report(stats: CheckpointStats, arrays: dict[str, np.ndarray]) -> None:
+        channel.send("checkpoint", stats.model_dump(mode="json"), save_arrays(arrays))
+
+    budget = Budget(timesteps=spec.timesteps, seed=spec.seed, checkpoints=spec.checkpoints)
     try:
-        fn = None
-        if code is not None:
-            from eureka_lab.sandbox import load_reward
-
-            fn = load_reward(code)
-        return train(task, fn, spec, job_dir, lambda recs: write_json(job_dir / CHECKPOINTS, recs))
+        outcome = task.trainer.make().train(task, load, budget, report)
+        result = {"ok": True, **outcome.model_dump(mode="json")}
     except Exception as e:
-        return failure("training", e, code)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    job_dir = Path(argv[0])
-    result = run_job(job_dir)
-    write_json(job_dir / RESULT, result)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        result = failure("training", e, code)
+    channel.send("result", result)

@@ -20,7 +20,7 @@ def tiny_task_dict(**overrides: Any) -> dict[str, Any]:
         "timesteps": 512,
         "eval_episodes": 2,
         "checkpoints": 2,
-        "ppo": {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
+        "trainer": {"name": "sb3", "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
     }
     raw.update(overrides)
     return raw

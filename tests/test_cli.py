@@ -38,11 +38,27 @@ def test_bad_input_gives_one_clear_line(argv, message, capsys, tmp_path):
 def test_bad_task_file_names_the_field(tmp_path, capsys):
     path = tmp_path / "task.yaml"
     path.write_text(
-        "name: t\nenv_id: CartPole-v1\ndescription: d\ntimesteps: 10\nppo_:\n  n_envs: 2\n"
+        "name: t\nenv_id: CartPole-v1\ndescription: d\ntimesteps: 10\ntrainr:\n  n_envs: 2\n"
     )
     assert main(["run", str(path), "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "unknown key 'ppo_'" in err and "Did you mean 'ppo'" in err
+    assert "unknown key 'trainr'" in err and "Did you mean 'trainer'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--executor", "locl"], "Unknown executor 'locl'. Did you mean 'local'?"),
+        (["--selection", "fitnes"], "Unknown selection mode 'fitnes'. Did you mean 'fitness'?"),
+        (["--feedback", "reflect"], "Unknown feedback mode 'reflect'"),
+        (["--repair-rounds", "-1"], "--repair-rounds must be 0 or more"),
+    ],
+)
+def test_library_errors_reach_the_user_as_flags(argv, message, tmp_path, capsys):
+    assert main(["run", "mountain_car", *argv, "--runs-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ")
+    assert not list(tmp_path.iterdir())  # refused before a run folder was made
 
 
 @pytest.mark.parametrize("flag", ["--samples", "--iterations", "--timesteps", "--workers"])

@@ -46,7 +46,8 @@ description: {description}
 timesteps: 512
 eval_episodes: 1
 checkpoints: 2
-ppo:
+trainer:
+  name: sb3
   n_envs: 2
   n_steps: 64
   batch_size: 64

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from rich.console import Console
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.errors import ConfigError
 from eureka_lab.loop import Loop, LoopConfig
+from eureka_lab.records import Candidate, TrainingResult
 from eureka_lab.report import show_run
+from eureka_lab.selection import Trained
 from eureka_lab.store import RunStore
 
 GOOD = """Here is a reward that rewards height and speed.
@@ -64,18 +64,22 @@ def finished_run(tmp_path, tiny_task):
 
 def test_loop_end_to_end(finished_run):
     store, backend, summary, events = finished_run
-    by_id = {c["id"]: c for c in store.candidates()}
-    assert by_id["iter_00/cand_00"]["result"]["status"] == "trained"
+    by_id = {c.id: c for c in store.candidates()}
+
+    def status(cid):
+        return store.result(cid).status
+
+    assert status("iter_00/cand_00") == "trained"
     broken = by_id["iter_00/cand_01"]
-    assert broken["status"] == "failed" and broken["stage"] == "validation"
-    assert "IndexError" in broken["reason"]
-    assert by_id["iter_00/cand_01_r1"]["parent"] == "iter_00/cand_01"
-    assert by_id["iter_00/cand_01_r1"]["result"]["status"] == "trained"
-    assert by_id["iter_00/cand_02"]["stage"] == "parse"
-    assert by_id["iter_00/cand_02_r1"]["result"]["status"] == "trained"
+    assert broken.status == "failed" and broken.stage == "validation"
+    assert "IndexError" in broken.reason
+    assert by_id["iter_00/cand_01_r1"].parent == "iter_00/cand_01"
+    assert status("iter_00/cand_01_r1") == "trained"
+    assert by_id["iter_00/cand_02"].stage == "parse"
+    assert status("iter_00/cand_02_r1") == "trained"
     twin = by_id["iter_01/cand_01"]
-    assert twin["status"] == "duplicate" and twin["duplicate_of"] == "iter_00/cand_00"
-    assert twin["result"] is None  # not trained twice
+    assert twin.status == "duplicate" and twin.duplicate_of == "iter_00/cand_00"
+    assert store.result(twin.id) is None  # not trained twice
 
     # The repair prompt carried the error and the traceback line inside the reward code.
     repair = backend.prompts[1]
@@ -96,14 +100,19 @@ def test_loop_end_to_end(finished_run):
     assert len(records) == 4 and all(r["messages"] and r["completions"] for r in records)
 
     # The final comparison trained best, human and sparse with the same seeds.
-    saved = json.loads(store.path("summary.json").read_text())
-    assert saved == json.loads(json.dumps(summary))
+    assert store.summary() == summary
     for name in ("best", "human", "sparse"):
-        assert saved["final"][name]["fitness"] is not None
-        assert store.exists(f"final/{name}/seed_0/policy.zip")
-    assert "normalized_score" in saved
+        assert summary.final[name].fitness is not None
+        assert store.policy_path(f"final/{name}/seed_0") is not None
     assert events[-1]["event"] == "run_finished"
-    assert store.exists("context.md") and "MountainCar" in store.path("context.md").read_text()
+    assert "MountainCar" in store.context()
+
+    # Each iteration records how selection ranked its trained candidates.
+    it0 = store.iteration(0)
+    assert it0.best == it0.ranking[0][0]
+    assert sorted(c for group in it0.ranking for c in group) == sorted(
+        c.id for c in store.candidates(0) if store.result(c.id) is not None
+    )
 
 
 def test_show_reads_the_run(finished_run):
@@ -124,30 +133,33 @@ def test_resume_of_a_finished_run_asks_and_trains_nothing(finished_run, tiny_tas
     again = Loop(store, tiny_task, LoopConfig(iterations=2, samples=3, workers=2), backend).run()
     assert backend.prompts == []
     assert {p: p.stat().st_mtime_ns for p in results} == before
-    assert again["final"] == summary["final"]
+    assert again.final == summary.final
 
 
 @pytest.mark.parametrize("field", ["iterations", "samples", "workers", "final_seeds"])
-def test_impossible_loop_settings_name_the_flag(field):
-    with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')}"):
+def test_impossible_loop_settings_name_the_parameter(field):
+    with pytest.raises(ConfigError, match=f"^{field} must be at least 1"):
         LoopConfig(**{field: 0})
 
 
 def test_final_comparison_is_redone_when_the_best_changed(finished_run, tiny_task):
     store = finished_run[0]
-    best_result = store.path("final/best/seed_0/result.json")
-    human_result = store.path("final/human/seed_0/result.json")
-    before = best_result.stat().st_mtime_ns, human_result.stat().st_mtime_ns
+    before = store.result("final/best/seed_0"), store.result("final/human/seed_0")
     # As if an earlier comparison had been made with another best (a resumed run).
-    store.write_text("final/best/reward.py", "# an older best\n")
-    Loop(store, tiny_task, LoopConfig(iterations=2, samples=3, workers=2), ScriptedBackend()).run()
-    assert best_result.stat().st_mtime_ns != before[0]
-    assert human_result.stat().st_mtime_ns == before[1]
-    best_id = store.read("summary.json")["best"]
-    assert (
-        store.path("final/best/reward.py").read_text()
-        == store.path(f"{best_id}/reward.py").read_text()
-    )
+    store.save_reward_code("final/best/seed_0", "# an older best\n")
+    events = []
+    Loop(
+        store,
+        tiny_task,
+        LoopConfig(iterations=2, samples=3, workers=2),
+        ScriptedBackend(),
+        reporter=events.append,
+    ).run()
+    retrained = [e["id"] for e in events if e["event"] == "training_started"]
+    assert retrained == ["final/best/seed_0"]
+    assert store.result("final/human/seed_0") == before[1]
+    best_id = store.summary().best
+    assert store.reward_code("final/best/seed_0") == store.reward_code(best_id)
 
 
 REWARDS = """
@@ -177,19 +189,22 @@ def test_final_comparison_trains_each_reward_it_names(tmp_path):
     task = task_from_dict(raw)
     store = RunStore.create(tmp_path / "runs", "t", {})
     best_code = good(7.0).split("```python\n")[1].split("```")[0]
-    store.write_text("iter_00/cand_00/reward.py", best_code)
-    best = {"id": "iter_00/cand_00", "result": {"fitness": 0.0}}
+    store.save_reward_code("iter_00/cand_00", best_code)
+    cand = Candidate(id="iter_00/cand_00", iteration=0, index=0, status="valid")
+    best = Trained(cand, TrainingResult(status="trained", fitness=0.0))
     config = LoopConfig(workers=2, final_seeds=2)
     summary = Loop(store, task, config, ScriptedBackend()).final(best)
     expected = {
-        "best": best_code,
-        "human": task.reward_source("rewards:human"),
-        "sparse": task.reward_source("rewards:sparse"),
+        "best": (best_code, ["height", "speed"]),
+        "human": (task.reward_source("rewards:human"), ["effort"]),
+        "sparse": (task.reward_source("rewards:sparse"), ["flag"]),
     }
-    assert summary["seeds"] == [0, 1000]
-    for name, code in expected.items():
+    assert summary.seeds == [0, 1000]
+    for name, (code, components) in expected.items():
         for seed in (0, 1000):
-            job = store.read(f"final/{name}/seed_{seed}/job.json")
-            assert job["code"] == code and job["spec"]["seed"] == seed
-        assert len(summary["final"][name]["per_seed"]) == 2
-    assert "flag" in expected["sparse"] and "effort" in expected["human"]
+            key = f"final/{name}/seed_{seed}"
+            assert store.reward_code(key) == code
+            # The reward trained is the one named: its components are what training saw.
+            assert store.result(key).components == components
+            assert [c.step for c in store.checkpoints(key)] == [256, 512]
+        assert len(summary.final[name].per_seed) == 2

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from eureka_lab import load_run
+
 from conftest import tiny_task_dict
 
 SEEDS = """
@@ -91,6 +93,13 @@ def test_sigkill_mid_iteration_then_resume(tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "unfinished" in shown.stdout
 
+    # A run killed mid-iteration reads through the library API as it stands.
+    killed = load_run(run)
+    assert not killed.finished and killed.summary is None
+    trained = [c for c in killed.candidates if c.status == "trained"]
+    assert trained and all(c.fitness is not None and c.checkpoints for c in trained)
+    assert all(c.code for c in killed.candidates if c.status in ("trained", "valid"))
+
     resumed = cli("resume", str(run))
     output, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, output
@@ -107,8 +116,9 @@ def test_sigkill_mid_iteration_then_resume(tmp_path):
     # Every event line after the kill parses (a torn line is not glued to the next one).
     lines = (run / "events.jsonl").read_text().splitlines()
     assert sum(1 for line in lines[before:] if not line.startswith("{")) == 0
-    summary = json.loads((run / "summary.json").read_text())
-    assert set(summary["final"]) == {"best", "human", "sparse"}
+    done = load_run(run)
+    assert done.finished and set(done.summary.final) == {"best", "human", "sparse"}
+    assert done.best.id == done.summary.best
 
 
 def _start_and_wait_for_training(tmp_path: Path) -> tuple[subprocess.Popen, Path]:

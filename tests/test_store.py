@@ -6,15 +6,22 @@ import json
 import os
 
 import pytest
+from pydantic import ValidationError
 
-from eureka_lab import store as store_mod
+from eureka_lab import files as files_mod
 from eureka_lab.backends.base import Completion, Message, Prompt, Usage
 from eureka_lab.errors import RunError
+from eureka_lab.records import (
+    FORMAT_VERSION,
+    Candidate,
+    Checkpoint,
+    CheckpointStats,
+    Iteration,
+    TrainingResult,
+)
 from eureka_lab.store import (
-    CANDIDATE,
     CONFIG,
     EVENTS,
-    RESULT,
     RunStore,
     atomic_write,
     candidate_id,
@@ -40,9 +47,9 @@ def test_atomic_write_failure_keeps_old_file_and_no_temp(tmp_path, monkeypatch, 
         raise OSError("disk on fire")
 
     if fail_at == "replace":
-        monkeypatch.setattr(store_mod.os, "replace", boom)
+        monkeypatch.setattr(files_mod.os, "replace", boom)
     else:
-        monkeypatch.setattr(store_mod.os, "fsync", boom)
+        monkeypatch.setattr(files_mod.os, "fsync", boom)
     with pytest.raises(OSError, match="disk on fire"):
         atomic_write(path, "new content")
     assert path.read_text() == "old content"
@@ -65,8 +72,21 @@ def test_create_names_run_and_writes_config(tmp_path):
     assert a.root.name.endswith("-cartpole")
     assert a.root != b.root  # same second: a suffix keeps names unique
     assert b.root.name.startswith(a.root.name[:15])
-    assert json.loads((a.root / CONFIG).read_text()) == config
-    assert RunStore.open(a.root).config == config
+    assert json.loads((a.root / CONFIG).read_text()) == {"format": FORMAT_VERSION, **config}
+    assert RunStore.open(a.root).config == {"format": FORMAT_VERSION, **config}
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [(None, "run format 1; .* run the task again"), (99, "run format 99; .* Upgrade")],
+)
+def test_open_refuses_another_format_naming_the_version(tmp_path, version, message):
+    root = tmp_path / "old-run"
+    root.mkdir()
+    config = {"task": {"name": "t"}} if version is None else {"format": version}
+    (root / CONFIG).write_text(json.dumps(config))
+    with pytest.raises(RunError, match=message):
+        RunStore.open(root)
 
 
 def test_create_in_unwritable_dir_names_runs_dir(tmp_path):
@@ -90,7 +110,7 @@ def run(tmp_path):
 def test_events_round_trip_and_torn_last_line_skipped(run):
     run.event("start", iteration=0)
     run.event("done", fitness=1.5)
-    with open(run.path(EVENTS), "a") as f:
+    with open(run.root / EVENTS, "a") as f:
         f.write('{"time": 1, "event": "tor')  # killed mid-write
     events = list(run.events())
     assert [e["event"] for e in events] == ["start", "done"]
@@ -99,7 +119,7 @@ def test_events_round_trip_and_torn_last_line_skipped(run):
 
 def test_event_after_torn_line_is_kept(run):
     run.event("start")
-    with open(run.path(EVENTS), "a") as f:
+    with open(run.root / EVENTS, "a") as f:
         f.write('{"time": 1, "ev')  # killed mid-write...
     resumed = RunStore.open(run.root)  # ...then the run is resumed
     resumed.event("resumed", iteration=2)
@@ -155,17 +175,49 @@ def test_failed_request_not_loaded_nor_listed_but_counted_in_usage(run):
     assert run.usage() == Usage(prompt_tokens=13, completion_tokens=26, cost_usd=0.75)
 
 
-def test_candidates_merge_result(run):
+def test_typed_records_round_trip(run):
     for it, idx in [(1, 0), (1, 1), (2, 0)]:
-        run.write(f"{candidate_id(it, idx)}/{CANDIDATE}", {"id": candidate_id(it, idx)})
-    run.write(f"{candidate_id(1, 1)}/{RESULT}", {"fitness": 3.0})
-    os.makedirs(run.path("iter_02/cand_05"))  # no candidate.json yet: skipped
+        run.save_candidate(Candidate(id=candidate_id(it, idx), iteration=it, index=idx))
+    result = TrainingResult(status="trained", fitness=3.0, components=["a"])
+    run.save_result(candidate_id(1, 1), result)
+    os.makedirs(run.root / "iter_02/cand_05")  # no candidate record yet: skipped
     cands = run.candidates()
-    assert [c["id"] for c in cands] == ["iter_01/cand_00", "iter_01/cand_01", "iter_02/cand_00"]
-    assert cands[0]["result"] is None
-    assert cands[1]["result"] == {"fitness": 3.0}
-    assert [c["id"] for c in run.candidates(iteration=2)] == ["iter_02/cand_00"]
+    assert [c.id for c in cands] == ["iter_01/cand_00", "iter_01/cand_01", "iter_02/cand_00"]
+    assert run.result("iter_01/cand_00") is None
+    assert run.result("iter_01/cand_01") == result
+    assert [c.id for c in run.candidates(iteration=2)] == ["iter_02/cand_00"]
     assert run.iterations() == [1, 2]
+    cps = [Checkpoint(step=5, components={"a": {"mean": 1, "min": 0, "max": 2}}, fitness=1.0)]
+    run.save_checkpoints("iter_01/cand_01", cps)
+    assert run.checkpoints("iter_01/cand_01") == cps
+    it = Iteration(iteration=1, candidates=["iter_01/cand_00"], trained=0)
+    run.save_iteration(it)
+    assert run.iteration(1) == it and run.iteration(2) is None
+
+
+def test_a_record_that_breaks_its_schema_names_the_file(run):
+    path = run.root / "iter_01/cand_00/result.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"status": "trained", "fitness": 1e9, "forged": True}))
+    with pytest.raises(RunError, match="result.json does not hold a valid TrainingResult"):
+        run.result("iter_01/cand_00")
+
+
+def test_records_from_candidate_processes_are_bounded():
+    huge = "x" * 10_000_000
+    stats = CheckpointStats(step=1, components={huge: {"mean": 0, "min": 0, "max": 0}})
+    (name,) = stats.components
+    assert len(name) < 200
+    with pytest.raises(ValidationError, match="at most 32"):
+        CheckpointStats(
+            step=1, components={str(i): {"mean": 0, "min": 0, "max": 0} for i in range(33)}
+        )
+    with pytest.raises(ValidationError, match="finite"):
+        CheckpointStats(step=1, components={"a": {"mean": float("nan"), "min": 0, "max": 0}})
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        CheckpointStats(step=1, components={}, fitness=1e9)  # training never scores itself
+    bad = TrainingResult(status="failed", reason="\ud800 [/oops] " + huge)
+    assert len(bad.reason) < 4100 and "\ud800" not in bad.reason
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,15 @@ def test_unknown_reference_suggests_near_match():
     "change, match",
     [
         ({"timestep": 5}, r"unknown key 'timestep'\. Did you mean 'timesteps'\?"),
-        ({"ppo": {"n_step": 5}}, r"unknown key 'ppo\.n_step'\. Did you mean 'n_steps'\?"),
+        (
+            {"trainer": {"name": "sb3", "n_step": 5}},
+            r"field 'trainer': unknown sb3 setting 'n_step'\. Did you mean 'n_steps'\?",
+        ),
+        ({"trainer": {"name": "sb4"}}, r"Unknown trainer 'sb4'\. Did you mean 'sb3'\?"),
+        (
+            {"ppo": {"n_envs": 2}, "trainer": {"name": "sb3"}},
+            r"'ppo' is the old name of the SB3 settings: move them under 'trainer'",
+        ),
         ({"colour": "red"}, r"unknown key 'colour'\. Remove it\."),
         ({"description": None}, r"missing field 'description' \(The behaviour"),
         ({"timesteps": None}, r"missing field 'timesteps'"),
@@ -179,3 +187,11 @@ def test_reward_source_of_builtin_seed_reward():
     assert comps["goal"].tolist() == [0.0, 1.0]
     np.testing.assert_allclose(total, comps["energy_gain"] + comps["goal"])
     assert task.reward_source(ENV_REWARD) is None
+
+
+def test_an_old_ppo_block_is_read_as_the_sb3_trainer():
+    task = task_from_dict({**BASE, "ppo": {"n_envs": 3, "normalize_obs": True}})
+    assert task.trainer.name == "sb3"
+    assert task.trainer.make().n_envs == 3
+    assert task.trainer.make().settings.normalize_obs is True
+    assert "ppo" not in task.model_dump()

@@ -227,7 +227,7 @@ def test_unknown_key_is_named(tmp_path):
     with pytest.raises(TaskError, match="timestep"):
         load_task(_write(tmp_path, GOOD + "timestep: 5\n"))
     with pytest.raises(TaskError, match="n_env"):
-        load_task(_write(tmp_path, GOOD + "ppo:\n  n_env: 4\n"))
+        load_task(_write(tmp_path, GOOD + "trainer:\n  name: sb3\n  n_env: 4\n"))
 
 
 def test_missing_field_is_named(tmp_path):

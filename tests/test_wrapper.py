@@ -105,12 +105,12 @@ def test_episode_tracker_keeps_env_return(task):
     assert snap["episode_length"] == EPISODE
     assert snap["env_return"] == -float(EPISODE)  # MountainCar: -1 a step
     candidate_return = sum(s[3].astype(np.float64) for s in steps).mean()
-    assert snap["return"] == pytest.approx(candidate_return, rel=1e-4)
+    assert snap["reward_return"] == pytest.approx(candidate_return, rel=1e-4)
     assert env.episodes.snapshot() == {
         "episodes": 0,
         "episode_length": None,
         "env_return": None,
-        "return": None,
+        "reward_return": None,
     }
     env.close()
 
@@ -152,7 +152,7 @@ def test_episode_tracker_known_data():
     tracker.add(np.array([1.0, 1.0]), np.array([0.5, 0.5]), np.array([False, True]))
     tracker.add(np.array([2.0, 3.0]), np.array([1.0, 1.0]), np.array([True, False]))
     snap = tracker.snapshot()
-    assert snap == {"episodes": 2, "episode_length": 1.5, "env_return": 2.0, "return": 1.0}
+    assert snap == {"episodes": 2, "episode_length": 1.5, "env_return": 2.0, "reward_return": 1.0}
 
 
 def test_true_next_obs_without_dones_is_unchanged():

@@ -1,0 +1,210 @@
+"""Typed records of a run: one schema each, validated when written and when read.
+
+Everything a run stores goes through these models and the run store's methods
+(:mod:`eureka_lab.store`). Records that carry data from a process that ran candidate code
+(:class:`TrainingReport`, :class:`CheckpointStats`) are bounded here: strings are cut,
+component names and counts are limited, numbers must be finite, unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from eureka_lab.text import safe_name, safe_text
+
+FORMAT_VERSION = 2
+"""Version of the run-directory format. 1 (eureka-lab 0.1, no version recorded): untyped
+records, fitness measured in the process that ran reward code; 2: typed records, fitness
+measured by the evaluator."""
+
+MAX_COMPONENTS = 32
+"""Most reward components a candidate may return."""
+MAX_REASON = 4000
+"""Longest failure reason or traceback kept from a candidate."""
+
+
+def _finite(x: float | None) -> float | None:
+    if x is not None and not math.isfinite(x):
+        raise ValueError(f"must be a finite number, got {x}")
+    return x
+
+
+Num = Annotated[float, AfterValidator(_finite)]
+OptNum = Annotated[float | None, AfterValidator(_finite)]
+Reason = Annotated[str, AfterValidator(lambda s: safe_text(s, MAX_REASON))]
+Name = Annotated[str, AfterValidator(safe_name)]
+
+
+class Record(BaseModel):
+    """Base of every record: unknown keys are refused, values validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Stats(Record):
+    """Mean, min and max of a reward component since the previous checkpoint."""
+
+    mean: Num
+    min: Num
+    max: Num
+
+
+def _bounded_components(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_COMPONENTS:
+        raise ValueError(f"{len(value)} components; at most {MAX_COMPONENTS} are kept")
+    return value
+
+
+class CheckpointStats(Record):
+    """What training reports at a checkpoint (from the process that ran reward code)."""
+
+    step: int = Field(ge=0)
+    components: Annotated[dict[Name, Stats], AfterValidator(_bounded_components)]
+    episodes: int = Field(0, ge=0)
+    episode_length: OptNum = None
+    env_return: OptNum = None
+    reward_return: OptNum = None
+    seconds: Num = 0.0
+
+
+class Evaluation(Record):
+    """The checkpoint policy's score, measured by the evaluator (no reward code there)."""
+
+    step: int = Field(ge=0)
+    fitness: Num
+    success_rate: OptNum = None
+    eval_env_return: OptNum = None
+    eval_length: OptNum = None
+
+
+class Checkpoint(CheckpointStats):
+    """A checkpoint: training statistics, and the evaluation once it is measured."""
+
+    fitness: OptNum = None
+    success_rate: OptNum = None
+    eval_env_return: OptNum = None
+    eval_length: OptNum = None
+
+
+class TrainingReport(Record):
+    """How training ended, as the training process says (never its score)."""
+
+    steps: int = Field(ge=0)
+    seconds: Num
+    components: list[Name] = Field(default_factory=list, max_length=MAX_COMPONENTS)
+
+
+Status = Literal["trained", "failed"]
+
+
+class TrainingResult(Record):
+    """The result of training one reward: scores from the evaluator, never from training."""
+
+    status: Status
+    stage: str | None = None
+    reason: Reason | None = None
+    traceback: Reason | None = None
+    fitness: OptNum = None
+    success_rate: OptNum = None
+    best_step: int | None = None
+    final_fitness: OptNum = None
+    final_success_rate: OptNum = None
+    steps: int = 0
+    seconds: Num = 0.0
+    steps_per_second: Num = 0.0
+    components: list[Name] = Field(default_factory=list)
+    wall_seconds: Num = 0.0
+
+
+class Validation(Record):
+    """A short run of the reward on real transitions, in the sandbox."""
+
+    ok: bool
+    components: list[Name] = Field(default_factory=list, max_length=MAX_COMPONENTS)
+    transitions: int = 0
+    seconds: Num = 0.0
+    stage: str | None = None
+    reason: Reason | None = None
+    traceback: Reason | None = None
+
+
+CandidateStatus = Literal["parsed", "failed", "duplicate", "valid"]
+Stage = Literal["model", "parse", "policy", "validation", "training"]
+
+
+class Candidate(Record):
+    """One answer of the model, from parsing to validation (training: :class:`TrainingResult`)."""
+
+    id: str
+    iteration: int
+    index: int
+    repair: int = 0
+    parent: str | None = None
+    status: CandidateStatus = "failed"
+    stage: Stage | None = None
+    reason: Reason | None = None
+    traceback: Reason | None = None
+    digest: str | None = None
+    duplicate_of: str | None = None
+    parse: Reason | None = None
+    policy: list[Reason] = Field(default_factory=list)
+    components: list[Name] = Field(default_factory=list)
+    validation: Validation | None = None
+
+
+class Iteration(Record):
+    """A finished iteration: its candidates and how selection ordered the trained ones."""
+
+    iteration: int
+    candidates: list[str]
+    trained: int
+    ranking: list[list[str]] = Field(default_factory=list)
+    """Trained candidates, best first; candidates in one inner list are tied."""
+    best: str | None = None
+    best_fitness: OptNum = None
+
+
+class FinalRow(Record):
+    """One reward of the closing comparison (best, human, sparse) over the final seeds."""
+
+    fitness: OptNum = None
+    success_rate: OptNum = None
+    per_seed: list[OptNum] = Field(default_factory=list)
+    failed: list[Reason | None] = Field(default_factory=list)
+    reward: str
+
+
+class Usage(Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class RunSummary(Record):
+    """The result of a run."""
+
+    task: str
+    best: str
+    best_search_fitness: OptNum = None
+    seeds: list[int]
+    timesteps: int
+    final: dict[str, FinalRow]
+    normalized_score: OptNum = None
+    usage: Usage = Field(default_factory=Usage)
+
+    @field_validator("final")
+    @classmethod
+    def _names(cls, v: dict[str, FinalRow]) -> dict[str, FinalRow]:
+        unknown = set(v) - {"best", "human", "sparse"}
+        if unknown:
+            raise ValueError(f"unknown rewards in the final comparison: {sorted(unknown)}")
+        return v

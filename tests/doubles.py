@@ -1,0 +1,121 @@
+"""Test doubles for the seams, registered by name exactly as a user's plugin would be:
+a fake trainer, an in-process executor, and a scripted selector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from eureka_lab.executor import EXECUTORS, Job, JobEvent, JobOutput, OnEvent
+from eureka_lab.records import CheckpointStats, TrainingReport
+from eureka_lab.selection import SELECTORS, Ranking, Trained
+from eureka_lab.trainers import TRAINERS, Budget, Resources
+from eureka_lab.worker import failure, run_job
+
+
+class FakeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    n_envs: int = 2
+    action: int = 2
+    """The action the fake policy always takes (MountainCar: 2 pushes right)."""
+
+
+class FakeTrainer:
+    """Calls the reward on random observations and 'learns' a constant action."""
+
+    Settings: ClassVar[type[BaseModel]] = FakeSettings
+    trained: ClassVar[list[str]] = []
+
+    def __init__(self, settings: FakeSettings) -> None:
+        self.settings = settings
+
+    @property
+    def n_envs(self) -> int:
+        return self.settings.n_envs
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(threads=1, memory_bytes=None)
+
+    def train(self, task: Any, load_reward: Any, budget: Budget, report: Any) -> TrainingReport:
+        fn = load_reward()
+        rng = np.random.default_rng(budget.seed)
+        n = self.n_envs
+        names: list[str] = []
+        for k in range(1, budget.checkpoints + 1):
+            obs = rng.normal(size=(n, 2))
+            total, comps = fn(obs, np.zeros(n, dtype=np.int64), obs, {}) if fn else (obs[:, 0], {})
+            names = sorted(comps)
+            stats = {
+                c: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v))}
+                for c, v in comps.items()
+            }
+            step = k * budget.timesteps // budget.checkpoints
+            report(
+                CheckpointStats(step=step, components=stats),
+                {"policy/action": np.array([self.settings.action], dtype=np.float32)},
+            )
+        FakeTrainer.trained.append(task.name)
+        return TrainingReport(steps=budget.timesteps, seconds=0.01, components=names)
+
+    def policy(self, task: Any, arrays: dict[str, np.ndarray]) -> Any:
+        action = int(arrays["policy/action"][0])
+        return lambda obs: np.full(len(obs), action, dtype=np.int64)
+
+
+class _Collect:
+    """The channel an in-process job writes to."""
+
+    def __init__(self, key: str, on_event: OnEvent | None) -> None:
+        self.key, self.on_event = key, on_event
+        self.result: dict[str, Any] | None = None
+
+    def send(self, kind: str, data: dict[str, Any], artefact: bytes | None = None) -> None:
+        if kind == "result":
+            self.result = data
+        elif self.on_event is not None:
+            self.on_event(JobEvent(self.key, kind, data, artefact))
+
+
+class InlineExecutor:
+    """Runs every job in this process, one after another: no sandbox at all."""
+
+    def __init__(self, workers: int = 1, allow_weak_sandbox: bool = False) -> None:
+        self.jobs: list[Job] = []
+
+    def describe(self) -> list[str]:
+        return ["inline: no isolation (test double)"]
+
+    def run(self, jobs: Sequence[Job], on_event: OnEvent | None = None) -> dict[str, JobOutput]:
+        out = {}
+        for job in jobs:
+            self.jobs.append(job)
+            channel = _Collect(job.key, on_event)
+            try:
+                run_job(job.spec, channel, lambda: None)  # type: ignore[arg-type]
+            except Exception as e:
+                channel.result = failure("job", e)
+            out[job.key] = JobOutput(channel.result, None if channel.result else "no result")
+        return out
+
+
+class ScriptedSelector:
+    """Ranks candidates by a fixed preference: the highest candidate index first."""
+
+    calls: ClassVar[list[list[str]]] = []
+
+    def rank(self, trained: Sequence[Trained]) -> Ranking:
+        ScriptedSelector.calls.append([t.id for t in trained])
+        ordered = sorted(
+            trained, key=lambda t: (t.candidate.iteration, t.candidate.index), reverse=True
+        )
+        return [[t.id] for t in ordered]
+
+
+def register() -> None:
+    TRAINERS.register("fake", FakeTrainer)
+    EXECUTORS.register("inline", InlineExecutor)
+    SELECTORS.register("scripted", ScriptedSelector)

@@ -1,0 +1,88 @@
+"""Each seam's test double, registered by name and driven through the whole loop: a fake
+trainer, an in-process executor and a scripted selector."""
+
+from __future__ import annotations
+
+import pytest
+
+from eureka_lab.backends.scripted import ScriptedBackend
+from eureka_lab.errors import ConfigError
+from eureka_lab.loop import Loop, LoopConfig
+from eureka_lab.store import RunStore
+from eureka_lab.task import task_from_dict
+
+from conftest import tiny_task_dict
+from doubles import FakeTrainer, InlineExecutor, ScriptedSelector, register
+from test_loop import good
+
+register()
+
+
+@pytest.fixture
+def fake_task():
+    return task_from_dict(tiny_task_dict(trainer={"name": "fake", "action": 2}))
+
+
+def test_doubles_drive_the_loop_by_name(tmp_path, fake_task):
+    """The fake trainer trains, the inline executor runs every job in this process, and the
+    scripted selector (not the fitness) decides each iteration's best and the run's."""
+    FakeTrainer.trained.clear()
+    ScriptedSelector.calls.clear()
+    backend = ScriptedBackend(responses=[good(1.0), good(2.0), good(3.0), good(4.0)])
+    store = RunStore.create(tmp_path, "t", {"task": fake_task.model_dump(mode="json")})
+    config = LoopConfig(iterations=2, samples=2, executor="inline", selection="scripted")
+    loop = Loop(store, fake_task, config, backend)
+    assert isinstance(loop.executor, InlineExecutor)
+    summary = loop.run()
+
+    kinds = [j.spec.kind for j in loop.executor.jobs]
+    assert kinds.count("validate") == 4 and kinds.count("evaluate") == 4 + 3
+    assert len(FakeTrainer.trained) == 4 + 3  # candidates, then best/human/sparse
+    # The selector was asked for each iteration, then to pick the run's best.
+    assert ScriptedSelector.calls[0] == ["iter_00/cand_00", "iter_00/cand_01"]
+    assert ["iter_01/cand_01", "iter_00/cand_01"] in ScriptedSelector.calls
+    assert store.iteration(0).best == "iter_00/cand_01"
+    assert store.iteration(0).ranking == [["iter_00/cand_01"], ["iter_00/cand_00"]]
+    assert summary.best == "iter_01/cand_01"
+    # Fitness came from the evaluator rolling out the fake policy (always push right).
+    result = store.result("iter_00/cand_00")
+    assert result.status == "trained" and result.fitness == -50.0
+    assert result.components == ["height", "speed"]
+    assert [c.step for c in store.checkpoints("iter_00/cand_00")] == [256, 512]
+    # The iteration-1 prompt carried the scripted best's answer, not the fittest one.
+    assert backend.prompts[1].messages[2].content == good(2.0)
+
+
+def test_unknown_trainer_names_the_registered_ones():
+    with pytest.raises(Exception, match="Unknown trainer 'fak'. Did you mean 'fake'"):
+        task_from_dict(tiny_task_dict(trainer={"name": "fak"}))
+
+
+def test_fake_trainer_settings_are_validated_by_the_trainer():
+    with pytest.raises(Exception, match="unknown fake setting 'acton'. Did you mean 'action'"):
+        task_from_dict(tiny_task_dict(trainer={"name": "fake", "acton": 1}))
+
+
+def test_fitness_selection_refuses_candidates_without_fitness():
+    from eureka_lab.records import Candidate, TrainingResult
+    from eureka_lab.selection import FitnessSelector, Trained
+
+    cand = Candidate(id="iter_00/cand_00", iteration=0, index=0)
+    with pytest.raises(ConfigError, match="needs a fitness"):
+        FitnessSelector().rank([Trained(cand, TrainingResult(status="trained"))])
+
+
+def test_fitness_selection_groups_ties_in_input_order():
+    from eureka_lab.records import Candidate, TrainingResult
+    from eureka_lab.selection import FitnessSelector, Trained
+
+    def t(i, f):
+        cand = Candidate(id=f"iter_00/cand_{i:02d}", iteration=0, index=i)
+        return Trained(cand, TrainingResult(status="trained", fitness=f))
+
+    ranking = FitnessSelector().rank([t(0, 1.0), t(1, 3.0), t(2, 1.0), t(3, 2.0)])
+    assert ranking == [
+        ["iter_00/cand_01"],
+        ["iter_00/cand_03"],
+        ["iter_00/cand_00", "iter_00/cand_02"],
+    ]
