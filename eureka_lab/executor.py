@@ -236,7 +236,9 @@ def _log_tail(scratch: Path, chars: int = 2000) -> str:
         return ""
 
 
-def _reader(conn: Any, frames: queue.Queue[Frame | BaseException | None], wake: queue.Queue[None]) -> None:
+def _reader(
+    conn: Any, frames: queue.Queue[Frame | BaseException | None], wake: queue.Queue[None]
+) -> None:
     try:
         for frame in read_frames(conn):
             frames.put(frame)
@@ -378,6 +380,7 @@ class LocalExecutor:
                         self._kill(run)
                         run.broken = run.broken or "the job left a process behind holding its pipe"
                     run.proc.join()
+                    self._kill(run)  # anything left in the job's session goes with it
                     running.remove(run)
                     outputs[run.job.key] = self._finish(run, timed_out)
         except BaseException:

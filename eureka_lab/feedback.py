@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from eureka_lab.backends.base import Message
+from eureka_lab.conversation import Message
 from eureka_lab.prompting import PromptBook
 from eureka_lab.registry import Registry
 from eureka_lab.selection import Trained

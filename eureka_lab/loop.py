@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from eureka_lab.backends.base import (
-    Backend,
+from eureka_lab.backends.base import Backend
+from eureka_lab.conversation import (
     Completion,
     Evidence,
     Message,
@@ -162,7 +162,9 @@ class Loop:
         if ok == 0 and prompt.purpose == "sample":
             # Not recorded as the answer, so that resuming asks again.
             self.store.save_request(prompt, n, completions, self.backend.name, failed=True)
-            errors = "; ".join(sorted({safe_text(c.error or "empty answer", 300) for c in completions}))
+            errors = "; ".join(
+                sorted({safe_text(c.error or "empty answer", 300) for c in completions})
+            )
             raise RunError(
                 f"The model returned no usable answer to {prompt.key} ({errors}). Fix the "
                 f"endpoint or settings, then continue with: eureka-lab resume {self.store.root}"
@@ -258,7 +260,9 @@ class Loop:
             self._validate(repaired)
             cands += repaired
         valid = [c for c in cands if c.status == "valid"]
-        self._train([_Training(c.id, self.store.reward_code(c.id), self.config.seed) for c in valid])
+        self._train(
+            [_Training(c.id, self.store.reward_code(c.id), self.config.seed) for c in valid]
+        )
         trained = [t for t in (self._trained(c.id) for c in cands) if t is not None]
         ranking = self.selector.rank(trained) if trained else []
         best_id = ranking[0][0] if ranking else None
@@ -423,7 +427,9 @@ class Loop:
                     "evaluate",
                     task,
                     episodes=self.task.eval_episodes,
-                    policies={c.step: self.store.policy(key, c.step) or b"" for c in self._live[key]},
+                    policies={
+                        c.step: self.store.policy(key, c.step) or b"" for c in self._live[key]
+                    },
                 ),
                 300 + 10 * self.task.checkpoints * self.task.eval_episodes,
             )
@@ -466,7 +472,9 @@ class Loop:
             try:
                 report = TrainingReport.model_validate({k: v for k, v in res.items() if k != "ok"})
             except ValidationError as e:
-                return _failed("training", f"the job returned an invalid result: {e.errors()[0]['msg']}")
+                return _failed(
+                    "training", f"the job returned an invalid result: {e.errors()[0]['msg']}"
+                )
             if not self._live[key]:
                 return _failed("training", "training reported no checkpoint")
             return report
@@ -519,7 +527,14 @@ class Loop:
             "candidate_trained",
             id=key,
             **result.model_dump(
-                include={"status", "fitness", "success_rate", "reason", "seconds", "steps_per_second"}
+                include={
+                    "status",
+                    "fitness",
+                    "success_rate",
+                    "reason",
+                    "seconds",
+                    "steps_per_second",
+                }
             ),
         )
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import jinja2
 
-from eureka_lab.backends.base import Message
+from eureka_lab.conversation import Message
 from eureka_lab.task import data_dir
 
 TEMPLATES = ("system", "task", "feedback", "repair")

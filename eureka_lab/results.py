@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from eureka_lab.backends.base import Message, Usage
+from eureka_lab.conversation import Message, Usage
 from eureka_lab.records import Candidate as CandidateRecord
 from eureka_lab.records import Checkpoint, Iteration, RunSummary, TrainingResult
 from eureka_lab.store import RunStore, completion_from_dict, messages_from_dicts

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from eureka_lab.backends.base import Completion, Message, Prompt, Usage
+from eureka_lab.conversation import Completion, Message, Prompt, Usage
 from eureka_lab.errors import RunError
 from eureka_lab.files import _jsonable, atomic_write, read_json, write_json
 from eureka_lab.records import (
@@ -346,7 +346,6 @@ class RunStore:
             for c in record["completions"]:
                 total = total + Usage(**c.get("usage", {}))
         return total
-
 
 
 def completion_to_dict(c: Completion) -> dict[str, Any]:

@@ -18,7 +18,9 @@ VALUES = {
         "fitness": {"trace": "[0, 2]", "max": 2, "mean": 1, "min": 0},
         "success_rate": None,
         "episode_length": {"trace": "[5, 9]", "max": 9, "mean": 7, "min": 5},
-        "notes": ["NOTE"],
+        "zero_score": True,
+        "flat": [{"name": "ALIVE", "min": 1, "max": 1}],
+        "dominant": [{"name": "BIG", "scale": "50", "others": "1"}],
     },
     "repair": {"stage": "validation", "traceback": "TRACEBACK"},
 }
