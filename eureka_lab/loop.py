@@ -210,6 +210,11 @@ class Loop:
 
     # ------------------------------------------------------------------ the run
     def run(self) -> RunSummary:
+        recorded = self.store.config
+        if recorded.get("loop") != asdict(self.config) or "task" not in recorded:
+            self.store.save_config(
+                {**recorded, "task": self.task.model_dump(mode="json"), "loop": asdict(self.config)}
+            )
         self.emit("run_started", task=self.task.name, run=str(self.store.root))
         self.emit("sandbox", layers=self.executor.describe())
         opening = self._opening()

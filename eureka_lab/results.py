@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eureka_lab.conversation import Message, Usage
+from eureka_lab.loop import LoopConfig
 from eureka_lab.records import Candidate as CandidateRecord
 from eureka_lab.records import Checkpoint, Iteration, RunSummary, TrainingResult
 from eureka_lab.store import RunStore, completion_from_dict, messages_from_dicts
@@ -133,9 +134,15 @@ class Run:
         self.path = self.store.root
 
     @cached_property
-    def config(self) -> dict[str, Any]:
-        """The run's settings: ``loop`` (LoopConfig fields), ``llm``, ``llm_settings``."""
-        return {k: v for k, v in self.store.config.items() if k != "task"}
+    def config(self) -> LoopConfig:
+        """The loop settings the run last ran with."""
+        return LoopConfig(**self.store.config.get("loop", {}))
+
+    @cached_property
+    def llm(self) -> dict[str, Any]:
+        """The model backend and its settings (never the API key)."""
+        cfg = self.store.config
+        return {"backend": cfg.get("llm"), **cfg.get("llm_settings", {})}
 
     @cached_property
     def task(self) -> Task:

@@ -208,3 +208,26 @@ def test_final_comparison_trains_each_reward_it_names(tmp_path):
             assert store.result(key).components == components
             assert [c.step for c in store.checkpoints(key)] == [256, 512]
         assert len(summary.final[name].per_seed) == 2
+
+
+def test_load_run_reads_a_finished_run(finished_run):
+    from eureka_lab import load_run
+
+    store, backend, summary, _ = finished_run
+    run = load_run(store.root)
+    assert run.finished and run.summary == summary and run.task.name == "tiny_car"
+    assert run.config == LoopConfig(iterations=2, samples=3, workers=2, final_seeds=1)
+    assert [it.iteration for it in run.iterations] == [0, 1]
+    best = run.best
+    assert best.id == summary.best and best.status == "trained"
+    assert best.fitness == store.result(best.id).fitness
+    assert best.code == store.reward_code(best.id) and "compute_reward" in best.code
+    assert best.components == ["height", "speed"] and best.checkpoints
+    assert best.prompt == backend.prompts[3].messages  # iteration 1's sampling prompt
+    assert best.usage.completion_tokens > 0
+    assert best.policy_path is not None and best.policy_path.suffix == ".safetensors"
+    broken = run.candidate("iter_00/cand_01")
+    assert broken.status == "failed" and broken.stage == "validation"
+    assert "IndexError" in broken.error and broken.fitness is None
+    repair = run.candidate("iter_00/cand_01_r1")
+    assert repair.parent == broken.id and repair.prompt[-1].content.startswith("The reward")
