@@ -41,7 +41,11 @@ class Channel:
         self.conn = conn
 
     def send(self, kind: str, data: dict[str, Any], artefact: bytes | None = None) -> None:
-        header = {"kind": kind, "data": data, "artefact": None if artefact is None else len(artefact)}
+        header = {
+            "kind": kind,
+            "data": data,
+            "artefact": None if artefact is None else len(artefact),
+        }
         self.conn.send_bytes(json.dumps(header, allow_nan=False).encode())
         if artefact is not None:
             self.conn.send_bytes(artefact)

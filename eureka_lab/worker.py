@@ -52,7 +52,9 @@ class JobSpec:
         return self.kind != "evaluate"
 
 
-def validate(task: Task, load: Callable[[], Any], n_envs: int = 4, steps: int = 32, seed: int = 0) -> dict:
+def validate(
+    task: Task, load: Callable[[], Any], n_envs: int = 4, steps: int = 32, seed: int = 0
+) -> dict:
     """Run the reward on real batched transitions: shapes, finite values, components sum."""
     from eureka_lab.wrapper import RewardComputer
 

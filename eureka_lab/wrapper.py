@@ -93,7 +93,12 @@ class EpisodeTracker:
     def snapshot(self) -> dict[str, float | int | None]:
         done, self.finished = self.finished, []
         if not done:
-            return {"episodes": 0, "episode_length": None, "env_return": None, "reward_return": None}
+            return {
+                "episodes": 0,
+                "episode_length": None,
+                "env_return": None,
+                "reward_return": None,
+            }
         lengths, env_returns, returns = zip(*done, strict=True)
         return {
             "episodes": len(done),
