@@ -34,6 +34,10 @@ class RunError(EurekaError):
     """A run directory cannot be read, written or resumed."""
 
 
+class SandboxError(EurekaError):
+    """The OS cannot isolate candidate code as required on this machine."""
+
+
 class ContractError(EurekaError):
     """Reward code breaks the reward contract (signature, shapes, values)."""
 

@@ -155,7 +155,12 @@ def _ready() -> None:
 
 
 def _child_main(
-    spec: JobSpec, conn: Any, scratch: str, limits: sandbox_limits.Limits, env: dict[str, str]
+    spec: JobSpec,
+    conn: Any,
+    scratch: str,
+    limits: sandbox_limits.Limits,
+    env: dict[str, str],
+    allow_weak: bool = False,
 ) -> None:
     """Runs in the forked child: own session, log, environment and limits, then the job."""
     os.setsid()
@@ -173,7 +178,7 @@ def _child_main(
     from eureka_lab import worker
 
     channel = Channel(conn)
-    confine = _confinement(spec) if spec.runs_candidate_code else (lambda: None)
+    confine = _confinement(spec, allow_weak) if spec.runs_candidate_code else (lambda: None)
     try:
         worker.run_job(spec, channel, confine)
     except BaseException as e:
@@ -184,14 +189,25 @@ def _child_main(
     os._exit(0)
 
 
-def _confinement(spec: JobSpec) -> Callable[[], None]:
-    """What a job that runs candidate code calls once its set-up is done."""
+def _confinement(spec: JobSpec, allow_weak: bool) -> Callable[[], None]:
+    """What a job that runs candidate code calls once its set-up is done: confine the
+    process, and refuse to go on with a layer missing unless a weaker sandbox is accepted."""
 
     def confine() -> None:
         from eureka_lab import lockdown
+        from eureka_lab.errors import SandboxError
 
         source_dir = spec.task.get("source_dir")
-        lockdown.lock_down(lockdown.default_read_paths([source_dir] if source_dir else []))
+        state = lockdown.lock_down(lockdown.default_read_paths([source_dir] if source_dir else []))
+        missing = {layer: why for layer, why in state.items() if why is not True}
+        for layer, why in missing.items():
+            sys.stderr.write(f"eureka-lab sandbox: {layer} NOT applied: {why}\n")
+        if missing and not allow_weak:
+            raise SandboxError(
+                "the job could not confine itself ("
+                + "; ".join(f"{k}: {v}" for k, v in missing.items())
+                + "); accept a weaker sandbox with --allow-weak-sandbox"
+            )
 
     return confine
 
@@ -297,7 +313,7 @@ class LocalExecutor:
         reader, writer = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_child_main,
-            args=(job.spec, writer, str(scratch), limits, env),
+            args=(job.spec, writer, str(scratch), limits, env, self.allow_weak_sandbox),
             name=f"eureka-lab {job.key}",
             daemon=False,
         )

@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from eureka_lab.errors import RunError
+from eureka_lab.errors import RunError, SandboxError
 
 __all__ = [
     "Limits",
@@ -58,7 +58,9 @@ __all__ = [
     "describe",
     "preexec",
     "prepare_workdir",
+    "require_strong",
     "supported",
+    "weak_layers",
 ]
 
 GiB = 1024**3
@@ -84,7 +86,13 @@ RLIMIT_LAYERS = {
     "open_files": ("RLIMIT_NOFILE", "open files"),
     "core": ("RLIMIT_CORE", "core dumps"),
 }
-LAYERS = ("network", "privileges", "no_new_privs", *RLIMIT_LAYERS)
+CONFINEMENT = ("capabilities", "landlock", "seccomp")
+"""Applied by the job itself once set-up is done (:mod:`eureka_lab.lockdown`)."""
+LAYERS = ("network", *CONFINEMENT, "privileges", "no_new_privs", *RLIMIT_LAYERS)
+BOUNDARY = ("network", *CONFINEMENT, "cpu", "memory", "file_size", "open_files", "core")
+"""The layers a run needs before it runs candidate code (unless the user accepts a weaker
+sandbox). The uid switch and RLIMIT_NPROC are extra where available: with no capabilities,
+Landlock and seccomp, a job cannot touch files or start processes whatever its uid."""
 
 
 @dataclass(frozen=True)
@@ -421,6 +429,9 @@ def capabilities(python: str | None = None) -> dict[str, bool | str]:
 
     usable = [m for m, why in seen["imports"].items() if why == "ok"]
     caps["privileges"] = _probe_privileges(python, usable)
+    from eureka_lab import lockdown
+
+    caps.update(lockdown.probe(python))
     return caps
 
 
@@ -454,12 +465,44 @@ def supported(limits: Limits, caps: Mapping[str, bool | str] | None = None) -> L
     return limits
 
 
+_CONFINEMENT_TEXT = {
+    "capabilities": "dropped (empty bounding, effective and permitted sets)",
+    "landlock": "files read-only beneath the interpreter and packages, writable nowhere",
+    "seccomp": "system calls limited to computing (no open for writing, sockets, exec, fork)",
+}
+
+
+def weak_layers(caps: Mapping[str, bool | str]) -> dict[str, str]:
+    """The boundary layers that are missing, with why."""
+    return {
+        layer: str(caps.get(layer, "not probed"))
+        for layer in BOUNDARY
+        if caps.get(layer, "not probed") is not True
+    }
+
+
+def require_strong(caps: Mapping[str, bool | str], allow_weak: bool) -> None:
+    """Raise SandboxError naming every missing boundary layer and the flag that accepts a
+    weaker sandbox, unless ``allow_weak``."""
+    missing = weak_layers(caps)
+    if missing and not allow_weak:
+        lines = "; ".join(f"{layer}: {why}" for layer, why in missing.items())
+        raise SandboxError(
+            f"Candidate code would run without {len(missing)} OS isolation layer"
+            f"{'s' if len(missing) > 1 else ''} on this machine ({lines}). Fix the machine "
+            "(see README, 'Threat model'), or accept the weaker sandbox with "
+            "--allow-weak-sandbox (allow_weak_sandbox=True)."
+        )
+
+
 def describe(caps: Mapping[str, bool | str]) -> str:
     """One line per layer saying plainly what is active and what is not."""
     lines = []
     for layer in LAYERS:
         ok = caps.get(layer, "not probed")
-        if layer == "network":
+        if layer in _CONFINEMENT_TEXT:
+            text = _CONFINEMENT_TEXT[layer] if ok is True else f"NOT active: {ok}"
+        elif layer == "network":
             text = (
                 "isolated (new network namespace, loopback down)"
                 if ok is True
@@ -467,9 +510,9 @@ def describe(caps: Mapping[str, bool | str]) -> str:
             )
         elif layer == "privileges":
             text = (
-                f"dropped to uid/gid {NOBODY} (nobody), no supplementary groups"
+                f"switched to uid/gid {NOBODY} (nobody), no supplementary groups"
                 if ok is True
-                else f"NOT dropped: {ok}"
+                else f"not switched to nobody (an extra layer): {ok}"
             )
         elif layer == "no_new_privs":
             text = (
@@ -479,6 +522,6 @@ def describe(caps: Mapping[str, bool | str]) -> str:
             rlimit, what = RLIMIT_LAYERS[layer]
             text = f"{what} limited ({rlimit})" if ok is True else f"{what} NOT limited: {ok}"
             if layer == "processes" and ok is True and caps.get("privileges") is not True:
-                text += ", but not enforced: the child keeps root, which ignores it"
+                text += " (not enforced for root; seccomp forbids new processes anyway)"
         lines.append(f"{layer}: {text}")
     return "\n".join(lines)

@@ -106,8 +106,13 @@ def _answer(code: str) -> str:
 
 @pytest.fixture
 def bypassed(monkeypatch, tmp_path):
-    """Every Python layer off in the job children this test starts; markers counted."""
+    """Every Python layer off: the orchestrator's static check, and in the job children this
+    test starts the sandbox's checks and restricted namespace; markers counted."""
     from hostile import bypass
+
+    from eureka_lab import policy
+
+    monkeypatch.setattr(policy, "check_code", lambda code: [])
 
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -120,7 +125,11 @@ def bypassed(monkeypatch, tmp_path):
 
 
 def test_reward_code_cannot_forge_its_score(tmp_path, bypassed):
-    task = task_from_dict(tiny_task_dict())
+    # A fitness that differs between policies: the furthest position reached.
+    (tmp_path / "score.py").write_text(
+        "def furthest(episode):\n    return float(episode.observations[:, 0].max())\n"
+    )
+    task = task_from_dict(tiny_task_dict(fitness="score:furthest", source_dir=str(tmp_path)))
     runs = tmp_path / "runs"
     store = RunStore.create(runs, "forge", {"task": task.model_dump(mode="json")})
     attack = ATTACK.replace("RUN", repr(str(store.root)))
@@ -134,12 +143,17 @@ def test_reward_code_cannot_forge_its_score(tmp_path, bypassed):
     honest, forger = store.result("iter_00/cand_00"), store.result("iter_00/cand_01")
     assert honest.status == forger.status == "trained", (honest, forger)
     assert forger.fitness == honest.fitness != 1e9
-    assert store.checkpoints("iter_00/cand_01") == store.checkpoints("iter_00/cand_00")
+    def trace(cid):
+        return [c.model_dump(exclude={"seconds"}) for c in store.checkpoints(cid)]
+
+    assert trace("iter_00/cand_01") == trace("iter_00/cand_00")  # the same training, exactly
+    assert len({c["fitness"] for c in trace("iter_00/cand_00")} | {-0.5}) > 1
     for cid in ("iter_00/cand_00", "iter_00/cand_01"):
         arrays = load(store.policy(cid))  # safetensors, not the pickle
         assert all(a.dtype == np.float32 for a in arrays.values())
-    for path in store.root.rglob("*"):
-        if path.is_file():
+    for name in ("result.json", "checkpoints.json", "iteration.json", "summary.json"):
+        for path in store.root.rglob(name):
             assert b"1000000000" not in path.read_bytes(), f"{path} holds the forged score"
+    assert store.summary().final["best"].fitness != 1e9
     refused = [e for e in store.events() if e["event"] == "checkpoint_refused"]
     assert refused and all(e["id"] == "iter_00/cand_01" for e in refused)

@@ -87,6 +87,7 @@ class SB3Trainer:
         import torch
         from stable_baselines3 import PPO
         from stable_baselines3.common.callbacks import BaseCallback
+        from stable_baselines3.common.logger import Logger
         from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
         from eureka_lab.wrapper import make_reward_wrapper
@@ -109,6 +110,7 @@ class SB3Trainer:
             )
             env = normalizer
         model = PPO("MlpPolicy", env, seed=budget.seed, device="cpu", verbose=0, **s.sb3_kwargs())
+        model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default writes to /tmp
         interval = max(1, budget.timesteps // budget.checkpoints)
         started = time.monotonic()
         reported: list[int] = []

@@ -31,6 +31,8 @@ def child_main(
     scratch: str,
     limits,
     env: dict[str, str],
+    allow_weak: bool = False,
+    *,
     layers: tuple[str, ...],
     marker_dir: str | None = None,
 ):
@@ -48,4 +50,4 @@ def child_main(
         if folder is not None:
             with open(os.path.join(folder, f"{MARKER}.{os.getpid()}"), "w") as f:
                 f.write(",".join(layers))
-    executor._child_main(spec, conn, scratch, limits, env)
+    executor._child_main(spec, conn, scratch, limits, env, allow_weak)
