@@ -124,6 +124,7 @@ def bypassed(monkeypatch, tmp_path):
     return markers
 
 
+@pytest.mark.oslayers
 def test_reward_code_cannot_forge_its_score(tmp_path, bypassed):
     # A fitness that differs between policies: the furthest position reached.
     (tmp_path / "score.py").write_text(

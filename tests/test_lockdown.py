@@ -1,0 +1,282 @@
+"""The OS layers alone: plain Python with no filter at all tries each escape, in a real child
+process, once with no layer (to show the harm is real), once behind each layer alone (to show
+what that layer stops), and once behind the whole set-up a job gets. Also: real training
+works once confined, and the probe sees every layer.
+
+Runs as root in CI, and again as an unprivileged user (`.ci/run`, marker ``oslayers``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from eureka_lab import limits, lockdown
+
+pytestmark = pytest.mark.oslayers
+
+ROOT = os.geteuid() == 0
+
+# Each escape prints "harm" when it worked, or the name of the error that stopped it.
+CHILD = r"""
+import ctypes, errno, json, os, socket, sys, time
+from eureka_lab import limits, lockdown
+
+mode, watch, scratch, port, marker = sys.argv[1:6]
+port = int(port)
+results = {}
+libc = ctypes.CDLL(None, use_errno=True)
+try:  # opened before any layer; a child in its own user namespace may not open it at all
+    parent_ns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY)
+except OSError as e:
+    parent_ns = e
+paths = lockdown.default_read_paths()
+sc = lockdown._load_pyseccomp()
+if mode != "none":
+    libc.prctl(38, 1, 0, 0, 0)  # no_new_privs, which Landlock and seccomp need unprivileged
+if mode == "capabilities":
+    assert lockdown._drop_capabilities(libc) is True
+elif mode == "landlock":
+    assert lockdown._landlock(libc, paths) is True
+elif mode == "seccomp":
+    assert lockdown._seccomp(sc, True) is True
+elif mode == "job":
+    state = lockdown.lock_down(paths)
+    assert all(v is True for v in state.values()), state
+
+
+def attempt(name, fn):
+    try:
+        fn()
+        results[name] = "harm"
+    except OSError as e:
+        results[name] = errno.errorcode.get(e.errno, str(e.errno))
+
+
+def write_outside():
+    with open(os.path.join(watch, "pwned.txt"), "w") as f:
+        f.write("x")
+
+
+def write_scratch():
+    with open(os.path.join(scratch, "pwned.txt"), "w") as f:
+        f.write("x")
+
+
+def read_secret():
+    open(os.path.join(watch, "secret.txt")).read()
+
+
+def connect():
+    s = socket.create_connection(("127.0.0.1", port), timeout=2)
+    s.sendall(b"leak")
+    s.close()
+
+
+def setns():
+    if isinstance(parent_ns, OSError):
+        raise parent_ns
+    if libc.setns(parent_ns, 0x40000000) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def fork_outlives():
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            time.sleep(2)
+            with open(marker, "w") as f:
+                f.write("outlived")
+        finally:
+            os._exit(0)
+
+
+def execve():
+    r, w = os.pipe()
+    sys.stdout.write(json.dumps(results) + "\n")
+    sys.stdout.flush()
+    os.execv("/bin/sh", ["sh", "-c", "echo EXECED"])
+
+
+for name, fn in [("write_outside", write_outside), ("write_scratch", write_scratch),
+                 ("read_secret", read_secret), ("connect", connect), ("setns", setns),
+                 ("fork_outlives", fork_outlives)]:
+    attempt(name, fn)
+try:
+    execve()
+except OSError as e:
+    results["execve"] = errno.errorcode.get(e.errno, str(e.errno))
+    print(json.dumps(results))
+"""
+
+ESCAPES = (
+    "write_outside",
+    "write_scratch",
+    "read_secret",
+    "connect",
+    "setns",
+    "fork_outlives",
+    "execve",
+)
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory) -> dict[str, dict[str, str]]:
+    """{mode: {escape: "harm" or the error that stopped it}} for each mode."""
+    listener = Listener()
+    out: dict[str, dict[str, str]] = {}
+    for mode in ("none", "network", "capabilities", "landlock", "seccomp", "job"):
+        base = tmp_path_factory.mktemp(mode)
+        watch, scratch = base / "watched", base / "scratch"
+        watch.mkdir()
+        scratch.mkdir()
+        (watch / "secret.txt").write_text("s3cret")
+        marker = base / "outlived.txt"
+        preexec = None
+        if mode in ("network", "job"):
+            preexec = limits.preexec(
+                limits.Limits(drop_privileges=False, network=False, max_processes=None),
+                scratch,
+            )
+        before = listener.connections
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                mode,
+                str(watch),
+                str(scratch),
+                str(listener.port),
+                str(marker),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            preexec_fn=preexec,
+            cwd=scratch,
+        )
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        assert lines, (mode, proc.stdout, proc.stderr[-2000:])
+        seen = json.loads(lines[-1])
+        seen.setdefault("execve", "harm" if "EXECED" in proc.stdout else "no result")
+        # What the child reported is checked against what happened outside it.
+        if seen["connect"] == "harm":
+            deadline = time.monotonic() + 2
+            while listener.connections == before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert listener.connections > before, mode
+        else:
+            time.sleep(0.1)
+            assert listener.connections == before, f"{mode}: a connection arrived"
+        assert (watch / "pwned.txt").exists() == (seen["write_outside"] == "harm"), mode
+        if seen["fork_outlives"] == "harm":
+            time.sleep(2.5)
+            seen["fork_outlives"] = "harm" if marker.exists() else "outlived, but could not write"
+        else:
+            assert not marker.exists(), mode
+        out[mode] = seen
+    print("\n" + "\n".join(f"{m:>12}: {r}" for m, r in out.items()))
+    return out
+
+
+def test_every_escape_does_harm_without_the_layers(matrix):
+    expected_harm = set(ESCAPES) - (set() if ROOT else {"setns"})  # needs CAP_SYS_ADMIN
+    assert {e for e in ESCAPES if matrix["none"][e] == "harm"} >= expected_harm, matrix["none"]
+
+
+def test_the_job_set_up_stops_every_escape(matrix):
+    assert not [e for e in ESCAPES if matrix["job"][e] == "harm"], matrix["job"]
+
+
+def test_landlock_alone_keeps_files_safe(matrix):
+    landlock = matrix["landlock"]
+    for escape in ("write_outside", "write_scratch", "read_secret", "execve"):
+        assert landlock[escape] == "EACCES", (escape, landlock)
+    if lockdown.landlock_abi() >= 4:
+        assert landlock["connect"] == "EACCES", landlock
+
+
+def test_seccomp_alone_allows_only_computing(matrix):
+    seccomp = matrix["seccomp"]
+    for escape in ("write_outside", "write_scratch", "connect", "setns", "fork_outlives", "execve"):
+        assert seccomp[escape] == "EPERM", (escape, seccomp)
+    assert seccomp["read_secret"] == "harm"  # reading is Landlock's to stop
+
+
+def test_network_namespace_alone_stops_connections(matrix):
+    assert matrix["network"]["connect"] in ("ECONNREFUSED", "ENETUNREACH"), matrix["network"]
+    if ROOT:  # root keeps CAP_SYS_ADMIN without the capability layer: it can go back
+        assert matrix["network"]["setns"] == "harm", matrix["network"]
+
+
+@pytest.mark.skipif(not ROOT, reason="an unprivileged process has no capability to drop")
+def test_dropping_capabilities_alone_stops_setns_for_root(matrix):
+    assert matrix["capabilities"]["setns"] == "EPERM", matrix["capabilities"]
+
+
+def test_training_works_once_confined():
+    """SB3 PPO set up, then confined, then trained: the allow-list is enough for real work."""
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.path.insert(0, "tests")
+        import eureka_lab._preload
+        from conftest import tiny_task_dict
+        from eureka_lab import lockdown
+        from eureka_lab.task import task_from_dict
+        from eureka_lab.trainers import Budget
+
+        task = task_from_dict(tiny_task_dict())
+        state = {}
+        def load():
+            state.update(lockdown.lock_down(lockdown.default_read_paths()))
+            return None
+        steps = []
+        report = task.trainer.make().train(task, load, Budget(512, 0, 2), lambda s, a: steps.append(s.step))
+        assert all(v is True for v in state.values()), state
+        print("TRAINED", report.steps, steps)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert "TRAINED 512 [256, 512]" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_the_probe_sees_every_layer():
+    assert lockdown.probe() == dict.fromkeys(lockdown.LAYERS, True)
+    caps = limits.capabilities()
+    assert limits.weak_layers(caps) == {}, caps
