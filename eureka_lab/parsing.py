@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import ast
 import builtins
-import hashlib
 import re
 import textwrap
 from dataclasses import dataclass
 
+from eureka_lab import ast_tools
 from eureka_lab.contract import FUNCTION_NAME
 
 __all__ = ["ParseResult", "code_digest", "parse_response"]
@@ -54,28 +54,22 @@ def parse_response(text: str) -> ParseResult:
     if result.code is None and thinking:
         inner = _parse_part(thinking)
         if inner.code is not None:
-            return ParseResult(
+            result = ParseResult(
                 inner.code, inner.reason + " (found only inside the <think> section)"
             )
+    if result.code is not None:
+        try:
+            ast_tools.parse(result.code)  # nothing deeper than the bound leaves this module
+        except ast_tools.TooDeep as e:
+            return ParseResult(None, str(e))
     return result
 
 
 def code_digest(code: str) -> str:
-    """A short hash of the program's normalised AST: comments, formatting and docstrings
-    do not change it, so textually different copies of one program de-duplicate."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return hashlib.sha256(code.strip().encode()).hexdigest()[:16]
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if (
-            isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and body
-            and _is_docstring(body[0])
-        ):
-            node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()[:16]
+    """A short hash of the program: comments, formatting and docstrings do not change it,
+    so textually different copies of one program de-duplicate (see ast_tools.program_key,
+    which the offline search uses too)."""
+    return ast_tools.digest(code)
 
 
 # --- thinking sections ---------------------------------------------------------------
@@ -207,14 +201,6 @@ def _parse_loose(code: str) -> tuple[ast.Module, str, str] | None:
     return None
 
 
-def _is_docstring(node: ast.stmt) -> bool:
-    return (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-    )
-
-
 def _defines(tree: ast.Module, name: str) -> bool:
     return any(isinstance(n, ast.FunctionDef) and n.name == name for n in tree.body)
 
@@ -229,7 +215,7 @@ def _code_like(tree: ast.Module) -> bool:
             isinstance(n, ast.Call) for n in ast.walk(node)
         ):
             continue
-        if _is_docstring(node):
+        if ast_tools.is_docstring(node):
             continue
         return False
     return True
@@ -305,25 +291,9 @@ def _drop_usage(code: str) -> tuple[str, int]:
     return ("\n".join(lines), dropped) if dropped else (code, 0)
 
 
-def _bound_names(tree: ast.Module) -> set[str]:
-    bound: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            bound.add(node.name)
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            bound.add(node.id)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, ast.alias):
-            bound.add((node.asname or node.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-    return bound
-
-
 def _free_names(tree: ast.Module) -> set[str]:
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return used - _bound_names(tree) - set(dir(builtins))
+    return used - ast_tools.bound_anywhere(tree) - set(dir(builtins))
 
 
 def _top_level_defs(tree: ast.Module) -> dict[str, ast.stmt]:
@@ -351,7 +321,7 @@ def _collect_helpers(
     used_blocks: set[int] = set()
     main = ast.parse(code)
     missing = _free_names(main)
-    seen: set[str] = _bound_names(main)
+    seen: set[str] = ast_tools.bound_anywhere(main)
     while missing - seen:
         name = sorted(missing - seen)[0]
         seen.add(name)

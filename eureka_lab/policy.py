@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import math
 
+from eureka_lab import ast_tools
 from eureka_lab.contract import ARGUMENTS, FUNCTION_NAME
 
 __all__ = ["LINALG_ALLOWED", "NUMPY_ALLOWED", "SAFE_BUILTINS", "check_code"]
@@ -96,13 +97,16 @@ _MATH_NAMES = frozenset(n for n in dir(math) if not n.startswith("_"))
 def check_code(code: str) -> list[str]:
     """Return the policy violations in ``code`` (empty when it is allowed)."""
     try:
-        tree = ast.parse(code)
+        tree = ast_tools.parse(code)
     except SyntaxError as e:
         return [f"line {e.lineno or 0}: [syntax] the code does not parse: {e.msg}"]
-    except (ValueError, RecursionError, MemoryError) as e:
+    except ast_tools.TooDeep as e:
+        return [f"line 0: [nesting] {e}"]
+    except (ValueError, MemoryError) as e:
         return [f"line 0: [syntax] the code cannot be parsed: {type(e).__name__}"]
     checker = _Checker()
     checker.check_module(tree)
+    checker.check_names(tree)
     try:
         checker.visit(tree)
     except RecursionError:
@@ -149,7 +153,7 @@ class _Checker(ast.NodeVisitor):
         for i, node in enumerate(tree.body):
             if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef):
                 continue
-            if i == 0 and _is_docstring(node):
+            if i == 0 and ast_tools.is_docstring(node):
                 continue
             if isinstance(node, ast.AnnAssign) and any(
                 isinstance(n, ast.Call) for n in ast.walk(node.annotation)
@@ -243,10 +247,34 @@ class _Checker(ast.NodeVisitor):
             elif a.name not in _MATH_NAMES:
                 self.add(node, "import", f"`math` has no public name `{a.name}`")
 
+    def check_names(self, tree: ast.Module) -> None:
+        """One rule for every identifier the syntax holds as a string, whatever the node
+        (names, attributes, parameters, keywords, imports, match patterns, ``global``): no
+        dunder. And one rule for every attribute name, read by ``.NAME`` or by a match
+        class pattern: nothing private, no file or pointer access, no introspection."""
+        for node, name in ast_tools.identifiers(tree):
+            if any(part.startswith("__") for part in name.split(".")):  # dotted import names
+                self.add(node, "dunder", f"dunder/mangled name `{name}` is not allowed")
+        for node, attr in ast_tools.attribute_names(tree):
+            if attr.startswith("_") and not attr.startswith("__"):
+                self.add(node, "private-attribute", f"private attribute `.{attr}` is not allowed")
+            if attr in _BAD_ATTRIBUTES:
+                self.add(node, "attribute", f"`.{attr}` is not allowed: {_BAD_ATTRIBUTES[attr]}")
+            elif attr.startswith(_INTROSPECTION_PREFIXES):
+                self.add(node, "attribute", f"`.{attr}` looks like frame/code introspection")
+
     # --- node rules --------------------------------------------------------------------
 
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        self.add(
+            node,
+            "match-class",
+            "class patterns in `match` (`case C(...)`) are not allowed: they read attributes "
+            "by name; compare values instead",
+        )
+        self.generic_visit(node)
+
     def visit_Name(self, node: ast.Name) -> None:
-        self._check_identifier(node, node.id)
         if node.id in _FORBIDDEN_NAMES:
             self.add(
                 node, "forbidden-name", f"`{node.id}` is not allowed: {_FORBIDDEN_NAMES[node.id]}"
@@ -270,14 +298,7 @@ class _Checker(ast.NodeVisitor):
             self.add(node, "unknown-name", f"`{node.id}` is not defined and is not a safe builtin")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        self._check_identifier(node, node.attr)
         attr = node.attr
-        if attr.startswith("_") and not _is_dunder(attr):
-            self.add(node, "private-attribute", f"private attribute `.{attr}` is not allowed")
-        if attr in _BAD_ATTRIBUTES:
-            self.add(node, "attribute", f"`.{attr}` is not allowed: {_BAD_ATTRIBUTES[attr]}")
-        elif attr.startswith(_INTROSPECTION_PREFIXES):
-            self.add(node, "attribute", f"`.{attr}` looks like frame/code introspection")
         base = node.value
         if isinstance(base, ast.Name) and base.id in self.modules:
             self._attribute_bases.add(id(base))
@@ -324,7 +345,6 @@ class _Checker(ast.NodeVisitor):
             )
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self._check_identifier(node, node.name)
         if node.decorator_list:
             self.add(node, "decorator", f"decorators are not allowed (on `{node.name}`)")
         self._check_arguments(node, node.args, f"`{node.name}`")
@@ -340,7 +360,6 @@ class _Checker(ast.NodeVisitor):
 
     def _check_arguments(self, node: ast.AST, args: ast.arguments, where: str) -> None:
         for a in _all_args(args):
-            self._check_identifier(a, a.arg)
             if a.arg in self.modules:
                 self.add(a, "module-alias", f"argument `{a.arg}` shadows a module name")
         for d in [*args.defaults, *(d for d in args.kw_defaults if d is not None)]:
@@ -351,25 +370,6 @@ class _Checker(ast.NodeVisitor):
                     f"default values of {where} must be literal constants (evaluated at "
                     "definition time)",
                 )
-
-    def visit_alias(self, node: ast.alias) -> None:
-        for part in (node.asname or "", *node.name.split(".")):
-            if part:
-                self._check_identifier(node, part)
-
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
-        if node.name:
-            self._check_identifier(node, node.name)
-        self.generic_visit(node)
-
-    def visit_keyword(self, node: ast.keyword) -> None:
-        if node.arg:
-            self._check_identifier(node, node.arg)
-        self.generic_visit(node)
-
-    def _check_identifier(self, node: ast.AST, name: str) -> None:
-        if name.startswith("__"):
-            self.add(node, "dunder", f"dunder/mangled name `{name}` is not allowed")
 
     def _forbid(self, node: ast.AST, what: str) -> None:
         self.add(node, "statement", f"{what} is not allowed in reward code")
@@ -436,18 +436,6 @@ def _literal(node: ast.expr) -> bool:
     if isinstance(node, ast.Tuple):
         return all(_literal(e) for e in node.elts)
     return False
-
-
-def _is_dunder(name: str) -> bool:
-    return name.startswith("__")
-
-
-def _is_docstring(node: ast.stmt) -> bool:
-    return (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-    )
 
 
 def _simple_target(target: ast.expr) -> bool:

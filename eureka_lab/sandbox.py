@@ -101,7 +101,11 @@ def load_reward(code: str) -> Callable[..., Any]:
     return _exec_reward(code)
 
 
-_ATTRIBUTE_OPS = frozenset({"LOAD_ATTR", "STORE_ATTR", "DELETE_ATTR", "LOAD_METHOD", "IMPORT_FROM"})
+_ATTRIBUTE_OPS = frozenset(
+    {"LOAD_ATTR", "STORE_ATTR", "DELETE_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR", "IMPORT_FROM"}
+)
+"""Opcodes that take an attribute name from ``co_names``. ``MATCH_CLASS`` takes its names
+from a constant tuple instead: it is refused outright, and string constants are checked."""
 # A module docstring, annotations, and the restricted importer (same as an import statement).
 _ALLOWED_DUNDERS = frozenset({"__doc__", "__annotations__", "__import__"})
 
@@ -111,6 +115,17 @@ def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             yield from _code_objects(const)
+
+
+def _string_constants(co: types.CodeType) -> Iterator[str]:
+    """The string constants of one code object, looking inside tuples and frozensets."""
+    todo = list(co.co_consts)
+    while todo:
+        c = todo.pop()
+        if isinstance(c, str):
+            yield c
+        elif isinstance(c, tuple | frozenset):
+            todo.extend(c)
 
 
 def _bytecode_violations(code: types.CodeType) -> list[str]:
@@ -127,7 +142,12 @@ def _bytecode_violations(code: types.CodeType) -> list[str]:
         bad.update(
             f"`{n}`" for n in co.co_names if n.startswith("__") and n not in _ALLOWED_DUNDERS
         )
+        # Names can also travel as string constants (MATCH_CLASS's keyword names, or a
+        # string handed to something that looks attributes up): no dunder, even as data.
+        bad.update(f"`{c}` (as a constant)" for c in _string_constants(co) if c.startswith("__"))
         for ins in dis.get_instructions(co):
+            if ins.opname == "MATCH_CLASS":
+                bad.add("`match` class patterns")
             if ins.opname in _ATTRIBUTE_OPS and isinstance(ins.argval, str):
                 attr = ins.argval
                 if attr.startswith("__"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ast
 
-from eureka_lab.backends.offline_names import all_args, bound, fresh, names_in, rename, used
-from eureka_lab.backends.offline_program import COMPONENTS, FUNCTION_NAME, TOTAL, Program
+from eureka_lab.ast_tools import all_args, bound, fresh, names_in, rename, used
+from eureka_lab.backends.offline.program import COMPONENTS, FUNCTION_NAME, TOTAL, Program
 
 
 def prune(prog: Program) -> Program:

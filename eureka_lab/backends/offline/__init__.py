@@ -5,9 +5,9 @@ reads only ``prompt.evidence``: the task's seed rewards, every scored candidate 
 fitness and per-component training statistics, and (for repair requests) the failed code.
 
 Programs are handled as ASTs in the canonical term form the seeds are written in
-(:mod:`eureka_lab.backends.offline_program`, with the surgery that moves terms between them
-in :mod:`~eureka_lab.backends.offline_surgery`). Each child comes from a few operators
-(:mod:`~eureka_lab.backends.offline_operators`): ``mutate``, ``drop`` (a term, never the
+(:mod:`eureka_lab.backends.offline.program`, with the surgery that moves terms between them
+in :mod:`~eureka_lab.backends.offline.surgery`). Each child comes from a few operators
+(:mod:`~eureka_lab.backends.offline.operators`): ``mutate``, ``drop`` (a term, never the
 last), ``add`` (a term from a seed or an earlier candidate), ``crossover`` and ``rescale``,
 biased by the parent's training statistics. Everything is deterministic given
 ``settings.seed`` and the prompt's key and iteration.
@@ -23,7 +23,7 @@ import numpy as np
 
 from eureka_lab.backends import BackendSettings
 from eureka_lab.backends.base import Completion, Evidence, Prompt, Usage
-from eureka_lab.backends.offline_operators import (
+from eureka_lab.backends.offline.operators import (
     Stats,
     add_term,
     component_stats,
@@ -34,8 +34,8 @@ from eureka_lab.backends.offline_operators import (
     rescale,
     ticks,
 )
-from eureka_lab.backends.offline_program import Program, normalise, parse_program
-from eureka_lab.backends.offline_surgery import prune, transplant
+from eureka_lab.backends.offline.program import Program, normalise, parse_program
+from eureka_lab.backends.offline.surgery import prune, transplant
 
 NO_SEEDS_ERROR = (
     "the offline backend needs seed rewards: add hand-written reward programs to the task's "

@@ -19,7 +19,7 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from eureka_lab.backends.offline_names import bound, copy_tree
+from eureka_lab.ast_tools import bound, copy_tree, program_key
 
 FUNCTION_NAME = "compute_reward"
 COMPONENTS = "components"
@@ -137,11 +137,9 @@ def parse_program(source: str) -> Program | None:
 
 
 def normalise(source: str) -> str:
-    """A key that is equal for programs that differ only in formatting and comments."""
-    try:
-        return ast.dump(ast.parse(source))
-    except (SyntaxError, ValueError):
-        return source.strip()
+    """A key that is equal for programs that differ only in formatting, comments and
+    docstrings: the same identity the loop de-duplicates candidates by."""
+    return program_key(source)
 
 
 def _str_dict(node: ast.AST) -> bool:
