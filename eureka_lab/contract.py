@@ -18,12 +18,18 @@ from typing import Any
 import numpy as np
 
 from eureka_lab.errors import ContractError
+from eureka_lab.text import safe_name
 
 FUNCTION_NAME = "compute_reward"
 ARGUMENTS = ("obs", "action", "next_obs", "info")
 ALLOWED_IMPORTS = ("numpy", "math")
 
 RewardFn = Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]]
+
+MAX_COMPONENTS = 32
+"""Most named components a reward may return."""
+MAX_NAME = 64
+"""Longest component name."""
 
 # Info keys that carry the env's reward terms (or SB3 book-keeping) never reach the model.
 _HIDDEN_INFO = re.compile(
@@ -72,10 +78,20 @@ def check_reward_output(
     total = _as_batch(total, n_envs, "total reward")
     if not isinstance(components, dict) or not components:
         raise ContractError("the second return value must be a non-empty dict of named components")
+    if len(components) > MAX_COMPONENTS:
+        raise ContractError(
+            f"the reward returns {len(components)} components; at most {MAX_COMPONENTS} are "
+            "allowed: merge related terms"
+        )
     comps: dict[str, np.ndarray] = {}
     for name, value in components.items():
         if not isinstance(name, str):
-            raise ContractError(f"component names must be strings, got {name!r}")
+            raise ContractError(f"component names must be strings, got a {type(name).__name__}")
+        if len(name) > MAX_NAME or not name.isprintable():
+            raise ContractError(
+                f"component name {safe_name(name, 40)!r} is not a short printable name "
+                f"(at most {MAX_NAME} characters): name each component after what it rewards"
+            )
         comps[name] = _as_batch(value, n_envs, f"component {name!r}")
     summed = np.sum(list(comps.values()), axis=0)
     gap = float(np.max(np.abs(summed - total)))

@@ -9,6 +9,7 @@ import inspect
 import re
 import textwrap
 
+from eureka_lab import ast_tools
 from eureka_lab.reward_removal import strip_reward
 
 _OBS_METHOD = re.compile(r"(?i)obs")
@@ -49,33 +50,20 @@ def env_source(cls: type) -> str:
     return ast.unparse(stripped) + "\n"
 
 
-def _bound_names(node: ast.stmt) -> list[str]:
-    if isinstance(node, ast.Import | ast.ImportFrom):
-        return [(a.asname or a.name).split(".")[0] for a in node.names]
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-        return [node.name]
-    if isinstance(node, ast.Assign):
-        return [t.id for t in node.targets if isinstance(t, ast.Name)]
-    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-        return [node.target.id]
-    return []
-
-
 def _module_helpers(tree: ast.Module, cls_node: ast.ClassDef) -> list[ast.stmt]:
     """Imports, functions and constants of the module that the class uses (transitively)."""
-    defs: dict[str, ast.stmt] = {}
-    for node in tree.body:
-        if node is cls_node or isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            continue
-        for name in _bound_names(node):
-            defs[name] = node
-    needed: set[int] = set()
-    todo: list[ast.AST] = [cls_node]
-    while todo:
-        for n in ast.walk(todo.pop()):
-            if isinstance(n, ast.Name) and n.id in defs and id(defs[n.id]) not in needed:
-                needed.add(id(defs[n.id]))
-                todo.append(defs[n.id])
+    defs = ast_tools.module_defs(
+        ast.Module(
+            body=[
+                n
+                for n in tree.body
+                if n is not cls_node
+                and not (isinstance(n, ast.ImportFrom) and n.module == "__future__")
+            ],
+            type_ignores=[],
+        )
+    )
+    needed = {id(n) for n in ast_tools.closure(defs, [cls_node])}
     return [n for n in tree.body if id(n) in needed]
 
 

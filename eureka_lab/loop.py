@@ -211,10 +211,13 @@ class Loop:
     # ------------------------------------------------------------------ the run
     def run(self) -> RunSummary:
         recorded = self.store.config
-        if recorded.get("loop") != asdict(self.config) or "task" not in recorded:
-            self.store.save_config(
-                {**recorded, "task": self.task.model_dump(mode="json"), "loop": asdict(self.config)}
-            )
+        settings = {
+            "task": self.task.model_dump(mode="json"),
+            "loop": asdict(self.config),
+            "llm": recorded.get("llm", self.backend.name),
+        }
+        if any(recorded.get(k) != v for k, v in settings.items()):
+            self.store.save_config({**recorded, **settings})
         self.emit("run_started", task=self.task.name, run=str(self.store.root))
         self.emit("sandbox", layers=self.executor.describe())
         opening = self._opening()

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from eureka_lab import ast_tools
 from eureka_lab.errors import EurekaError, TaskError, did_you_mean
 
 ENV_REWARD = "env"
@@ -264,34 +265,17 @@ def reward_source(ref: str, base_dir: Path | None) -> str:
     fn = resolve_ref(ref, base_dir)
     path = Path(fn.__code__.co_filename)
     tree = ast.parse(path.read_text())
-    defs: dict[str, ast.stmt] = {}
-    imports: list[ast.stmt] = []
-    for node in tree.body:
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            imports.append(node)
-        elif isinstance(node, ast.FunctionDef):
-            defs[node.name] = node
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            # Constants: ``X = 1``, ``X: float = 1``, ``LOW, HIGH = -1, 1``.
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for t in targets:
-                for n in ast.walk(t):
-                    if isinstance(n, ast.Name):
-                        defs[n.id] = node
+    imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    defs = {
+        k: v
+        for k, v in ast_tools.module_defs(tree).items()
+        if isinstance(v, ast.FunctionDef | ast.Assign | ast.AnnAssign)
+    }
     name = fn.__name__
     if name not in defs:
         raise TaskError(f"Cannot find the source of {ref!r} in {path}.")
-    needed: list[str] = []
-    todo = [name]
-    while todo:
-        cur = todo.pop()
-        if cur in needed:
-            continue
-        needed.append(cur)
-        for n in ast.walk(defs[cur]):
-            if isinstance(n, ast.Name) and n.id in defs and n.id not in needed:
-                todo.append(n.id)
-    used = {n.id for d in needed for n in ast.walk(defs[d]) if isinstance(n, ast.Name)}
+    needed_nodes = [defs[name], *ast_tools.closure(defs, [defs[name]])]
+    used = {n.id for d in needed_nodes for n in ast.walk(d) if isinstance(n, ast.Name)}
     body: list[ast.stmt] = [
         imp
         for imp in imports
@@ -301,7 +285,7 @@ def reward_source(ref: str, base_dir: Path | None) -> str:
     for node in tree.body:
         if id(node) in seen:
             continue
-        if any(defs.get(n) is node for n in needed):
+        if any(d is node for d in needed_nodes):
             seen.add(id(node))
             if isinstance(node, ast.FunctionDef) and node.name == name:
                 node = ast.FunctionDef(**{**node.__dict__, "name": "compute_reward"})

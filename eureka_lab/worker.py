@@ -28,6 +28,7 @@ import numpy as np
 from eureka_lab.channel import Channel
 from eureka_lab.records import CheckpointStats
 from eureka_lab.task import Task
+from eureka_lab.text import safe_text
 
 REWARD_FILENAME = "reward.py"
 Kind = Literal["validate", "train", "evaluate"]
@@ -92,16 +93,18 @@ MAX_REASON_CHARS = 2000
 10**8)``) and goes into the run store, the event log and back to the model."""
 
 
-def clip(text: str, limit: int = MAX_REASON_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... [{len(text) - limit} more characters cut]"
+def clip(text: object, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (saying how much was cut), escaped."""
+    return safe_text(text, limit)
 
 
 def failure(stage: str, exc: BaseException, code: str | None = None) -> dict[str, Any]:
     """A failure record: one-line reason plus the traceback frames inside the candidate."""
-    reason = clip(f"{type(exc).__name__}: {exc}".strip())
+    try:
+        message = str(exc)
+    except Exception:  # a hostile __str__
+        message = "<unprintable message>"
+    reason = clip(f"{type(exc).__name__}: {message}".strip())
     lines = (code or "").splitlines()
 
     def source(f: traceback.FrameSummary) -> str:
