@@ -271,8 +271,26 @@ def test_describe_says_plainly_what_is_off():
     text = describe(caps)
     assert "network: NOT isolated: unshare(CLONE_NEWNET) not permitted here (errno EPERM)" in text
     assert "memory: address space NOT limited: setrlimit(RLIMIT_AS) failed" in text
-    assert "privileges: dropped to uid/gid 65534" in text
+    assert "privileges: switched to uid/gid 65534" in text
     assert "network: isolated" in describe(dict.fromkeys(LAYERS, True))
+    caps["seccomp"] = "libseccomp is not available"
+    assert "seccomp: NOT active: libseccomp is not available" in describe(caps)
+
+
+def test_a_missing_boundary_layer_refuses_the_run_naming_the_flag():
+    from eureka_lab.errors import SandboxError
+    from eureka_lab.limits import require_strong, weak_layers
+
+    caps = dict.fromkeys(LAYERS, True)
+    caps["privileges"] = "not running as root"  # an extra layer: not required
+    require_strong(caps, allow_weak=False)
+    caps["landlock"] = "Landlock is not available on this kernel"
+    assert weak_layers(caps) == {"landlock": "Landlock is not available on this kernel"}
+    with pytest.raises(
+        SandboxError, match="landlock: Landlock is not available.*--allow-weak-sandbox"
+    ):
+        require_strong(caps, allow_weak=False)
+    require_strong(caps, allow_weak=True)
 
 
 def test_supported_leaves_out_an_impossible_uid_switch():

@@ -91,7 +91,7 @@ def test_sigkill_mid_iteration_then_resume(tmp_path):
         [sys.executable, "-m", "eureka_lab.cli", "show", str(run)], capture_output=True, text=True
     )
     assert shown.returncode == 0, shown.stderr
-    assert "unfinished" in shown.stdout
+    assert "no summary yet" in shown.stdout
 
     # A run killed mid-iteration reads through the library API as it stands.
     killed = load_run(run)
