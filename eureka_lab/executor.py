@@ -223,6 +223,7 @@ class _Running:
     broken: str | None = None
     reader_done: bool = False
     exited: float | None = None
+    timed_out: bool = False
 
 
 def _signal_reason(code: int | None) -> str:
@@ -351,11 +352,11 @@ class LocalExecutor:
             elif on_event is not None and run.broken is None:
                 on_event(JobEvent(run.job.key, item.kind, item.data, item.artefact))
 
-    def _finish(self, run: _Running, timed_out: bool) -> JobOutput:
+    def _finish(self, run: _Running) -> JobOutput:
         seconds = round(time.monotonic() - run.started, 2)
         tail = _log_tail(run.scratch)
         shutil.rmtree(run.scratch, ignore_errors=True)
-        if timed_out:
+        if run.timed_out:
             reason = f"timed out after {run.job.timeout:.0f} s (wall-clock limit)"
             return JobOutput(None, reason, tail, seconds)
         if run.broken is not None:
@@ -381,11 +382,10 @@ class LocalExecutor:
                     wake.get(timeout=0.1)
                 for run in list(running):
                     self._drain(run, on_event)
-                    timed_out = False
                     if run.proc.exitcode is None and run.broken is None:
                         if time.monotonic() - run.started <= run.job.timeout:
                             continue
-                        timed_out = True
+                        run.timed_out = True
                         self._kill(run)
                     if run.proc.exitcode is not None and not run.reader_done:
                         # The child is gone and its pipe closes: wait for the last frames,
@@ -398,7 +398,7 @@ class LocalExecutor:
                     run.proc.join()
                     self._kill(run)  # anything left in the job's session goes with it
                     running.remove(run)
-                    outputs[run.job.key] = self._finish(run, timed_out)
+                    outputs[run.job.key] = self._finish(run)
         except BaseException:
             for run in running:
                 self._kill(run)

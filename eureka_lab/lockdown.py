@@ -15,7 +15,7 @@ Three kernel mechanisms, in this order:
    computing needs. ``open``/``openat`` only without write, create, truncate or append
    flags; ``clone`` only for threads; no ``socket``, ``connect``, ``execve``, ``fork``,
    ``setns``, ``unshare``, ``mount``, ``ptrace``, ``bpf``, ``keyctl`` and the rest: they
-   fail with ``EPERM``.
+   fail with ``EPERM``; signals only to the process itself.
 
 Writing to descriptors opened before (the pipe to the parent, the log) keeps working. A
 layer the kernel refuses does not crash the process: :func:`lock_down` reports it, and the
@@ -324,6 +324,10 @@ def _seccomp(sc: object, threads: bool) -> bool | str:
             f.add_rule(sc.ALLOW, name, sc.Arg(arg, sc.MASKED_EQ, _WRITE_FLAGS, 0))
         if threads:
             f.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, CLONE_THREAD))
+        # Signals only to this process itself (raise(), pthread_kill, os.kill(os.getpid())).
+        pid = os.getpid()
+        f.add_rule(sc.ALLOW, "kill", sc.Arg(0, sc.EQ, pid))
+        f.add_rule(sc.ALLOW, "tgkill", sc.Arg(0, sc.EQ, pid))
         # glibc tries clone3 first for threads; its flags sit in a struct seccomp cannot
         # read, so make it say "not implemented" and glibc falls back to clone.
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")

@@ -17,12 +17,11 @@ import pytest
 
 from eureka_lab.executor import Job, LocalExecutor
 from eureka_lab.task import Task, task_from_dict
-from eureka_lab.worker import job_payload
+from eureka_lab.worker import JobSpec
 
 from conftest import tiny_task_dict
 
 TESTS_DIR = Path(__file__).resolve().parent
-SPEC = {"timesteps": 512, "seed": 0, "checkpoints": 2, "eval_episodes": 1}
 
 REWARD = """import numpy as np
 
@@ -60,8 +59,9 @@ def faulty_task(fault: str = "none", at_step: int = 10) -> Task:
     )
 
 
-def job(key: str, folder: Path, task: Task, mode: str, code: str = REWARD, timeout=120.0) -> Job:
-    return Job(key, folder / key, job_payload(mode, task, code, SPEC), timeout)
+def job(key: str, task: Task, kind: str, code: str = REWARD, timeout=120.0) -> Job:
+    spec = JobSpec(kind, task.model_dump(mode="json"), code, timesteps=512, checkpoints=2)
+    return Job(key, spec, timeout)
 
 
 def _importable(monkeypatch) -> None:
@@ -77,13 +77,13 @@ def child_can_import_faulty_envs(monkeypatch):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_executor(tmp_path_factory) -> None:
+def warm_executor() -> None:
     """One healthy job first: a job's wall clock starts before the executor's fork server
     has finished its imports, which would otherwise eat into the hang's short timeout."""
-    folder = tmp_path_factory.mktemp("warm")
     with pytest.MonkeyPatch.context() as mp:
         _importable(mp)
-        assert LocalExecutor(1).run([job("warm", folder, faulty_task(), "validate")])["warm"]["ok"]
+        out = LocalExecutor(1).run([job("warm", faulty_task(), "validate")])["warm"]
+        assert out.result["ok"], out
 
 
 # Fault -> words the recorded reason must contain.
@@ -96,63 +96,60 @@ CAUSES = {
 }
 
 
-def test_faults_during_validation_are_recorded_and_the_executor_goes_on(tmp_path):
+def _reason(out) -> str:
+    """Why a job failed: the reason it sent, or the parent's from its exit."""
+    return out.result["reason"] if out.result is not None else out.reason
+
+
+def test_faults_during_validation_are_recorded_and_the_executor_goes_on():
     """Each fault in its own child, two at a time, a healthy job queued last."""
     jobs = [
-        job(
-            fault,
-            tmp_path,
-            faulty_task(fault, at_step=5),
-            "validate",
-            timeout=5 if fault == "hang" else 60,
-        )
+        job(fault, faulty_task(fault, at_step=5), "validate", timeout=5 if fault == "hang" else 60)
         for fault in CAUSES
     ]
-    jobs.append(job("healthy", tmp_path, faulty_task(), "validate"))
-    done: list[str] = []
+    jobs.append(job("healthy", faulty_task(), "validate"))
     started = time.monotonic()
-    results = LocalExecutor(2).run(jobs, on_done=lambda j, r: done.append(j.key))
-    assert sorted(done) == sorted(j.key for j in jobs)  # every job reported, in some order
-    assert results["healthy"]["ok"] is True, results["healthy"]
+    results = LocalExecutor(2).run(jobs)
+    assert sorted(results) == sorted(j.key for j in jobs)  # every job reported
+    assert results["healthy"].result["ok"] is True, results["healthy"]
     for fault, cause in CAUSES.items():
-        res = results[fault]
-        assert res["ok"] is False and res["status"] == "failed", (fault, res)
-        assert cause in res["reason"], (fault, res["reason"])
-        # what the parent recorded is on disk too, for show and resume
-        assert (tmp_path / fault / "result.json").is_file()
-    assert "SIGSEGV" in results["segfault"]["reason"]
-    assert "SIGKILL" in results["sigkill"]["reason"]
+        out = results[fault]
+        assert out.result is None or out.result["ok"] is False, (fault, out)
+        assert cause in _reason(out), (fault, out)
+    assert "SIGSEGV" in results["segfault"].reason
+    assert "SIGKILL" in results["sigkill"].reason
     assert time.monotonic() - started < 90
 
 
-def test_faults_during_training_are_recorded_and_the_executor_goes_on(tmp_path):
+def test_faults_during_training_are_recorded_and_the_executor_goes_on():
     """Train mode: a segfault and a SIGKILL deep in training, a reward that turns NaN and
     one that turns inf after validation's calls; a healthy training queued last."""
     nan = NON_FINITE.replace("AFTER", "40").replace("BAD", "np.nan")
     inf = NON_FINITE.replace("AFTER", "60").replace("BAD", "np.inf")
     jobs = [
-        job("segfault", tmp_path, faulty_task("segfault", at_step=100), "train"),
-        job("sigkill", tmp_path, faulty_task("sigkill", at_step=100), "train"),
-        job("nan", tmp_path, faulty_task(), "train", code=nan),
-        job("inf", tmp_path, faulty_task(), "train", code=inf),
-        job("healthy", tmp_path, faulty_task(), "train"),
+        job("segfault", faulty_task("segfault", at_step=100), "train"),
+        job("sigkill", faulty_task("sigkill", at_step=100), "train"),
+        job("nan", faulty_task(), "train", code=nan),
+        job("inf", faulty_task(), "train", code=inf),
+        job("healthy", faulty_task(), "train"),
     ]
     results = LocalExecutor(2).run(jobs)
-    assert results["healthy"]["status"] == "trained", results["healthy"]
-    assert "segmentation fault" in results["segfault"]["reason"]
-    assert "killed" in results["sigkill"]["reason"]
+    assert results["healthy"].result["ok"] is True, results["healthy"]
+    assert results["healthy"].result["steps"] == 512
+    assert "segmentation fault" in results["segfault"].reason
+    assert "killed" in results["sigkill"].reason
     for key in ("nan", "inf"):
-        res = results[key]
-        assert res["status"] == "failed" and res["stage"] == "training", res
+        res = results[key].result
+        assert res["ok"] is False and res["stage"] == "training", res
         assert "non-finite" in res["reason"], res["reason"]
     for key in ("segfault", "sigkill"):
-        assert results[key]["status"] == "failed" and results[key]["stage"] == "train"
-        assert "log_tail" in results[key]
+        assert results[key].result is None
 
 
 def test_the_nan_reward_passes_validation():
     """The NaN reward above fails only in training: validation's 32 calls stay finite."""
+    from eureka_lab.sandbox import load_reward
     from eureka_lab.worker import validate
 
     code = NON_FINITE.replace("AFTER", "40").replace("BAD", "np.nan")
-    assert validate(faulty_task(), code)["ok"] is True
+    assert validate(faulty_task(), lambda: load_reward(code))["ok"] is True

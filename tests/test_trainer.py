@@ -1,26 +1,26 @@
-"""train(): a tiny PPO budget, checkpoint records, the saved policy, fixed-seed fitness."""
+"""The SB3 trainer and the evaluator: a tiny PPO budget, checkpoint reports with the policy
+as plain arrays, the policy rebuilt from them, fixed-seed fitness measured apart."""
 
 from __future__ import annotations
 
-import math
-from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from eureka_lab import trainer
-from eureka_lab.evaluation import Episode
+from eureka_lab import evaluation
+from eureka_lab.evaluation import EVAL_SEED_BASE, Episode, evaluate, score_episodes
+from eureka_lab.records import Evaluation
 from eureka_lab.task import task_from_dict
-from eureka_lab.trainer import EVAL_SEED_BASE, TrainSpec, score_episodes, train
+from eureka_lab.trainers import Budget
 
 TIMESTEPS = 512
 CHECKPOINTS = 2
 EVAL_EPISODES = 2
-PPO = {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2}
+SB3 = {"name": "sb3", "n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 2}
 
 
-def _task(env_id="Pendulum-v1", **extra):
+def _task(env_id="Pendulum-v1", trainer=None, **extra):
     raw = {
         "name": "tiny",
         "env_id": env_id,
@@ -29,11 +29,9 @@ def _task(env_id="Pendulum-v1", **extra):
         "eval_episodes": EVAL_EPISODES,
         "checkpoints": CHECKPOINTS,
         "max_episode_steps": 50,
-        "ppo": dict(PPO),
+        "trainer": {**SB3, **(trainer or {})},
+        **extra,
     }
-    ppo_extra = extra.pop("ppo", {})
-    raw.update(extra)
-    raw["ppo"].update(ppo_extra)
     return task_from_dict(raw)
 
 
@@ -43,106 +41,119 @@ def upright_reward(obs, action, next_obs, info):
     return up + spin, {"upright": up, "spin": spin}
 
 
-SPEC = TrainSpec(timesteps=TIMESTEPS, seed=3, checkpoints=CHECKPOINTS, eval_episodes=EVAL_EPISODES)
+BUDGET = Budget(timesteps=TIMESTEPS, seed=3, checkpoints=CHECKPOINTS)
 
 
-def _train(tmp_path, task, reward_fn, name="out", spec=SPEC):
-    out = tmp_path / name
-    out.mkdir()
-    seen = []
-    result = train(task, reward_fn, spec, out, on_checkpoint=lambda recs: seen.append(list(recs)))
-    return out, result, seen
+def _train(task, reward_fn, budget=BUDGET):
+    reports, loads = [], []
+
+    def load():
+        loads.append(len(reports))
+        return reward_fn
+
+    result = task.trainer.make().train(
+        task, load, budget, lambda stats, arrays: reports.append((stats, arrays))
+    )
+    return result, reports, loads
 
 
 @pytest.fixture(scope="module")
-def normalized_run(tmp_path_factory):
-    task = _task(ppo={"normalize_obs": True})
-    return _train(tmp_path_factory.mktemp("norm"), task, upright_reward)
+def normalized_run():
+    task = _task(trainer={"normalize_obs": True})
+    return task, *_train(task, upright_reward)
 
 
-def test_train_writes_policy_and_result(normalized_run):
-    out, result, seen = normalized_run
-    assert (out / "policy.zip").is_file()
-    assert result["status"] == "trained"
-    assert result["steps"] == TIMESTEPS
-    assert result["components"] == ["spin", "upright"]
-    records = seen[-1]
-    fitnesses = [r["fitness"] for r in records]
-    assert result["fitness"] == max(fitnesses)
-    assert result["best_step"] == records[int(np.argmax(fitnesses))]["step"]
-    assert result["final_fitness"] == records[-1]["fitness"]
-    assert result["success_rate"] is None  # the task has no success threshold
-    assert math.isfinite(result["fitness"]) and result["steps_per_second"] > 0
+def test_train_reports_each_checkpoint(normalized_run):
+    _, result, reports, loads = normalized_run
+    assert loads == [0]  # the reward is loaded once, before any checkpoint
+    steps = [stats.step for stats, _ in reports]
+    assert steps == [256, 512] and result.steps == 512
+    assert result.components == ["spin", "upright"]
+    stats = reports[-1][0]
+    assert set(stats.components) == {"spin", "upright"}
+    assert stats.components["upright"].min <= stats.components["upright"].mean
+    assert [s.episodes for s, _ in reports] == [4, 6]  # 50-step episodes of 2 envs
+    assert stats.episode_length == 50.0
 
 
-def test_checkpoint_records(normalized_run):
-    _, _, seen = normalized_run
-    assert [len(s) for s in seen] == list(range(1, CHECKPOINTS + 1))  # called at each one
-    records = seen[-1]
-    interval = TIMESTEPS // CHECKPOINTS
-    assert [r["step"] for r in records] == [interval * (i + 1) for i in range(CHECKPOINTS)]
-    for r in records:
-        assert set(r["components"]) == {"upright", "spin"}
-        for stats in r["components"].values():
-            assert set(stats) == {"mean", "min", "max"}
-            assert stats["min"] <= stats["mean"] <= stats["max"]
-        assert r["episode_length"] == 50.0
-        assert r["env_return"] < 0  # Pendulum's own reward is a cost
-        assert math.isfinite(r["fitness"]) and r["eval_length"] == 50.0
-        assert r["fitness"] == r["eval_env_return"]  # fitness 'env': the env's own return
+def test_training_never_scores_itself(normalized_run):
+    _, result, reports, _ = normalized_run
+    assert "fitness" not in type(reports[0][0]).model_fields
+    assert "fitness" not in type(result).model_fields
 
 
-def test_normalize_obs_saves_vecnormalize(normalized_run, tmp_path):
-    out, _, _ = normalized_run
-    assert (out / "vecnormalize.pkl").is_file()
-    plain, _, _ = _train(tmp_path, _task(), upright_reward)
-    assert (plain / "policy.zip").is_file()
-    assert not (plain / "vecnormalize.pkl").exists()
+def test_policy_arrays_are_plain_float32_with_the_normaliser(normalized_run):
+    _, _, reports, _ = normalized_run
+    arrays = reports[-1][1]
+    assert all(isinstance(a, np.ndarray) and a.dtype == np.float32 for a in arrays.values())
+    assert "obs_norm/mean" in arrays and arrays["obs_norm/mean"].shape == (3,)
+    assert any(k.startswith("policy/") for k in arrays)
 
 
-def test_saved_policy_loads(normalized_run):
-    from stable_baselines3 import PPO as SB3PPO
+def test_the_policy_rebuilt_from_arrays_acts_like_the_trained_one(normalized_run):
+    """The evaluator's policy (from arrays) against SB3's own predict on the same state."""
+    import torch
+    from stable_baselines3 import PPO
 
-    out, _, _ = normalized_run
-    model = SB3PPO.load(out / "policy.zip", device="cpu")
-    action, _ = model.predict(np.zeros(3, dtype=np.float32), deterministic=True)
-    assert np.shape(action) == (1,)
+    task, _, reports, _ = normalized_run
+    arrays = reports[-1][1]
+    trainer = task.trainer.make()
+    act = trainer.policy(task, arrays)
+    env = task.make_env()
+    model = PPO(
+        "MlpPolicy",
+        env,
+        device="cpu",
+        policy_kwargs={"net_arch": list(trainer.settings.net_arch), "log_std_init": 0.0},
+    )
+    state = {k[len("policy/") :]: torch.from_numpy(v) for k, v in arrays.items() if "policy/" in k}
+    model.policy.load_state_dict(state)
+    obs = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    normed = np.clip(
+        (obs - arrays["obs_norm/mean"]) / np.sqrt(arrays["obs_norm/var"] + 1e-8), -10, 10
+    )
+    expected = model.predict(normed, deterministic=True)[0]
+    np.testing.assert_allclose(act(obs), expected, rtol=1e-5, atol=1e-6)
 
 
-def _strip_time(records):
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+def test_same_seed_gives_identical_reports(normalized_run):
+    task, result, reports, _ = normalized_run
+    again, reports_again, _ = _train(task, upright_reward)
+    for (s1, a1), (s2, a2) in zip(reports, reports_again, strict=True):
+        assert s1.model_dump(exclude={"seconds"}) == s2.model_dump(exclude={"seconds"})
+        assert a1.keys() == a2.keys()
+        assert all(np.array_equal(a1[k], a2[k]) for k in a1)
+    assert again.steps == result.steps
 
 
-def test_same_seed_gives_identical_records(normalized_run, tmp_path):
-    _, result, seen = normalized_run
-    task = _task(ppo={"normalize_obs": True})
-    _, again, seen_again = _train(tmp_path, task, upright_reward)
-    assert _strip_time(seen_again[-1]) == _strip_time(seen[-1])
-    assert again["fitness"] == result["fitness"]
-
-
-def test_fitness_uses_fixed_eval_seeds(tmp_path, monkeypatch):
+def test_the_evaluator_uses_fixed_seeds(normalized_run, monkeypatch):
     seeds_used = []
-    real_rollout = trainer.rollout
+    real = evaluation.rollout
 
     def spy(envs, act, seeds):
         seeds_used.append(list(seeds))
-        return real_rollout(envs, act, seeds)
+        return real(envs, act, seeds)
 
-    monkeypatch.setattr(trainer, "rollout", spy)
-    _train(tmp_path, _task(), None, spec=SPEC)
-    _train(tmp_path, _task(), upright_reward, name="other", spec=replace(SPEC, seed=7))
-    expected = [EVAL_SEED_BASE + i for i in range(EVAL_EPISODES)]
-    assert seeds_used == [expected] * (2 * CHECKPOINTS)
+    monkeypatch.setattr(evaluation, "rollout", spy)
+    task, _, reports, _ = normalized_run
+    policies = {stats.step: arrays for stats, arrays in reports}
+    evals = evaluate(task, task.trainer.make(), policies, EVAL_EPISODES)
+    assert [e.step for e in evals] == [256, 512]
+    assert seeds_used == [[EVAL_SEED_BASE + i for i in range(EVAL_EPISODES)]] * CHECKPOINTS
+    assert evaluate(task, task.trainer.make(), policies, EVAL_EPISODES) == evals  # repeatable
 
 
 @pytest.mark.parametrize("threshold, rate", [(-1e9, 1.0), (1e9, 0.0)])
-def test_success_rate_from_threshold(tmp_path, threshold, rate):
+def test_success_rate_from_threshold(threshold, rate):
     task = _task("CartPole-v1", success_threshold=threshold)
-    _, result, seen = _train(tmp_path, task, None)
-    assert result["success_rate"] == rate
-    assert all(r["success_rate"] == rate for r in seen[-1])
-    assert seen[-1][0]["components"] == {"env_reward": {"mean": 1.0, "min": 1.0, "max": 1.0}}
+    _, reports, _ = _train(task, None)
+    assert reports[-1][0].components["env_reward"].model_dump() == {
+        "mean": 1.0,
+        "min": 1.0,
+        "max": 1.0,
+    }
+    evals = evaluate(task, task.trainer.make(), {s.step: a for s, a in reports}, 2)
+    assert all(e.success_rate == rate for e in evals)
 
 
 def _episode(rewards):
@@ -161,16 +172,13 @@ def _episode(rewards):
 
 def test_score_episodes_with_fitness_fn():
     task = SimpleNamespace(fitness_fn=lambda ep: ep.length * 1.0, success_threshold=3)
-    scores = score_episodes(task, [_episode([1, 1]), _episode([0, 0, 0, 0])])
-    assert scores == {
-        "fitness": 3.0,
-        "eval_env_return": 1.0,
-        "eval_length": 3.0,
-        "success_rate": 0.5,
-    }
+    scores = score_episodes(task, [_episode([1, 1]), _episode([0, 0, 0, 0])], step=7)
+    assert scores == Evaluation(
+        step=7, fitness=3.0, eval_env_return=1.0, eval_length=3.0, success_rate=0.5
+    )
 
 
 def test_score_episodes_rejects_non_finite_fitness():
     task = SimpleNamespace(fitness_fn=lambda ep: float("nan"), success_threshold=None)
     with pytest.raises(ValueError, match="non-finite"):
-        score_episodes(task, [_episode([1.0])])
+        score_episodes(task, [_episode([1.0])], step=0)
