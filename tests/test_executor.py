@@ -1,19 +1,25 @@
-"""The executor: child processes, at most ``workers`` at a time, results by key, and
-failures (no result, timeout, Ctrl-C) recorded or cleaned up."""
+"""The executor: child processes, at most ``workers`` at a time, outputs by key, progress as
+events through a pipe of bounded frames, and failures (no result, a broken protocol, a
+timeout, Ctrl-C) recorded or cleaned up."""
 
 from __future__ import annotations
 
+import functools
+import glob
+import multiprocessing
 import os
 import signal
+import tempfile
 
 import pytest
+from safetensors.numpy import load
 
 from eureka_lab import executor as executor_mod
+from eureka_lab.channel import MAX_HEADER, Channel, ProtocolError, read_frames
 from eureka_lab.executor import Job, LocalExecutor, _signal_reason
 from eureka_lab.limits import Limits
-from eureka_lab.store import JOB, RESULT, read_json
 from eureka_lab.task import task_from_dict
-from eureka_lab.worker import job_payload
+from eureka_lab.worker import JobSpec
 
 from conftest import tiny_task_dict
 
@@ -42,18 +48,20 @@ def task():
     return task_from_dict(tiny_task_dict(name="cp", env_id="CartPole-v1", description="balance"))
 
 
-def _validate_job(tmp_path, task, key, code=GOOD, timeout=120.0):
-    return Job(key, tmp_path / key, job_payload("validate", task, code), timeout)
+def _validate_job(task, key, code=GOOD, timeout=120.0):
+    return Job(key, JobSpec("validate", task.model_dump(mode="json"), code), timeout)
 
 
-def _train_job(tmp_path, task, key, timesteps=10**7, timeout=120.0):
-    spec = {"timesteps": timesteps, "seed": 0, "checkpoints": 2, "eval_episodes": 2}
-    return Job(key, tmp_path / key, job_payload("train", task, GOOD, spec), timeout)
+def _train_job(task, key, timesteps=10**7, timeout=120.0, checkpoints=2):
+    spec = JobSpec(
+        "train", task.model_dump(mode="json"), GOOD, timesteps=timesteps, checkpoints=checkpoints
+    )
+    return Job(key, spec, timeout)
 
 
 @pytest.fixture
 def started(monkeypatch):
-    """The processes the executor starts, in order."""
+    """The processes the executor starts, in order, and the jobs in flight at each start."""
 
     class Procs(list):
         slots: list[int]
@@ -62,11 +70,11 @@ def started(monkeypatch):
     procs.slots = []
     real_start = LocalExecutor._start
 
-    def spy(self, job, running):
-        run = real_start(self, job, running)
-        procs.append(run.proc)
-        procs.slots.append(len(running))  # jobs in flight right after this start
-        return run
+    def spy(self, job, running, wake):
+        real_start(self, job, running, wake)
+        procs.append(running[-1].proc)
+        procs.slots.append(len(running))
+        return None
 
     monkeypatch.setattr(LocalExecutor, "_start", spy)
     return procs
@@ -80,75 +88,111 @@ def _gone(pid):
     return False
 
 
-def test_jobs_run_at_most_workers_at_a_time(tmp_path, task, started):
-    jobs = [_validate_job(tmp_path, task, f"job{i}") for i in range(3)]
-    jobs.append(_validate_job(tmp_path, task, "bad", code=BAD))
-    running_counts, alive_counts, done = [], [], []
-
-    def on_tick(running):
-        running_counts.append(len(running))
-        alive_counts.append(sum(p.exitcode is None for p in started))
-
-    results = LocalExecutor(2, limits=LIMITS, poll_seconds=0.05).run(
-        jobs, on_done=lambda job, res: done.append(job.key), on_tick=on_tick
-    )
-    assert max(started.slots) == 2  # both worker slots were used
-    assert max(running_counts) <= 2 and max(alive_counts) <= 2
+def test_jobs_run_at_most_workers_at_a_time(task, started):
+    jobs = [_validate_job(task, f"job{i}") for i in range(3)]
+    jobs.append(_validate_job(task, "bad", code=BAD))
+    outputs = LocalExecutor(2, limits=LIMITS).run(jobs)
+    assert max(started.slots) == 2  # both worker slots were used, never more
     assert len(started) == 4
-    assert set(results) == {"job0", "job1", "job2", "bad"} == set(done)
+    assert set(outputs) == {"job0", "job1", "job2", "bad"}
     for key in ("job0", "job1", "job2"):
-        assert results[key]["ok"] is True, results[key]
-        assert results[key]["components"] == ["centered", "upright"]
-        assert read_json(tmp_path / key / RESULT)["ok"] is True
-        assert read_json(tmp_path / key / JOB)["mode"] == "validate"
-    bad = results["bad"]
+        assert outputs[key].result["ok"] is True, outputs[key]
+        assert outputs[key].result["components"] == ["centered", "upright"]
+    bad = outputs["bad"].result
     assert bad["ok"] is False and bad["stage"] == "validation"
     assert "shape" in bad["reason"]
-    assert all(r["wall_seconds"] > 0 for r in results.values())
+    assert all(o.seconds > 0 for o in outputs.values())
 
 
-def test_child_without_result_fails_naming_exit_status(tmp_path):
-    job = Job("broken", tmp_path / "broken", {"mode": "validate"}, 60.0)  # no task: crashes
-    results = LocalExecutor(1, limits=LIMITS, poll_seconds=0.05).run([job])
-    res = results["broken"]
-    assert res["ok"] is False and res["status"] == "failed" and res["stage"] == "validate"
-    assert res["reason"] == "the worker exited with status 1 without writing a result"
-    assert "KeyError" in res["log_tail"]
-    assert read_json(tmp_path / "broken" / RESULT) == {
-        k: v for k, v in res.items() if k != "wall_seconds"
-    }
+def test_checkpoints_arrive_as_events_in_order(task):
+    events = []
+    job = _train_job(task, "t", timesteps=512, checkpoints=4)
+    out = LocalExecutor(1, limits=LIMITS).run([job], on_event=events.append)["t"]
+    assert out.result["ok"] is True and out.result["steps"] == 512, out
+    assert [e.kind for e in events] == ["checkpoint"] * 4
+    assert [e.data["step"] for e in events] == [128, 256, 384, 512]
+    assert all(e.key == "t" for e in events)
+    arrays = load(events[-1].artefact)  # safetensors, never a pickle
+    assert any(name.startswith("policy/") for name in arrays)
+    assert "fitness" not in events[-1].data and "fitness" not in out.result
 
 
-def test_stale_result_is_not_reused(tmp_path):
-    job = Job("stale", tmp_path / "stale", {"mode": "validate"}, 60.0)
-    job.workdir.mkdir()
-    (job.workdir / RESULT).write_text('{"ok": true}')
-    res = LocalExecutor(1, limits=LIMITS, poll_seconds=0.05).run([job])["stale"]
-    assert res["ok"] is False
+def _exits_early(spec, conn, scratch, limits, env, allow_weak=False):
+    os._exit(3)
 
 
-def test_wall_timeout_kills_and_fails(tmp_path, task, started):
-    job = _train_job(tmp_path, task, "slow", timeout=1.0)
-    res = LocalExecutor(1, limits=LIMITS, poll_seconds=0.05).run([job])["slow"]
-    assert res["ok"] is False and res["stage"] == "train"
-    assert res["reason"] == "timed out after 1 s (wall-clock limit)"
+def test_a_child_without_result_fails_naming_its_exit(task, monkeypatch):
+    monkeypatch.setattr(executor_mod, "_child_main", _exits_early)
+    out = LocalExecutor(1, limits=LIMITS).run([_validate_job(task, "x")])["x"]
+    assert out.result is None
+    assert out.reason == "the worker exited with status 3 without writing a result"
+
+
+def _garbage_child(spec, conn, scratch, limits, env, allow_weak=False, *, what):
+    os.setsid()
+    if what == "header":
+        conn.send_bytes(b"x" * (MAX_HEADER + 1))
+    elif what == "json":
+        conn.send_bytes(b"[" * 100_000)
+    elif what == "shape":
+        conn.send_bytes(b'{"kind": 1, "data": []}')
+    os._exit(0)
+
+
+@pytest.mark.parametrize("what", ["header", "json", "shape"])
+def test_a_job_that_breaks_the_protocol_fails(task, monkeypatch, what):
+    monkeypatch.setattr(executor_mod, "_child_main", functools.partial(_garbage_child, what=what))
+    out = LocalExecutor(1, limits=LIMITS).run([_validate_job(task, "g")])["g"]
+    assert out.result is None
+    assert out.reason.startswith("the job broke the protocol"), out.reason
+
+
+def test_read_frames_bounds_and_checks_every_frame():
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    ch = Channel(writer)
+    ch.send("checkpoint", {"step": 1}, b"\x00" * 10)
+    ch.send("result", {"ok": True})
+    writer.close()
+    frames = list(read_frames(reader))
+    assert [(f.kind, f.data, f.artefact) for f in frames] == [
+        ("checkpoint", {"step": 1}, b"\x00" * 10),
+        ("result", {"ok": True}, None),
+    ]
+    reader, writer = multiprocessing.Pipe(duplex=False)
+    writer.send_bytes(b'{"kind": "x", "data": {}, "artefact": 5}')
+    writer.close()  # promised an artefact, closed instead
+    with pytest.raises(ProtocolError, match="middle of a frame"):
+        list(read_frames(reader))
+
+
+def test_the_scratch_folder_is_removed(task):
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "eureka-job-*")))
+    LocalExecutor(1, limits=LIMITS).run([_validate_job(task, "s")])
+    after = set(glob.glob(os.path.join(tempfile.gettempdir(), "eureka-job-*")))
+    assert after <= before
+
+
+def test_wall_timeout_kills_and_fails(task, started):
+    out = LocalExecutor(1, limits=LIMITS).run([_train_job(task, "slow", timeout=1.0)])["slow"]
+    assert out.result is None
+    assert out.reason == "timed out after 1 s (wall-clock limit)"
     (proc,) = started
     assert proc.exitcode == -signal.SIGKILL
     assert _gone(proc.pid)
 
 
-def test_keyboard_interrupt_in_on_tick_kills_children(tmp_path, task, started):
-    jobs = [_train_job(tmp_path, task, f"long{i}") for i in range(3)]
-    ticks, alive = [], []
+def test_keyboard_interrupt_in_on_event_kills_children(task, started):
+    jobs = [_train_job(task, f"long{i}", checkpoints=10**4) for i in range(3)]
+    seen, alive = [], []
 
-    def on_tick(running):
-        ticks.append(len(running))
-        if len(ticks) == 3:
+    def on_event(event):
+        seen.append(event.key)
+        if len(seen) == 3:
             alive.extend(p.exitcode is None for p in started)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        LocalExecutor(2, limits=LIMITS, poll_seconds=0.05).run(jobs, on_tick=on_tick)
+        LocalExecutor(2, limits=LIMITS).run(jobs, on_event=on_event)
     assert alive == [True, True]  # both children were running when Ctrl-C came
     assert len(started) == 2  # the third never started
     for proc in started:
@@ -183,13 +227,14 @@ def test_log_tail_missing_is_empty(tmp_path):
 
 SCRIPT_WITHOUT_MAIN_GUARD = """
 print("SCRIPT BODY RUNS", flush=True)
-import json, pathlib, sys
+import json, sys
 from eureka_lab.executor import Job, LocalExecutor
+from eureka_lab.worker import JobSpec
 task = json.loads(sys.argv[1])
 code = "def compute_reward(obs, action, next_obs, info):\\n    h = next_obs[:, 0]\\n    return h, {'h': h}\\n"
-folder = pathlib.Path(sys.argv[2])
-job = Job("a", folder, {"mode": "validate", "task": task, "code": code}, 60.0)
-print("OK" if LocalExecutor(1).run([job])["a"]["ok"] else "FAILED", flush=True)
+job = Job("a", JobSpec("validate", task, code), 60.0)
+out = LocalExecutor(1).run([job])["a"]
+print("OK" if out.result and out.result["ok"] else f"FAILED {out}", flush=True)
 """
 
 
@@ -202,12 +247,7 @@ def test_a_users_script_is_not_rerun_by_the_children(tmp_path, task):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT_WITHOUT_MAIN_GUARD)
     out = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            json.dumps(task.model_dump(mode="json")),
-            str(tmp_path / "job"),
-        ],
+        [sys.executable, str(script), json.dumps(task.model_dump(mode="json"))],
         capture_output=True,
         text=True,
         timeout=120,
