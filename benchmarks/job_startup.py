@@ -1,5 +1,6 @@
-"""How long a candidate job takes to start and finish: a fresh interpreter per job (what
-`python -m eureka_lab.worker` costs) against a fork of the executor's preloaded server.
+"""How long a candidate job takes to start and finish: a fresh interpreter per job against
+a fork of the executor's preloaded server (what LocalExecutor does; the forked job also
+confines itself with Landlock and seccomp).
 
     python benchmarks/job_startup.py [--jobs 4] [--timesteps 512]
 
@@ -9,17 +10,27 @@ Prints seconds per job for each way and their ratio, measured in one run on this
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+from dataclasses import asdict
 
 from eureka_lab.executor import Job, LocalExecutor, fork_context
-from eureka_lab.store import JOB, write_json
 from eureka_lab.task import task_from_dict
-from eureka_lab.worker import job_payload
+from eureka_lab.worker import JobSpec
+
+FRESH = """
+import json, sys
+from eureka_lab.worker import JobSpec, run_job
+
+class Discard:
+    def send(self, kind, data, artefact=None):
+        pass
+
+run_job(JobSpec(**json.loads(sys.argv[1])), Discard(), lambda: None)
+"""
 
 REWARD = """
 import numpy as np
@@ -30,7 +41,7 @@ def compute_reward(obs, action, next_obs, info):
 """
 
 
-def payload(timesteps: int) -> dict:
+def payload(timesteps: int) -> JobSpec:
     task = task_from_dict(
         {
             "name": "bench",
@@ -40,11 +51,18 @@ def payload(timesteps: int) -> dict:
             "max_episode_steps": 50,
             "eval_episodes": 2,
             "checkpoints": 2,
-            "ppo": {"n_envs": 2, "n_steps": 64, "batch_size": 64, "n_epochs": 1},
+            "trainer": {
+                "name": "sb3",
+                "n_envs": 2,
+                "n_steps": 64,
+                "batch_size": 64,
+                "n_epochs": 1,
+            },
         }
     )
-    spec = {"timesteps": timesteps, "seed": 0, "checkpoints": 2, "eval_episodes": 2}
-    return job_payload("train", task, REWARD, spec)
+    return JobSpec(
+        "train", task.model_dump(mode="json"), REWARD, timesteps=timesteps, checkpoints=2
+    )
 
 
 def main() -> None:
@@ -52,27 +70,24 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--timesteps", type=int, default=512)
     args = parser.parse_args()
-    job = payload(args.timesteps)
-    root = Path(tempfile.mkdtemp(prefix="eureka-bench-"))
+    spec = payload(args.timesteps)
 
     fresh = []
-    for i in range(args.jobs):
-        folder = root / f"fresh{i}"
-        folder.mkdir()
-        write_json(folder / JOB, job)
+    for _ in range(args.jobs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "eureka_lab.worker", str(folder)], check=True)
+        subprocess.run([sys.executable, "-c", FRESH, json.dumps(asdict(spec))], check=True)
         fresh.append(time.perf_counter() - started)
 
     started = time.perf_counter()
     fork_context()
     executor = LocalExecutor(1)
-    executor.run([Job("warm", root / "warm", job, 600)])  # the server's one-time imports
+    executor.run([Job("warm", spec, 600)])  # the server's one-time imports, and the probe
     warmup = time.perf_counter() - started
     forked = []
     for i in range(args.jobs):
         started = time.perf_counter()
-        executor.run([Job(f"fork{i}", root / f"fork{i}", job, 600)])
+        out = executor.run([Job(f"fork{i}", spec, 600)])[f"fork{i}"]
+        assert out.result and out.result["ok"], out
         forked.append(time.perf_counter() - started)
 
     f, k = statistics.median(fresh), statistics.median(forked)

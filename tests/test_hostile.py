@@ -11,9 +11,9 @@ Each entry's ``layer`` names the runtime layer that stops it once the static pol
 (checked by the bypass test): ``builtins`` (restricted builtins: no open/getattr/print),
 ``import`` (only numpy and math), ``numpy proxy`` (only the reviewed numpy names),
 ``bytecode`` (the sandbox's check of the compiled code for dunder and introspection names).
-Behind those, only the OS layers of eureka_lab.limits are left: the network namespace stops
-connections; files are guarded by the uid switch alone, which may be unavailable (then
-the test that needs it is skipped, saying why).
+Behind those, only the OS layers are left (eureka_lab.limits and eureka_lab.lockdown): with
+every Python layer off, seccomp, Landlock, the dropped capabilities and the network
+namespace still refuse every write, read and connection of the corpus.
 """
 
 from __future__ import annotations
@@ -32,18 +32,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from eureka_lab.executor import Job, LocalExecutor
+from eureka_lab.executor import Job, JobOutput, LocalExecutor
 from eureka_lab.limits import capabilities, describe
 from eureka_lab.sandbox import call_reward, load_reward
 from eureka_lab.task import Task, task_from_dict
-from eureka_lab.worker import job_payload
+from eureka_lab.worker import JobSpec
 
 from conftest import tiny_task_dict
 
 POLICY = "breaks the policy"  # how the worker words a static-policy rejection
 
 TASK = tiny_task_dict(eval_episodes=1)
-SPEC = {"timesteps": 512, "seed": 0, "checkpoints": 2, "eval_episodes": 1}
 
 # ----------------------------------------------------------------------------- the corpus
 # Placeholders: WATCH is the watched folder (a str literal), PORT the listener's port.
@@ -310,20 +309,27 @@ def task() -> Task:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def warm_executor(task, tmp_path_factory) -> None:
+def warm_executor(task) -> None:
     """One harmless job first: a job's wall clock starts before the executor's fork server
     has finished its imports, which would otherwise eat into the short timeouts below."""
-    folder = tmp_path_factory.mktemp("warm")
-    assert LocalExecutor(1).run([job(task, "warm", folder, CLEAN)])["warm"]["ok"] is True
+    assert outcome(LocalExecutor(1).run([job(task, "warm", CLEAN)])["warm"])["ok"] is True
 
 
-def job(task: Task, key: str, folder: Path, code: str, mode: str = "validate", timeout=60.0):
-    return Job(key, folder, job_payload(mode, task, code, SPEC), timeout)
+def job(task: Task, key: str, code: str, mode: str = "validate", timeout=60.0) -> Job:
+    spec = JobSpec(mode, task.model_dump(mode="json"), code, timesteps=512, checkpoints=2)
+    return Job(key, spec, timeout)
 
 
-def run_corpus(task: Task, base: Path, watch: Path, port: int, cases, timeout=60.0):
-    jobs = [job(task, c.name, base / "jobs" / c.name, render(c.code, watch, port)) for c in cases]
-    return LocalExecutor(2).run(jobs)
+def outcome(out: JobOutput) -> dict[str, Any]:
+    """What a job ended with: its result, or the parent's reason when it sent none."""
+    if out.result is not None:
+        return out.result
+    return {"ok": False, "stage": None, "reason": out.reason, "traceback": out.log_tail}
+
+
+def run_corpus(task: Task, watch: Path, port: int, cases) -> dict[str, dict[str, Any]]:
+    jobs = [job(task, c.name, render(c.code, watch, port)) for c in cases]
+    return {k: outcome(v) for k, v in LocalExecutor(2).run(jobs).items()}
 
 
 def assert_no_harm(
@@ -386,21 +392,13 @@ def test_corpus_is_contained_in_the_child_and_the_run_goes_on(task, tmp_path, li
     watch = make_watched(tmp_path / "watched")
     before = snapshot(tmp_path)
     port = listener.port
-    jobs = [
-        job(task, c.name, tmp_path / "jobs" / c.name, render(c.code, watch, port)) for c in CORPUS
-    ]
+    jobs = [job(task, c.name, render(c.code, watch, port)) for c in CORPUS]
     jobs[2:2] = [  # early, so the good one has to wait for them
-        job(
-            task,
-            name,
-            tmp_path / "jobs" / name,
-            code,
-            timeout=5.0 if name == "infinite_loop" else 60,
-        )
+        job(task, name, code, timeout=5.0 if name == "infinite_loop" else 60)
         for name, (code, _) in PASSES_POLICY.items()
     ]
-    jobs.append(job(task, "good", tmp_path / "jobs" / "good", CLEAN))
-    results = LocalExecutor(2).run(jobs)
+    jobs.append(job(task, "good", CLEAN))
+    results = {k: outcome(v) for k, v in LocalExecutor(2).run(jobs).items()}
     assert results["good"]["ok"] is True, results["good"]
     for case in CORPUS:
         res = results[case.name]
@@ -411,25 +409,26 @@ def test_corpus_is_contained_in_the_child_and_the_run_goes_on(task, tmp_path, li
         assert res["ok"] is False, (name, res)
         assert why in res["reason"], (name, res["reason"][:300])
         assert len(res["reason"]) < 5000 and len(res.get("traceback", "")) < 10000
-    assert (tmp_path / "jobs" / "huge_message" / "result.json").stat().st_size < 20_000
     assert_no_harm(tmp_path, before, listener, results)
 
 
-def _bypass(monkeypatch, *layers: str) -> None:
-    """Switch sandbox layers off in the job children this test starts (see hostile/bypass)."""
+def _bypass(monkeypatch, markers: Path, *layers: str) -> None:
+    """Switch sandbox layers off in the job children this test starts (see hostile/bypass);
+    each child leaves a marker file in ``markers``."""
     from hostile import bypass
 
     from eureka_lab import executor
 
+    markers.mkdir(exist_ok=True)
     monkeypatch.setattr(
-        executor, "_child_main", functools.partial(bypass.child_main, layers=layers)
+        executor,
+        "_child_main",
+        functools.partial(bypass.child_main, layers=layers, marker_dir=str(markers)),
     )
 
 
-def _bypassed(folder: Path) -> str:
-    from hostile import bypass
-
-    return (folder / bypass.MARKER).read_text()
+def _bypassed(markers: Path) -> list[str]:
+    return [p.read_text() for p in sorted(markers.iterdir())]
 
 
 def test_runtime_layers_hold_when_the_static_policy_is_bypassed(
@@ -437,12 +436,12 @@ def test_runtime_layers_hold_when_the_static_policy_is_bypassed(
 ):
     """The file and network entries again, with check_code switched off in the child: the
     bytecode check, restricted builtins, restricted import and numpy proxy stop each one."""
-    _bypass(monkeypatch, "policy")
+    _bypass(monkeypatch, tmp_path / "jobs", "policy")
     watch = make_watched(tmp_path / "watched")
     before = snapshot(tmp_path)
-    results = run_corpus(task, tmp_path, watch, listener.port, HARMFUL)
-    for case in HARMFUL:  # the bypass really was in force in every child
-        assert _bypassed(tmp_path / "jobs" / case.name) == "policy"
+    results = run_corpus(task, watch, listener.port, HARMFUL)
+    # The bypass really was in force in every child.
+    assert _bypassed(tmp_path / "jobs") == ["policy"] * len(HARMFUL)
     for case in HARMFUL:
         res = results[case.name]
         assert res["ok"] is False, (case.name, res)
@@ -455,46 +454,27 @@ def test_runtime_layers_hold_when_the_static_policy_is_bypassed(
     assert_no_harm(tmp_path, before, listener, results)
 
 
-def test_network_namespace_holds_when_every_python_layer_is_bypassed(
+@pytest.mark.oslayers
+def test_os_layers_hold_every_harmful_entry_with_every_python_layer_bypassed(
     task, tmp_path, listener, monkeypatch
 ):
-    """With the policy and the bytecode check off, the subclasses escape reaches the real
-    builtins and opens a socket: the child's empty network namespace still stops it."""
-    caps = capabilities()
-    if caps["network"] is not True:
-        # No namespace on this machine: only because the OS refused it, and said plainly.
-        assert "not permitted here" in caps["network"] or "libc" in caps["network"]
-        assert "network: NOT isolated" in describe(caps)
-        return
-    _bypass(monkeypatch, "policy", "bytecode")
-    (case,) = [c for c in CORPUS if c.name == "subclasses_socket"]
-    results = run_corpus(task, tmp_path, tmp_path, listener.port, [case])
-    res = results[case.name]
-    assert res["ok"] is False, res
-    assert "unreachable" in res["reason"].lower() or "refused" in res["reason"].lower(), res
-    time.sleep(0.3)
-    assert listener.connections == []
-
-
-def test_file_writes_need_the_uid_switch_when_every_python_layer_is_bypassed(
-    task, tmp_path, listener, monkeypatch
-):
-    """The same escape writing a file. Only the switch to uid nobody stops it: where that
-    layer is unavailable (e.g. the interpreter lives under /root, mode 0700) the harm is
-    NOT contained by the OS, and the Python layers above are all that hold it."""
-    caps = capabilities()
-    if caps["privileges"] is not True:
-        # No uid switch on this machine: the run must say so plainly instead (the Python
-        # layers hold the file cases, tested above).
-        assert "privileges: NOT dropped" in describe(caps)
-        return
-    _bypass(monkeypatch, "policy", "bytecode")
-    watch = make_watched(Path(tmp_path) / "watched")
+    """Every file and network entry again, with the static policy, the bytecode check AND
+    the restricted namespace off in the child (real builtins, real import): only the OS
+    layers are left, and they refuse each write, read and connection."""
+    assert describe(capabilities()).count("NOT") == 0
+    _bypass(monkeypatch, tmp_path / "jobs", "python")
+    watch = make_watched(tmp_path / "watched")
     before = snapshot(tmp_path)
-    (case,) = [c for c in CORPUS if c.name == "subclasses_write"]
-    results = run_corpus(task, tmp_path, watch, listener.port, [case])
-    assert results[case.name]["ok"] is False
-    assert "Permission" in results[case.name]["reason"]
+    results = run_corpus(task, watch, listener.port, HARMFUL)
+    assert len(_bypassed(tmp_path / "jobs")) == len(HARMFUL)
+    for case in HARMFUL:
+        res = results[case.name]
+        if res["ok"]:  # e.g. a raw libc call that returned -1 instead of raising
+            continue
+        # EPERM from seccomp, EACCES from Landlock, or what a library makes of them.
+        refused = ("Operation not permitted", "Permission denied", "No usable temporary")
+        assert any(r in res["reason"] for r in refused), (case.name, res["reason"][:300])
+    # What decides is what happened outside the job: nothing written, read out or reached.
     assert_no_harm(tmp_path, before, listener, results)
 
 
@@ -534,15 +514,14 @@ def test_harm_held_back_until_training_is_stopped_at_training_time(
     """Harm held back past validation's 32 calls (a module-level call counter), with the
     static policy bypassed in the child, run in train mode: the restricted builtins stop it
     mid-training and the failure is recorded with stage "training"."""
-    _bypass(monkeypatch, "policy")
+    _bypass(monkeypatch, tmp_path / "jobs", "policy")
     watch = make_watched(tmp_path / "watched")
     before = snapshot(tmp_path)
     code = render(DELAYED, watch, listener.port)
-    results = LocalExecutor(1).run(
-        [job(task, "delayed", tmp_path / "jobs" / "delayed", code, mode="train", timeout=240)]
-    )
+    results = LocalExecutor(1).run([job(task, "delayed", code, mode="train", timeout=240)])
+    results = {k: outcome(v) for k, v in results.items()}
     delayed = results["delayed"]
-    assert delayed["status"] == "failed" and delayed["stage"] == "training", delayed
+    assert delayed["ok"] is False and delayed["stage"] == "training", delayed
     assert "NameError" in delayed["reason"] and "open" in delayed["reason"], delayed["reason"]
     assert_no_harm(tmp_path, before, listener, results)
 
@@ -621,28 +600,29 @@ def test_loop_records_every_hostile_answer_and_trains_the_good_one(tmp_path, lis
     )
     summary = Loop(store, task, config, backend).run()
 
-    by_index = {c["index"]: c for c in store.candidates()}
+    by_index = {c.index: c for c in store.candidates()}
     assert len(by_index) == len(names)
-    good = by_index[0]
-    assert good["result"]["status"] == "trained" and summary["best"] == good["id"]
+    good, writes = by_index[0], by_index[1]
+    good_result, writes_result = store.result(good.id), store.result(writes.id)
+    assert good_result.status == "trained" and summary.best == good.id
     # The in-place writes faked nothing: same fitness, same statistics at every checkpoint
     # (a faked observation would have changed what the policy did, hence the trajectories).
-    writes = by_index[1]
-    assert writes["result"]["status"] == "trained"
-    assert writes["result"]["fitness"] == good["result"]["fitness"] < 0
-    strip = lambda cps: [{k: v for k, v in c.items() if k != "seconds"} for c in cps]  # noqa: E731
-    cps = [store.read(f"{c['id']}/checkpoints.json") for c in (good, writes)]
-    assert strip(cps[0]) == strip(cps[1])
+    assert writes_result.status == "trained"
+    assert writes_result.fitness == good_result.fitness < 0
+    cps = [
+        [c.model_dump(exclude={"seconds"}) for c in store.checkpoints(x.id)] for x in (good, writes)
+    ]
+    assert cps[0] == cps[1]
 
     for i, name in enumerate(names[2:], start=2):
         cand = by_index[i]
         expected = hostile[name][1]
         policy_case = expected == POLICY
-        assert cand["status"] == "failed", (name, cand["status"])
-        assert cand["stage"] == ("policy" if policy_case else "validation"), (name, cand["stage"])
-        reason = cand["reason"] or ""
+        assert cand.status == "failed", (name, cand.status)
+        assert cand.stage == ("policy" if policy_case else "validation"), (name, cand.stage)
+        reason = cand.reason or ""
         assert reason and (policy_case or expected in reason), (name, reason[:300])
-        assert cand["result"] is None or cand["result"].get("status") != "trained"
+        assert store.result(cand.id) is None
     assert [p.purpose for p in backend.prompts] == ["sample"]  # no repair was asked
     assert_no_harm(tmp_path, before, listener, {}, skip=store.root)
     assert SECRET not in "".join(p.read_text(errors="replace") for p in store.root.rglob("*.json*"))
