@@ -28,8 +28,15 @@ def describe_event(e: dict[str, Any]) -> str | None:
     if kind == "run_started":
         return f"run {e['run']} (task {e['task']})"
     if kind == "sandbox":
-        weak = [line for line in e["layers"] if "NOT" in line or "not enforced" in line]
-        return "\n".join(f"sandbox: {line}" for line in weak) or None
+        weak = [line for line in e["layers"] if "NOT" in line]
+        if not weak:
+            return None
+        lines = [f"WARNING sandbox: {line}" for line in weak]
+        lines.append(
+            "WARNING: candidate code runs in a weaker sandbox (--allow-weak-sandbox); see "
+            "README, 'Threat model'"
+        )
+        return "\n".join(lines)
     if kind == "iteration_started":
         return f"iteration {e['iteration']}: asking the model"
     if kind == "model_answered":

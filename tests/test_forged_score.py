@@ -144,6 +144,7 @@ def test_reward_code_cannot_forge_its_score(tmp_path, bypassed):
     honest, forger = store.result("iter_00/cand_00"), store.result("iter_00/cand_01")
     assert honest.status == forger.status == "trained", (honest, forger)
     assert forger.fitness == honest.fitness != 1e9
+
     def trace(cid):
         return [c.model_dump(exclude={"seconds"}) for c in store.checkpoints(cid)]
 

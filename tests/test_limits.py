@@ -321,3 +321,15 @@ def test_refused_layer_is_reported_and_child_goes_on(workdir, monkeypatch):
     proc = run_child("print('ran')", KEEP_UID, workdir)
     assert proc.stdout.strip() == "ran"
     assert "eureka-lab sandbox: network NOT applied: libc could not be loaded" in proc.stderr
+
+
+def test_a_weak_sandbox_is_announced_loudly_at_the_start_of_a_run():
+    from eureka_lab.report import describe_event
+
+    layers = describe(dict.fromkeys(LAYERS, True)).splitlines()
+    assert describe_event({"event": "sandbox", "layers": layers}) is None
+    caps = dict.fromkeys(LAYERS, True)
+    caps["landlock"] = "Landlock is not available on this kernel"
+    text = describe_event({"event": "sandbox", "layers": describe(caps).splitlines()})
+    assert "WARNING sandbox: landlock: NOT active: Landlock is not available" in text
+    assert "--allow-weak-sandbox" in text
