@@ -126,7 +126,9 @@ def rollout(
     return episodes
 
 
-def score_episodes(task: Any, episodes: list[Episode], step: int) -> Evaluation:
+def score_episodes(
+    task: Any, episodes: list[Episode], step: int, behaviour: Any = None
+) -> Evaluation:
     """Fitness (mean over episodes), success rate, env return and length of evaluations."""
     fn = task.fitness_fn or env_return
     scores = [float(fn(ep)) for ep in episodes]
@@ -141,6 +143,7 @@ def score_episodes(task: Any, episodes: list[Episode], step: int) -> Evaluation:
         success_rate=success,
         eval_env_return=float(np.mean([ep.env_return for ep in episodes])),
         eval_length=float(np.mean([ep.length for ep in episodes])),
+        behaviour=behaviour,
     )
 
 
@@ -148,13 +151,20 @@ def evaluate(
     task: Any, trainer: Any, policies: dict[int, dict[str, np.ndarray]], episodes: int
 ) -> list[Evaluation]:
     """Score each checkpoint's policy (by step) on ``episodes`` fixed-seed episodes."""
+    from eureka_lab.behaviour import layout, summarise
+
     envs = [task.make_env() for _ in range(episodes)]
     seeds = [EVAL_SEED_BASE + i for i in range(episodes)]
+    where = layout(envs[0])
+    spec = getattr(envs[0], "spec", None)
+    limit = task.max_episode_steps or getattr(spec, "max_episode_steps", None)
+    out = []
     try:
-        return [
-            score_episodes(task, rollout(envs, trainer.policy(task, arrays), seeds), step)
-            for step, arrays in sorted(policies.items())
-        ]
+        for step, arrays in sorted(policies.items()):
+            eps = rollout(envs, trainer.policy(task, arrays), seeds)
+            what = summarise(eps, where, task.observation_names, envs[0].action_space, limit)
+            out.append(score_episodes(task, eps, step, what))
+        return out
     finally:
         for env in envs:
             env.close()

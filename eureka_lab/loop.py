@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from eureka_lab.backends.base import Backend
@@ -31,7 +32,7 @@ from eureka_lab.conversation import (
 )
 from eureka_lab.errors import BudgetExceeded, ConfigError, RunError
 from eureka_lab.executor import Executor, Job, JobEvent, JobOutput, make_executor
-from eureka_lab.feedback import component_means, make_feedback
+from eureka_lab.feedback import Material, Tried, component_means, idea_of, make_feedback
 from eureka_lab.prompting import PromptBook
 from eureka_lab.records import (
     Candidate,
@@ -54,6 +55,8 @@ from eureka_lab.worker import JobSpec
 
 Reporter = Callable[[dict[str, Any]], None]
 
+TRIED_ITERATIONS = 2
+"""Iterations whose candidates the next prompt lists (the table of attempts)."""
 MAX_POLICY_BYTES = 64 * 1024**2
 """Largest policy (safetensors bytes) accepted from a training process."""
 
@@ -74,8 +77,11 @@ class LoopConfig:
     """Jobs run in parallel (one process each)."""
     repair_rounds: int = 1
     """Times a candidate that failed validation is sent back with its error."""
-    final_seeds: int = 1
-    """Seeds for the closing comparison of best, human and sparse rewards."""
+    final_seeds: int = 3
+    """Seeds for the closing comparison of best, human and sparse rewards; never the search's
+    seed, so the best is not replayed on the draw it won with."""
+    final_eval_factor: int = 2
+    """The closing comparison evaluates on this many times the task's evaluation episodes."""
     validation_timeout: float = 120.0
     """Wall-clock limit of a validation job, in seconds."""
     train_timeout: float | None = None
@@ -90,7 +96,7 @@ class LoopConfig:
     """Run candidate code even where an OS isolation layer is missing."""
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "samples", "workers", "final_seeds"):
+        for name in ("iterations", "samples", "workers", "final_seeds", "final_eval_factor"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.timesteps is not None and self.timesteps < 1:
@@ -194,7 +200,28 @@ class Loop:
             context=context,
             description=self.task.description,
             n_envs=self.trainer.n_envs,
+            facts=self._facts(),
         )
+
+    def _facts(self) -> dict[str, Any]:
+        """What a reward engineer needs to know about training and scoring."""
+        env = self.task.make_env()
+        try:
+            dt = getattr(env.unwrapped, "dt", None)
+            spec = getattr(env, "spec", None)
+            limit = self.task.max_episode_steps or getattr(spec, "max_episode_steps", None)
+        finally:
+            env.close()
+        return {
+            "dt": None if dt is None else float(f"{dt:.6g}"),
+            "time_limit": limit,
+            "timesteps": f"{self.timesteps:,}",
+            **self.trainer.describe(),
+            "eval_episodes": self.task.eval_episodes,
+            "checkpoints": self.task.checkpoints,
+            "fitness_description": self.task.fitness_description,
+            "success_threshold": self.task.success_threshold,
+        }
 
     def _trained(self, cid: str) -> Trained | None:
         cand, result = self.store.candidate(cid), self.store.result(cid)
@@ -248,8 +275,12 @@ class Loop:
         self.emit("iteration_started", iteration=it)
         messages = list(opening)
         if best is not None:
-            responses = {best.id: self.store.response(best.id) or ""}
-            messages += self.feedback.messages(self.prompts, [best], responses)
+            material = Material(
+                ranked=[best],
+                responses={best.id: self.store.response(best.id) or ""},
+                tried=self._tried(range(max(0, it - TRIED_ITERATIONS), it)),
+            )
+            messages += self.feedback.messages(self.prompts, material)
         prompt = Prompt(
             tuple(messages), "sample", it, self._evidence(it), key=f"iter_{it:02d}-sample"
         )
@@ -286,6 +317,28 @@ class Loop:
         self.store.save_iteration(record)
         self.emit("iteration_finished", **record.model_dump(exclude={"ranking"}))
         return record
+
+    def _tried(self, iterations: range) -> list[Tried]:
+        """The candidates of ``iterations`` as the table of attempts shows them."""
+        out = []
+        for it in iterations:
+            for cand in self.store.candidates(it):
+                result = self.store.result(cand.id)
+                status = result.status if result else cand.status
+                out.append(
+                    Tried(
+                        id=cand.id,
+                        iteration=it,
+                        idea=idea_of(self.store.response(cand.id) or ""),
+                        components=cand.components,
+                        status=status,
+                        fitness=result.fitness if result else None,
+                        reason=(cand.reason or (result.reason if result else None))
+                        if status == "failed"
+                        else None,
+                    )
+                )
+        return out
 
     def _evidence(self, it: int) -> Evidence:
         scored = []
@@ -396,7 +449,7 @@ class Loop:
         return self._candidate(it, broken.index, round_, completion, broken.id)
 
     # ------------------------------------------------------------------ training
-    def _train(self, trainings: list[_Training]) -> None:
+    def _train(self, trainings: list[_Training], episodes: int | None = None) -> None:
         """Train each reward in a sandboxed job, then score its checkpoints in evaluation
         jobs that never load reward code. Trainings with a recorded result are skipped."""
         todo = [t for t in trainings if self.store.result(t.key) is None]
@@ -434,12 +487,12 @@ class Loop:
                 JobSpec(
                     "evaluate",
                     task,
-                    episodes=self.task.eval_episodes,
+                    episodes=episodes or self.task.eval_episodes,
                     policies={
                         c.step: self.store.policy(key, c.step) or b"" for c in self._live[key]
                     },
                 ),
-                300 + 10 * self.task.checkpoints * self.task.eval_episodes,
+                300 + 10 * self.task.checkpoints * (episodes or self.task.eval_episodes),
             )
             for key in reports
         ]
@@ -505,7 +558,9 @@ class Loop:
             return _failed("evaluation", f"evaluation failed: {safe_text(e, 500)}", output.log_tail)
         by_step = {e.step: e for e in evals}
         cps = [
-            cp.model_copy(update=by_step[cp.step].model_dump(exclude={"step"}))
+            Checkpoint.model_validate(
+                {**cp.model_dump(), **by_step[cp.step].model_dump(exclude={"step"})}
+            )
             for cp in self._live[key]
             if cp.step in by_step
         ]
@@ -554,7 +609,7 @@ class Loop:
             "human": self.task.reward_source(self.task.human_reward),
             "sparse": self.task.reward_source(self.task.sparse_reward),
         }
-        seeds = [self.config.seed + 1000 * j for j in range(self.config.final_seeds)]
+        seeds = final_seeds(self.config)
         trainings = []
         for name, code in codes.items():
             for s in seeds:
@@ -565,14 +620,17 @@ class Loop:
                 trainings.append(_Training(key, code, s))
         if any(self.store.result(t.key) is None for t in trainings):
             self.emit("final_started", jobs=len(trainings), seeds=seeds)
-        self._train(trainings)
+        episodes = self.task.eval_episodes * self.config.final_eval_factor
+        self._train(trainings, episodes=episodes)
         rows: dict[str, FinalRow] = {}
         for name in codes:
             results = [self.store.result(final_id(name, s)) for s in seeds]
             ok = [r for r in results if r and r.status == "trained" and r.fitness is not None]
             rates = [r.success_rate for r in ok if r.success_rate is not None]
+            scores = [r.fitness for r in ok]
             rows[name] = FinalRow(
-                fitness=sum(r.fitness for r in ok) / len(ok) if ok else None,  # type: ignore[misc]
+                fitness=float(np.mean(scores)) if scores else None,
+                std=float(np.std(scores, ddof=1)) if len(scores) > 1 else None,
                 success_rate=sum(rates) / len(rates) if rates else None,
                 per_seed=[r.fitness if r else None for r in results],
                 failed=[r.reason for r in results if r and r.status != "trained"],
@@ -582,6 +640,10 @@ class Loop:
         score = None
         if b is not None and h is not None and s is not None and abs(h - s) > 1e-12:
             score = (b - s) / abs(h - s)
+        verdict = None
+        if b is not None and h is not None:
+            noise = (rows["best"].std or 0.0) + (rows["human"].std or 0.0)
+            verdict = "within noise" if abs(b - h) <= noise else ("better" if b > h else "worse")
         summary = RunSummary(
             task=self.task.name,
             best=best.id,
@@ -590,10 +652,17 @@ class Loop:
             timesteps=self.timesteps,
             final=rows,
             normalized_score=score,
+            best_vs_human=verdict,
+            eval_episodes=episodes,
             usage=UsageRecord(**asdict(self.store.usage())),
         )
         self.store.save_summary(summary)
         return summary
+
+
+def final_seeds(config: LoopConfig) -> list[int]:
+    """Seeds of the closing comparison: disjoint from the search's seed."""
+    return [config.seed + 1000 * (j + 1) for j in range(config.final_seeds)]
 
 
 def _failed(
@@ -628,7 +697,6 @@ def _validation(output: JobOutput) -> Validation:
 def _checked_policy(data: bytes | None) -> bytes | None:
     """Policy parameters from an untrusted process, re-written by us if they are plain,
     finite float arrays within the size limit (safetensors cannot carry code)."""
-    import numpy as np
     from safetensors.numpy import load, save
 
     if data is None or len(data) > MAX_POLICY_BYTES:

@@ -30,12 +30,27 @@ class PromptBook:
     def render(self, name: str, **values: Any) -> str:
         return self.env.get_template(f"{name}.j2").render(**values).strip() + "\n"
 
-    def opening(self, *, env_id: str, context: str, description: str, n_envs: int) -> list[Message]:
-        """System and task messages: the start of every conversation."""
+    def opening(
+        self,
+        *,
+        env_id: str,
+        context: str,
+        description: str,
+        n_envs: int,
+        facts: dict[str, Any] | None = None,
+    ) -> list[Message]:
+        """System and task messages: the start of every conversation. ``facts``: what a
+        reward engineer needs to know about training and scoring (see task.j2)."""
         return [
             Message("system", self.render("system", n_envs=n_envs)),
             Message(
                 "user",
-                self.render("task", env_id=env_id, context=context, description=description),
+                self.render(
+                    "task",
+                    env_id=env_id,
+                    context=context,
+                    description=description,
+                    facts=facts or {},
+                ),
             ),
         ]

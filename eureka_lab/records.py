@@ -76,6 +76,48 @@ class CheckpointStats(Record):
     seconds: Num = 0.0
 
 
+class Signal(Record):
+    """One named quantity over the evaluation episodes (means over episodes)."""
+
+    name: Name
+    start: Num
+    end: Num
+    min: Num
+    max: Num
+    mean: Num
+
+
+class Event(Record):
+    """Something notable the policy did: a fall, a flip, standing still."""
+
+    kind: Literal["fall", "flip", "still"]
+    episodes: int
+    """In how many of the evaluation episodes."""
+    step: OptNum = None
+    """fall: the mean step it happened at."""
+    value: OptNum = None
+    """flip: mean turns of the root (signed); still: mean displacement."""
+
+
+MAX_SIGNALS = 12
+
+
+class Behaviour(Record):
+    """What the policy did in the evaluation episodes, described task-agnostically by the
+    evaluator: no reward code, no fitness function."""
+
+    episodes: int
+    length: Num
+    terminated: int
+    truncated: int
+    signals: list[Signal] = Field(default_factory=list, max_length=MAX_SIGNALS)
+    """Most informative first: the simulator's root state, then observation entries."""
+    action_magnitude: OptNum = None
+    action_at_limits: OptNum = None
+    """Share of action entries within 2% of a bound (continuous actions)."""
+    events: list[Event] = Field(default_factory=list, max_length=3)
+
+
 class Evaluation(Record):
     """The checkpoint policy's score, measured by the evaluator (no reward code there)."""
 
@@ -84,6 +126,7 @@ class Evaluation(Record):
     success_rate: OptNum = None
     eval_env_return: OptNum = None
     eval_length: OptNum = None
+    behaviour: Behaviour | None = None
 
 
 class Checkpoint(CheckpointStats):
@@ -93,6 +136,7 @@ class Checkpoint(CheckpointStats):
     success_rate: OptNum = None
     eval_env_return: OptNum = None
     eval_length: OptNum = None
+    behaviour: Behaviour | None = None
 
 
 class TrainingReport(Record):
@@ -177,6 +221,9 @@ class FinalRow(Record):
     """One reward of the closing comparison (best, human, sparse) over the final seeds."""
 
     fitness: OptNum = None
+    """Mean over the seeds that trained."""
+    std: OptNum = None
+    """Standard deviation over those seeds (None with fewer than two)."""
     success_rate: OptNum = None
     per_seed: list[OptNum] = Field(default_factory=list)
     failed: list[Reason | None] = Field(default_factory=list)
@@ -199,6 +246,10 @@ class RunSummary(Record):
     timesteps: int
     final: dict[str, FinalRow]
     normalized_score: OptNum = None
+    best_vs_human: Literal["better", "worse", "within noise"] | None = None
+    """Whether best and human differ by more than their spread over the final seeds."""
+    eval_episodes: int | None = None
+    """Evaluation episodes per checkpoint in the final comparison."""
     usage: Usage = Field(default_factory=Usage)
 
     @field_validator("final")

@@ -182,13 +182,25 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
             markup=False,
         )
         return
-    table = Table(title="final comparison (same budget and seeds)", title_justify="left")
-    for col in ("reward", "fitness", "success", "per seed"):
+    seeds = ", ".join(str(s) for s in summary.seeds)
+    table = Table(
+        title=f"final comparison (same budget; fresh seeds {seeds}; "
+        f"{summary.eval_episodes or '-'} evaluation episodes)",
+        title_justify="left",
+    )
+    for col in ("reward", "fitness (mean ± std)", "success", "per seed"):
         table.add_column(col)
     for name, row in summary.final.items():
         per_seed = ", ".join(_num(x) for x in row.per_seed)
-        table.add_row(name, _num(row.fitness), _pct(row.success_rate), per_seed)
+        spread = "" if row.std is None else f" ± {_num(row.std)}"
+        table.add_row(name, _num(row.fitness) + spread, _pct(row.success_rate), per_seed)
     console.print(table)
+    if summary.best_vs_human is not None:
+        console.print(
+            f"best vs human: {summary.best_vs_human} (difference against the sum of their "
+            "standard deviations over the seeds)",
+            markup=False,
+        )
     console.print(
         "human-normalised score (best - sparse) / |human - sparse|: "
         f"{_num(summary.normalized_score)}",

@@ -9,10 +9,12 @@ it holding the fitness function and hand-written rewards. References to code are
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,11 @@ class Task(BaseModel):
         description="'module:function' scoring one Episode (higher is better), never shown "
         "to the model; 'env' means the environment's own return.",
     )
+    fitness_description: str | None = Field(
+        None,
+        description="One public line on what the task score measures and its unit, shown to "
+        "the model (the fitness code stays hidden).",
+    )
     success_threshold: float | None = Field(
         None, description="An episode with fitness >= this counts as a success."
     )
@@ -189,11 +196,50 @@ def check_env_id(env_id: str) -> None:
         )
 
 
+KNOWN_MUJOCO_WARNINGS = ("compiler attribute 'settotalmass' is deprecated",)
+"""Warnings MuJoCo prints for Gymnasium's own model files, which no user can act on."""
+
+
+@contextlib.contextmanager
+def _quiet_known_mujoco_warnings() -> Iterator[None]:
+    """Drop only the MuJoCo warnings above while a model is loaded; pass any other on."""
+    try:
+        import mujoco
+    except ImportError:
+        yield
+        return
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(message: str) -> None:
+        if any(known in message for known in KNOWN_MUJOCO_WARNINGS):
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            sys.stderr.write(f"WARNING: {message}\n")
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 def make_env(
     env_id: str,
     env_kwargs: dict[str, Any] | None = None,
     max_episode_steps: int | None = None,
     render_mode: str | None = None,
+) -> Any:
+    with _quiet_known_mujoco_warnings():
+        return _make_env(env_id, env_kwargs, max_episode_steps, render_mode)
+
+
+def _make_env(
+    env_id: str,
+    env_kwargs: dict[str, Any] | None,
+    max_episode_steps: int | None,
+    render_mode: str | None,
 ) -> Any:
     import gymnasium as gym
 

@@ -40,6 +40,9 @@ class FakeTrainer:
     def resources(self) -> Resources:
         return Resources(threads=1, memory_bytes=None)
 
+    def describe(self) -> dict[str, Any]:
+        return {"algorithm": "a fake trainer", "settings": {}}
+
     def train(self, task: Any, load_reward: Any, budget: Budget, report: Any) -> TrainingReport:
         fn = load_reward()
         rng = np.random.default_rng(budget.seed)

@@ -52,9 +52,14 @@ def test_series_max_mean_min():
     assert comp["trace"] == "[1, 5, 3, -1]"
 
 
+def render(ref: dict, **extra) -> str:
+    values = {"behaviour": None, "behaviour_step": 0, "tried": [], **extra}
+    return PromptBook().render("feedback", **ref, **values)
+
+
 def notes(ref: dict) -> list[str]:
     """The "What stands out" lines of the rendered feedback (the wording is the template's)."""
-    text = PromptBook().render("feedback", **ref)
+    text = render(ref)
     if "What stands out:" not in text:
         return []
     block = text.split("What stands out:")[1].split("\n\n")[0]
@@ -99,7 +104,7 @@ def test_feedback_template_lists_each_component():
     comps = {"velocity": lambda i: 0.5 * i, "alive": lambda i: 1.0}
     cps = _checkpoints(12, comps, fitness=lambda i: 0.0, success=lambda i: 0.0)
     ref = reflection(cps)
-    text = PromptBook().render("feedback", **ref)
+    text = render(ref)
     for comp in ref["components"]:
         line = (
             f"{comp['name']}: {comp['trace']}, Max: {comp['max']}, Mean: {comp['mean']}, "
@@ -118,7 +123,7 @@ def test_feedback_template_without_notes_or_success():
     ref = reflection(_checkpoints(3, {"a": lambda i: float(i), "b": lambda i: 1.0 - i}))
     assert notes(ref) == []
     assert not ref["flat"] and not ref["dominant"] and not ref["zero_score"]
-    text = PromptBook().render("feedback", **ref)
+    text = render(ref)
     assert "What stands out" not in text and "success rate" not in text
 
 

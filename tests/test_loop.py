@@ -103,7 +103,7 @@ def test_loop_end_to_end(finished_run):
     assert store.summary() == summary
     for name in ("best", "human", "sparse"):
         assert summary.final[name].fitness is not None
-        assert store.policy_path(f"final/{name}/seed_0") is not None
+        assert store.policy_path(f"final/{name}/seed_1000") is not None
     assert events[-1]["event"] == "run_finished"
     assert "MountainCar" in store.context()
 
@@ -130,7 +130,9 @@ def test_resume_of_a_finished_run_asks_and_trains_nothing(finished_run, tiny_tas
     results = sorted(store.root.rglob("result.json"))
     before = {p: p.stat().st_mtime_ns for p in results}
     backend = ScriptedBackend()
-    again = Loop(store, tiny_task, LoopConfig(iterations=2, samples=3, workers=2), backend).run()
+    again = Loop(
+        store, tiny_task, LoopConfig(iterations=2, samples=3, workers=2, final_seeds=1), backend
+    ).run()
     assert backend.prompts == []
     assert {p: p.stat().st_mtime_ns for p in results} == before
     assert again.final == summary.final
@@ -144,22 +146,22 @@ def test_impossible_loop_settings_name_the_parameter(field):
 
 def test_final_comparison_is_redone_when_the_best_changed(finished_run, tiny_task):
     store = finished_run[0]
-    before = store.result("final/best/seed_0"), store.result("final/human/seed_0")
+    before = store.result("final/best/seed_1000"), store.result("final/human/seed_1000")
     # As if an earlier comparison had been made with another best (a resumed run).
-    store.save_reward_code("final/best/seed_0", "# an older best\n")
+    store.save_reward_code("final/best/seed_1000", "# an older best\n")
     events = []
     Loop(
         store,
         tiny_task,
-        LoopConfig(iterations=2, samples=3, workers=2),
+        LoopConfig(iterations=2, samples=3, workers=2, final_seeds=1),
         ScriptedBackend(),
         reporter=events.append,
     ).run()
     retrained = [e["id"] for e in events if e["event"] == "training_started"]
-    assert retrained == ["final/best/seed_0"]
-    assert store.result("final/human/seed_0") == before[1]
+    assert retrained == ["final/best/seed_1000"]
+    assert store.result("final/human/seed_1000") == before[1]
     best_id = store.summary().best
-    assert store.reward_code("final/best/seed_0") == store.reward_code(best_id)
+    assert store.reward_code("final/best/seed_1000") == store.reward_code(best_id)
 
 
 REWARDS = """
@@ -199,9 +201,9 @@ def test_final_comparison_trains_each_reward_it_names(tmp_path):
         "human": (task.reward_source("rewards:human"), ["effort"]),
         "sparse": (task.reward_source("rewards:sparse"), ["flag"]),
     }
-    assert summary.seeds == [0, 1000]
+    assert summary.seeds == [1000, 2000]  # never the search seed (0)
     for name, (code, components) in expected.items():
-        for seed in (0, 1000):
+        for seed in (1000, 2000):
             key = f"final/{name}/seed_{seed}"
             assert store.reward_code(key) == code
             # The reward trained is the one named: its components are what training saw.

@@ -10,17 +10,56 @@ from eureka_lab.prompting import TEMPLATES, PromptBook
 
 VALUES = {
     "system": {"n_envs": 8},
-    "task": {"env_id": "CartPole-v1", "context": "CONTEXT", "description": "DESCRIPTION"},
+    "task": {
+        "env_id": "CartPole-v1",
+        "context": "CONTEXT",
+        "description": "DESCRIPTION",
+        "facts": {
+            "dt": 0.05,
+            "time_limit": 500,
+            "timesteps": "1,000",
+            "algorithm": "ALGORITHM",
+            "settings": {"discount": 0.99},
+            "eval_episodes": 5,
+            "checkpoints": 10,
+            "fitness_description": "SCORE",
+            "success_threshold": 1.0,
+        },
+    },
     "feedback": {
         "steps": 1000,
         "checkpoints": 2,
         "components": [{"name": "alive", "trace": "[1, 1]", "max": 1, "mean": 1, "min": 1}],
-        "fitness": {"trace": "[0, 2]", "max": 2, "mean": 1, "min": 0},
+        "fitness": {"trace": "[0, 2]", "max": 2, "mean": 1, "min": 0, "shown": 2},
         "success_rate": None,
         "episode_length": {"trace": "[5, 9]", "max": 9, "mean": 7, "min": 5},
         "zero_score": True,
         "flat": [{"name": "ALIVE", "min": 1, "max": 1}],
         "dominant": [{"name": "BIG", "scale": "50", "others": "1"}],
+        "bonus": [{"name": "ALIVE", "max": 1}],
+        "hacking": [{"kind": "dominant", "name": "BIG", "share": "90%", "score": "0"}],
+        "behaviour": {
+            "episodes": 2,
+            "length": "9",
+            "terminated": 1,
+            "truncated": 1,
+            "signals": [{"name": "X", "start": 0, "end": 1, "min": 0, "max": 1, "mean": 0.5}],
+            "action_magnitude": "0.5",
+            "action_at_limits": "3%",
+            "events": [{"kind": "fall", "episodes": 1, "step": "7", "value": "n/a"}],
+        },
+        "behaviour_step": 100,
+        "tried": [
+            {
+                "id": "iter_00/cand_00",
+                "idea": "IDEA",
+                "components": "alive",
+                "status": "trained",
+                "score": "2",
+                "versus": "the best",
+                "reason": "",
+            }
+        ],
     },
     "repair": {"stage": "validation", "traceback": "TRACEBACK"},
 }

@@ -36,8 +36,8 @@ def test_doubles_drive_the_loop_by_name(tmp_path, fake_task):
     summary = loop.run()
 
     kinds = [j.spec.kind for j in loop.executor.jobs]
-    assert kinds.count("validate") == 4 and kinds.count("evaluate") == 4 + 3
-    assert len(FakeTrainer.trained) == 4 + 3  # candidates, then best/human/sparse
+    assert kinds.count("validate") == 4 and kinds.count("evaluate") == 4 + 3 * 3
+    assert len(FakeTrainer.trained) == 4 + 3 * 3  # candidates, then best/human/sparse x 3 seeds
     # The selector was asked for each iteration, then to pick the run's best.
     assert ScriptedSelector.calls[0] == ["iter_00/cand_00", "iter_00/cand_01"]
     assert ["iter_01/cand_01", "iter_00/cand_01"] in ScriptedSelector.calls

@@ -67,6 +67,11 @@ class Trainer(Protocol):
     @property
     def resources(self) -> Resources: ...
 
+    def describe(self) -> dict[str, Any]:
+        """The algorithm and main settings, for the prompt: ``{"algorithm": ...,
+        "settings": {name: value}}``."""
+        ...
+
     def train(
         self,
         task: Any,

@@ -77,6 +77,18 @@ class SB3Trainer:
             memory_bytes=None if memory is None else int(memory * 1024**3),
         )
 
+    def describe(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "algorithm": "PPO (stable-baselines3)",
+            "settings": {
+                "parallel environments": s.n_envs,
+                "discount": s.gamma,
+                "rewards normalised": "yes" if s.normalize_reward else "no",
+                "observations normalised": "yes" if s.normalize_obs else "no",
+            },
+        }
+
     def train(
         self,
         task: Any,
