@@ -572,6 +572,7 @@ def _answer(code: str) -> str:
     return f"Here is my reward.\n\n```python\n{code}```\n"
 
 
+@pytest.mark.slow
 def test_loop_records_every_hostile_answer_and_trains_the_good_one(tmp_path, listener):
     """A whole Loop run with the scripted backend: the whole corpus (plus the loop, the
     memory bomb and the huge message) beside one good answer and the same answer with

@@ -22,7 +22,7 @@ import pytest
 
 from eureka_lab import limits, lockdown
 
-pytestmark = pytest.mark.oslayers
+pytestmark = [pytest.mark.oslayers, pytest.mark.slow]
 
 ROOT = os.geteuid() == 0
 

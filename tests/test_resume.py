@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from eureka_lab import load_run
@@ -33,6 +34,9 @@ def speed(obs, action, next_obs, info):
     total = sum(components.values())
     return total, components
 """
+
+
+pytestmark = pytest.mark.slow
 
 
 def write_task(folder: Path) -> Path:

@@ -86,3 +86,42 @@ def test_fitness_selection_groups_ties_in_input_order():
         ["iter_00/cand_03"],
         ["iter_00/cand_00", "iter_00/cand_02"],
     ]
+
+
+class OldestFirst:
+    """A selector under which no later candidate ever improves on the first."""
+
+    def rank(self, trained):
+        ordered = sorted(trained, key=lambda t: (t.candidate.iteration, t.candidate.index))
+        return [[t.id] for t in ordered]
+
+
+def test_after_an_iteration_without_improvement_the_prompt_lists_what_failed(tmp_path, fake_task):
+    from eureka_lab.selection import SELECTORS
+
+    SELECTORS.register("oldest", OldestFirst)
+    answers = [good(1.0), good(2.0), good(3.0), "no code at all", good(5.0), good(6.0)]
+    backend = ScriptedBackend(responses=answers)
+    store = RunStore.create(tmp_path, "t", {"task": fake_task.model_dump(mode="json")})
+    config = LoopConfig(
+        iterations=3, samples=2, executor="inline", selection="oldest", repair_rounds=0
+    )
+    Loop(store, fake_task, config, backend).run()
+    first, second, third = (p.messages[-1].content for p in backend.prompts)
+    # Iterations 1 and 2 both build on iteration 0's best, yet their prompts differ: the
+    # second lists iteration 1's attempts, the failed one with its reason.
+    assert backend.prompts[1].messages[2].content == backend.prompts[2].messages[2].content
+    assert second != third
+    assert "iter_01/cand_00 [trained]" in third and "iter_01/cand_01 [failed]" in third
+    assert "no usable code" in third
+    assert "iter_01/cand_00" not in second
+    assert "iter_00/cand_00 [trained]" in second and "(the best)" in second
+
+
+def test_final_seeds_never_replay_the_search_seed():
+    from eureka_lab.loop import final_seeds
+
+    for seed in (0, 7, 1000):
+        config = LoopConfig(seed=seed)
+        seeds = final_seeds(config)
+        assert len(seeds) == 3 == len(set(seeds)) and seed not in seeds

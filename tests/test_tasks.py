@@ -150,7 +150,7 @@ def test_seed_rewards_are_in_term_form():
 # --------------------------------------------------------------------------- task-specific
 
 
-def test_mountain_car_fitness_is_flag_reached():
+def test_mountain_car_fitness_rewards_reaching_the_flag_sooner():
     task = load_task("mountain_car")
     env = task.make_env()
 
@@ -158,7 +158,9 @@ def test_mountain_car_fitness_is_flag_reached():
         return np.where(obs_batch[:, 1] >= 0, 2, 0)
 
     (ep,) = rollout([env], push_with_velocity, seeds=[0])
-    assert ep.terminated and task.fitness_fn(ep) == 1.0
+    assert ep.terminated
+    assert task.fitness_fn(ep) == 1.0 + (200 - ep.length) / 200
+    assert task.fitness_fn(ep) >= task.success_threshold
     (ep,) = rollout([env], lambda o: np.ones(len(o), dtype=np.int64), seeds=[0])
     assert not ep.terminated and task.fitness_fn(ep) == 0.0
 

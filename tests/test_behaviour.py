@@ -1,0 +1,117 @@
+"""The evaluator's behaviour summary for known scripted policies on real MuJoCo envs, and
+the feedback prompt that shows it (with the reward-hacking note) within its size bound."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from eureka_lab.behaviour import layout, summarise
+from eureka_lab.evaluation import Episode, rollout
+from eureka_lab.feedback import reflection, reward_hacking
+from eureka_lab.prompting import PromptBook
+from eureka_lab.task import load_task
+
+
+def _episodes(task_name: str, act, n: int = 3):
+    task = load_task(task_name)
+    envs = [task.make_env() for _ in range(n)]
+    eps = rollout(envs, act, list(range(n)))
+    env = envs[0]
+    return task, env, eps
+
+
+def test_a_policy_that_falls_reports_the_fall_and_its_step():
+    """Hopper pushing every joint to its limit falls over within a few dozen steps."""
+    task, env, eps = _episodes("hopper", lambda obs: np.ones((len(obs), 3)))
+    b = summarise(eps, layout(env), task.observation_names, env.action_space, 1000)
+    lengths = [ep.length for ep in eps]
+    assert all(ep.terminated for ep in eps) and max(lengths) < 200
+    (fall,) = [e for e in b.events if e.kind == "fall"]
+    assert fall.episodes == 3 and fall.step == pytest.approx(np.mean(lengths))
+    assert b.terminated == 3 and b.truncated == 0
+    assert b.action_at_limits == 1.0 and b.action_magnitude == pytest.approx(1.0)
+    names = [s.name for s in b.signals]
+    assert names[:3] == ["rootx (position)", "rootz (position)", "rooty (angle)"]
+    height = b.signals[1]
+    assert height.start == pytest.approx(np.mean([ep.qpos[0, 1] for ep in eps]))
+    assert height.end == pytest.approx(np.mean([ep.qpos[-1, 1] for ep in eps]))
+
+
+def test_a_policy_that_does_nothing_stands_still():
+    task = load_task("half_cheetah")
+    env = task.make_env()
+    eps = rollout([env], lambda obs: np.zeros((len(obs), 6)), [0])
+    b = summarise(eps, layout(env), task.observation_names, env.action_space, 1000)
+    assert b.truncated == 1 and b.length == 1000
+    assert [e.kind for e in b.events] == ["still"]
+    assert abs(b.events[0].value) < 0.05 * 1000 * env.unwrapped.dt
+    assert b.action_magnitude == 0.0 and b.action_at_limits == 0.0
+
+
+def test_a_flip_is_counted_in_turns():
+    turns = 1.5
+    qpos = np.zeros((11, 3))
+    qpos[:, 2] = np.linspace(0, turns * 2 * math.pi, 11)
+    qpos[:, 0] = np.linspace(0, 5, 11)
+    ep = Episode(
+        observations=np.zeros((11, 2)),
+        actions=np.zeros((10, 1)),
+        rewards=np.zeros(10),
+        infos={},
+        qpos=qpos,
+        qvel=np.zeros((11, 3)),
+        terminated=False,
+        truncated=True,
+    )
+    from eureka_lab.behaviour import Layout
+
+    where = Layout([("rootx", 0, "slide"), ("rootz", 1, "slide"), ("rooty", 2, "hinge")], 0.05)
+    b = summarise([ep], where, None, None, 10)
+    assert [(e.kind, e.value) for e in b.events] == [("flip", pytest.approx(turns))]
+
+
+def _checkpoints(n, reward_return, fitness, components=None):
+    comps = components or {"run": lambda i: 1.0 + i, "alive": lambda i: 1.0}
+    return [
+        {
+            "step": 100 * (i + 1),
+            "components": {k: {"mean": f(i), "min": f(i), "max": f(i)} for k, f in comps.items()},
+            "fitness": fitness(i),
+            "reward_return": reward_return(i),
+            "eval_length": 50.0,
+        }
+        for i in range(n)
+    ]
+
+
+def test_reward_hacking_is_named_with_its_numbers():
+    cps = _checkpoints(8, reward_return=lambda i: 10.0 * i, fitness=lambda i: 3.0 - 0.1 * i)
+    (note,) = reward_hacking(cps)
+    assert note["kind"] == "rising_reward"
+    assert (note["reward_from"], note["reward_to"]) == ("40", "70")
+    honest = _checkpoints(8, reward_return=lambda i: 10.0 * i, fitness=lambda i: 1.0 + i)
+    assert reward_hacking(honest) == []
+
+
+def test_the_feedback_prompt_shows_behaviour_and_hacking_within_its_bound():
+    task, env, eps = _episodes("hopper", lambda obs: np.ones((len(obs), 3)), n=5)
+    behaviour = summarise(eps, layout(env), task.observation_names, env.action_space, 1000)
+    from eureka_lab.feedback import behaviour_view
+
+    cps = _checkpoints(10, reward_return=lambda i: 10.0 * i, fitness=lambda i: 0.5)
+    text = PromptBook().render(
+        "feedback",
+        **reflection(cps),
+        behaviour=behaviour_view(behaviour),
+        behaviour_step=1000,
+        tried=[],
+    )
+    assert "It fell (the episode terminated) in 5 of 5 episodes, at step" in text
+    assert "rootz (position): start 1.25" in text
+    assert "100% of action entries at their limits" in text
+    assert "Possible reward hacking: from step 600 to 1000 the reward's episode return rose" in text
+    assert "`alive` is a constant bonus" in text and "barely changed" not in text
+    assert len(text) < 6000
