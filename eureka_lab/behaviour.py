@@ -87,9 +87,12 @@ def summarise(
     signals: list[Signal] = []
     events: list[Event] = []
     if terminated and (time_limit is None or min(lengths) < time_limit):
+        # A simulated body with a root that can rise and fall (a second slide axis: height)
+        # ends early when it falls or tips over; any other env may end at its goal.
+        fell = len([k for _, _, k in where.root if k == "slide"]) >= 2
         events.append(
             Event(
-                kind="fall",
+                kind="fall" if fell else "terminated",
                 episodes=len(terminated),
                 step=float(np.mean([ep.length for ep in terminated])),
             )

@@ -102,9 +102,8 @@ def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
     scores = [c.get("fitness") for c in half]
     if len(half) >= 2 and None not in returns and None not in scores:
         r0, r1, f0, f1 = returns[0], returns[-1], scores[0], scores[-1]
-        rose = r1 - r0 > 0.1 * max(abs(r0), abs(r1), 1e-9)
-        stalled = f1 - f0 <= 0.02 * max(abs(f0), abs(f1), 1e-9)
-        if rose and stalled:
+        rose = r1 - r0 > 0.25 * max(abs(r0), abs(r1), 1e-9)
+        if rose and f1 <= f0:
             out.append(
                 {
                     "kind": "rising_reward",

@@ -90,7 +90,9 @@ class Signal(Record):
 class Event(Record):
     """Something notable the policy did: a fall, a flip, standing still."""
 
-    kind: Literal["fall", "flip", "still"]
+    kind: Literal["terminated", "fall", "flip", "still"]
+    """terminated: episodes ended by the env's own condition (a goal or a failure); fall:
+    ended so by a simulated body whose root can rise and fall (it fell or tipped over)."""
     episodes: int
     """In how many of the evaluation episodes."""
     step: OptNum = None

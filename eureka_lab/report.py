@@ -170,6 +170,8 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
                 _cell(why),
             )
         console.print(table)
+    if best is not None:
+        _show_behaviour(store, best, console)
     usage = store.usage()
     console.print(
         f"model usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens,"
@@ -206,3 +208,37 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
         f"{_num(summary.normalized_score)}",
         markup=False,
     )
+
+
+_EVENT_TEXT = {
+    "fall": "fell or tipped over in {episodes} episodes (step {step} on average)",
+    "terminated": "ended early in {episodes} episodes (step {step} on average)",
+    "flip": "turned over {value} times on average in {episodes} episodes",
+    "still": "barely moved ({value}) in {episodes} episodes",
+}
+
+
+def _show_behaviour(store: RunStore, cid: str, console: Console) -> None:
+    """What the best candidate's policy did at its best checkpoint (the evaluator's summary)."""
+    result = store.result(cid)
+    at = next((c for c in store.checkpoints(cid) if result and c.step == result.best_step), None)
+    if at is None or at.behaviour is None:
+        return
+    b = at.behaviour
+    lines = [
+        f"what the best policy did (step {at.step}, {b.episodes} evaluation episodes, mean "
+        f"length {_num(b.length)}):"
+    ]
+    for e in b.events:
+        lines.append(
+            "  "
+            + _EVENT_TEXT[e.kind].format(
+                episodes=e.episodes, step=_num(e.step), value=_num(e.value)
+            )
+        )
+    for sig in b.signals[:4]:
+        lines.append(
+            f"  {safe_text(sig.name, 64)}: {_num(sig.start)} -> {_num(sig.end)} "
+            f"(min {_num(sig.min)}, max {_num(sig.max)})"
+        )
+    console.print("\n".join(lines), markup=False, highlight=False)

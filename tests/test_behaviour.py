@@ -23,6 +23,13 @@ def _episodes(task_name: str, act, n: int = 3):
     return task, env, eps
 
 
+def test_an_episode_that_ends_at_its_goal_is_not_a_fall():
+    task, env, eps = _episodes("mountain_car", lambda obs: np.where(obs[:, 1] >= 0, 2, 0))
+    b = summarise(eps, layout(env), task.observation_names, env.action_space, 200)
+    assert [(e.kind, e.episodes) for e in b.events] == [("terminated", 3)]
+    assert b.action_magnitude is None  # discrete actions
+
+
 def test_a_policy_that_falls_reports_the_fall_and_its_step():
     """Hopper pushing every joint to its limit falls over within a few dozen steps."""
     task, env, eps = _episodes("hopper", lambda obs: np.ones((len(obs), 3)))
@@ -109,7 +116,7 @@ def test_the_feedback_prompt_shows_behaviour_and_hacking_within_its_bound():
         behaviour_step=1000,
         tried=[],
     )
-    assert "It fell (the episode terminated) in 5 of 5 episodes, at step" in text
+    assert "It fell or tipped over (the episode was terminated) in 5 of 5 episodes, at step" in text
     assert "rootz (position): start 1.25" in text
     assert "100% of action entries at their limits" in text
     assert "Possible reward hacking: from step 600 to 1000 the reward's episode return rose" in text
