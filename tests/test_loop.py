@@ -123,7 +123,7 @@ def test_show_reads_the_run(finished_run):
     assert "iteration 0" in text and "iteration 1" in text
     assert "failed (validation)" in text and "IndexError" in text
     assert "duplicate" in text and "final comparison" in text
-    assert "what the best policy did" in text and "position:" in text
+    assert "what the best policy did" in text and "obs[0]:" in text
 
 
 def test_resume_of_a_finished_run_asks_and_trains_nothing(finished_run, tiny_task):
