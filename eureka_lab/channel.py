@@ -67,21 +67,24 @@ def read_frames(conn: Any) -> Iterator[Frame]:
             header = json.loads(raw)
         except (ValueError, RecursionError) as e:
             raise ProtocolError(f"a frame header is not valid JSON ({type(e).__name__})") from None
+        size = header.get("artefact") if isinstance(header, dict) else None
         if not (
             isinstance(header, dict)
             and isinstance(header.get("kind"), str)
             and isinstance(header.get("data"), dict)
-            and (header.get("artefact") is None or isinstance(header["artefact"], int))
+            and (size is None or (type(size) is int and 0 <= size <= MAX_ARTEFACT))
         ):
             raise ProtocolError("a frame header is not {kind: str, data: dict, artefact: int}")
         artefact = None
-        if header["artefact"] is not None:
+        if size is not None:
             try:
                 artefact = conn.recv_bytes(MAX_ARTEFACT)
             except EOFError:
                 raise ProtocolError("the job closed the pipe in the middle of a frame") from None
             except OSError as e:
                 raise ProtocolError(f"an artefact over {MAX_ARTEFACT} bytes ({e})") from None
+            if len(artefact) != size:
+                raise ProtocolError(f"an artefact of {len(artefact)} bytes announced as {size}")
             total += len(artefact)
         if total > MAX_TOTAL:
             raise ProtocolError(f"the job sent over {MAX_TOTAL} bytes")

@@ -44,6 +44,7 @@ from eureka_lab.trainers.base import Resources
 from eureka_lab.worker import JobSpec
 
 LOG = "job.log"
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 PIPE_GRACE_SECONDS = 5.0
 """How long the parent waits for a finished job's pipe to close."""
 PRELOAD = ["eureka_lab._preload"]
@@ -135,7 +136,8 @@ def fork_context() -> Any:
             os.environ.clear()
             os.environ.update(sandbox_limits.child_env(Path.cwd(), saved))
             os.environ["HOME"] = saved.get("HOME", "/")
-            os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+            for var in THREAD_VARIABLES:
+                os.environ[var] = "1"
             with _main_module_hidden():
                 forkserver.ensure_running()
                 # The server imports PRELOAD before it forks anything: wait for that here,
@@ -308,8 +310,8 @@ class LocalExecutor:
         scratch = Path(tempfile.mkdtemp(prefix="eureka-job-"))
         sandbox_limits.prepare_workdir(scratch, limits)
         env = sandbox_limits.child_env(scratch, os.environ)
-        threads = str(job.resources.threads)
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = threads
+        for var in THREAD_VARIABLES:  # no thread may start before the job confines itself
+            env[var] = str(job.resources.threads)
         ctx = fork_context()
         reader, writer = ctx.Pipe(duplex=False)
         proc = ctx.Process(

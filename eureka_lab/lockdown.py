@@ -1,88 +1,100 @@
-"""Confinement of a process that is about to run candidate code, applied once its set-up is
-done (imports made, environments built): after :func:`lock_down` it can only compute.
+"""The confinement a child puts itself under once its set-up is done, before it loads
+untrusted code. Three kernel layers, applied in this order by :func:`lock_down`:
 
-Three kernel mechanisms, in this order:
+1. **capabilities**: every capability dropped (bounding set, ambient set, then the
+   effective, permitted and inheritable sets), and ``no_new_privs`` set, so that root in
+   a container is no stronger than an ordinary user;
+2. **landlock** (Linux 5.13+): the filesystem is read-only beneath the given paths and
+   closed everywhere else; nothing can be created, written, truncated, removed or
+   renamed anywhere. Where the kernel knows them (Landlock ABI 4 and 6), TCP bind and
+   connect, abstract unix sockets and signals to processes outside the child are refused
+   too. Works for unprivileged users.
+3. **seccomp**: an allow-list of system calls, enough for Python, numpy, torch, mujoco,
+   gymnasium and stable-baselines3 to compute and to write to descriptors opened before
+   (a pipe, the log). Everything else fails with EPERM: opening a file for writing,
+   sockets, execve, new processes (threads only if asked for), namespaces, mounts,
+   ptrace, bpf, keyrings, signals to other processes, file-system changes.
 
-1. **No capabilities.** The bounding set is emptied (``PR_CAPBSET_DROP``), the ambient set
-   cleared, and the effective, permitted and inheritable sets zeroed (``capset``), with
-   ``no_new_privs`` set. Root in a container is then no stronger than ``nobody``: it cannot
-   ``setns`` into another namespace, load BPF, trace, mount, or override file permissions.
-2. **Landlock** (Linux 5.13+, unprivileged): the filesystem is readable only beneath the
-   given paths (the interpreter, the installed packages, system libraries) and writable
-   nowhere; on ABI 4+ no TCP bind or connect; on ABI 6+ no signals to processes outside
-   the domain and no abstract unix sockets.
-3. **seccomp-bpf** (libseccomp through ``pyseccomp``): an allow-list of the system calls
-   computing needs. ``open``/``openat`` only without write, create, truncate or append
-   flags; ``clone`` only for threads; no ``socket``, ``connect``, ``execve``, ``fork``,
-   ``setns``, ``unshare``, ``mount``, ``ptrace``, ``bpf``, ``keyctl`` and the rest: they
-   fail with ``EPERM``; signals only to the process itself.
+Descriptors opened before :func:`lock_down` keep working (neither Landlock nor seccomp
+looks at them), so a child opens whatever it must write (result file, log) first.
 
-Writing to descriptors opened before (the pipe to the parent, the log) keeps working. A
-layer the kernel refuses does not crash the process: :func:`lock_down` reports it, and the
-executor refuses to run candidate code without every layer unless the user accepted a
-weaker sandbox (``--allow-weak-sandbox``).
+A layer the OS refuses does not stop the child: :func:`lock_down` reports it, and
+:func:`probe` checks in a throwaway child which layers really hold on this machine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import ctypes.util
 import errno
 import functools
+import json
 import os
+import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Collection, Sequence
 from pathlib import Path
+from types import ModuleType
 
-__all__ = ["LAYERS", "default_read_paths", "landlock_abi", "lock_down", "probe"]
+__all__ = ["LAYERS", "default_read_paths", "lock_down", "probe"]
 
 LAYERS = ("capabilities", "landlock", "seccomp")
 
-# prctl
+# ----------------------------------------------------------------------------- constants
+
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
-# landlock (x86-64 and aarch64 share these numbers)
+# Landlock: the three system calls have the same numbers on every architecture.
 SYS_LANDLOCK_CREATE_RULESET = 444
 SYS_LANDLOCK_ADD_RULE = 445
 SYS_LANDLOCK_RESTRICT_SELF = 446
 LANDLOCK_CREATE_RULESET_VERSION = 1
 LANDLOCK_RULE_PATH_BENEATH = 1
-FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
-_FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
-NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
-SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+FS_EXECUTE = 1 << 0
+FS_READ_FILE = 1 << 2
+FS_READ_DIR = 1 << 3
+FS_ABI1 = (1 << 13) - 1  # EXECUTE .. MAKE_SYM
+FS_REFER = 1 << 13  # ABI 2
+FS_TRUNCATE = 1 << 14  # ABI 3
+FS_IOCTL_DEV = 1 << 15  # ABI 5
+NET_BIND_TCP = 1 << 0  # ABI 4
+NET_CONNECT_TCP = 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0  # ABI 6
+SCOPE_SIGNAL = 1 << 1
 
-# open flags that write
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# open(2) flags that write or create.
+O_WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 CLONE_THREAD = 0x00010000
+CLONE_NAMESPACES = (
+    0x00020000  # NEWNS
+    | 0x02000000  # NEWCGROUP
+    | 0x04000000  # NEWUTS
+    | 0x08000000  # NEWIPC
+    | 0x10000000  # NEWUSER
+    | 0x20000000  # NEWPID
+    | 0x40000000  # NEWNET
+)
 
+# System calls a computing process needs; no argument checks. Names the running
+# architecture lacks are skipped.
 ALLOWED_SYSCALLS = (
-    # memory
-    "brk",
-    "mmap",
-    "munmap",
-    "mremap",
-    "mprotect",
-    "madvise",
-    "mlock",
-    "munlock",
-    "membarrier",
-    "get_mempolicy",
-    "set_mempolicy",
-    "mbind",
-    # descriptors already open, and reading
+    # reading and writing descriptors already open
     "read",
-    "readv",
-    "pread64",
-    "preadv",
-    "preadv2",
     "write",
+    "readv",
     "writev",
+    "pread64",
     "pwrite64",
+    "preadv",
     "pwritev",
+    "preadv2",
     "pwritev2",
     "close",
     "close_range",
@@ -91,6 +103,14 @@ ALLOWED_SYSCALLS = (
     "dup3",
     "fcntl",
     "lseek",
+    "ftruncate",
+    "fsync",
+    "fdatasync",
+    "fadvise64",
+    "pipe",
+    "pipe2",
+    "eventfd2",
+    # looking at files (Landlock decides which)
     "fstat",
     "newfstatat",
     "stat",
@@ -101,10 +121,45 @@ ALLOWED_SYSCALLS = (
     "access",
     "faccessat",
     "faccessat2",
-    "getdents64",
     "readlink",
     "readlinkat",
+    "getdents",
+    "getdents64",
     "getcwd",
+    # memory
+    "mmap",
+    "munmap",
+    "mremap",
+    "mprotect",
+    "madvise",
+    "brk",
+    "mincore",
+    "msync",
+    "membarrier",
+    # threads' synchronisation, time, randomness
+    "futex",
+    "futex_waitv",
+    "set_robust_list",
+    "get_robust_list",
+    "rseq",
+    "set_tid_address",
+    "clock_gettime",
+    "clock_getres",
+    "clock_nanosleep",
+    "nanosleep",
+    "gettimeofday",
+    "time",
+    "getrandom",
+    "sched_yield",
+    "sched_getaffinity",
+    "sched_setaffinity",
+    "sched_getparam",
+    "sched_getscheduler",
+    "sched_getattr",
+    "sched_get_priority_max",
+    "sched_get_priority_min",
+    "getpriority",
+    # waiting on descriptors
     "poll",
     "ppoll",
     "select",
@@ -113,20 +168,17 @@ ALLOWED_SYSCALLS = (
     "epoll_ctl",
     "epoll_wait",
     "epoll_pwait",
-    "pipe",
-    "pipe2",
-    "eventfd2",
-    "ioctl",
-    "fadvise64",
-    "flock",
-    # time, randomness, identity
-    "clock_gettime",
-    "clock_getres",
-    "clock_nanosleep",
-    "nanosleep",
-    "gettimeofday",
-    "time",
-    "getrandom",
+    "epoll_pwait2",
+    # signals to itself
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "rt_sigpending",
+    "rt_sigtimedwait",
+    "rt_sigsuspend",
+    "sigaltstack",
+    "restart_syscall",
+    # who and where am I
     "getpid",
     "gettid",
     "getppid",
@@ -144,48 +196,52 @@ ALLOWED_SYSCALLS = (
     "sysinfo",
     "getrusage",
     "times",
-    "getcpu",
-    "getpriority",
     "getrlimit",
-    # threads and signals inside this process
-    "futex",
-    "futex_waitv",
-    "set_robust_list",
-    "get_robust_list",
-    "set_tid_address",
-    "rseq",
-    "sched_yield",
-    "sched_getaffinity",
-    "sched_setaffinity",
-    "sched_getparam",
-    "sched_getscheduler",
-    "sched_get_priority_max",
-    "sched_get_priority_min",
-    "rt_sigaction",
-    "rt_sigprocmask",
-    "rt_sigreturn",
-    "rt_sigpending",
-    "rt_sigtimedwait",
-    "rt_sigsuspend",
-    "sigaltstack",
-    "tgkill",
-    "restart_syscall",
+    "umask",
+    "arch_prctl",
     "exit",
     "exit_group",
-    "wait4",
-    "waitid",
-    "arch_prctl",
-    "prctl",
+)
+
+# ioctl requests that only ask about a descriptor: isatty (TCGETS), bytes waiting,
+# non-blocking and close-on-exec flags, terminal size.
+ALLOWED_IOCTLS = (0x5401, 0x541B, 0x5421, 0x5450, 0x5451, 0x5413)
+# prctl options that read state or name a thread.
+ALLOWED_PRCTLS = (
+    3,  # PR_GET_DUMPABLE
+    15,  # PR_SET_NAME
+    16,  # PR_GET_NAME
+    PR_GET_NO_NEW_PRIVS,
+    0x53564D41,  # PR_SET_VMA (anonymous mapping names, glibc 2.38+)
 )
 
 
+# ----------------------------------------------------------------------------- helpers
+
+
+@functools.cache
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)  # the C library this process already uses
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    libc.prctl.restype = ctypes.c_int
+    return libc
 
 
-def _errno_text() -> str:
+def _err(what: str) -> str:
     err = ctypes.get_errno()
-    return f"{errno.errorcode.get(err, err)} ({os.strerror(err)})"
+    return f"{what} failed ({errno.errorcode.get(err, err)}: {os.strerror(err)})"
+
+
+def _status() -> dict[str, str]:
+    with open("/proc/self/status") as f:
+        return dict(line.split(":", 1) for line in f if ":" in line)
+
+
+def _other_threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task")) - 1
+    except OSError:
+        return 0
 
 
 # ----------------------------------------------------------------------------- capabilities
@@ -204,24 +260,36 @@ class _CapData(ctypes.Structure):
 
 
 def _drop_capabilities(libc: ctypes.CDLL) -> bool | str:
+    problems = []
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        return f"prctl(PR_SET_NO_NEW_PRIVS) failed: {_errno_text()}"
+        problems.append(_err("prctl(PR_SET_NO_NEW_PRIVS)"))
     try:
-        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
     except (OSError, ValueError):
-        last = 40
+        last = 63
+    # Without CAP_SETPCAP (an ordinary user outside a user namespace) the bounding set
+    # cannot shrink; such a process holds no capability and, with no_new_privs and no
+    # execve, can never gain one, so that is not a weakness (checked below).
     for cap in range(last + 1):
-        # EINVAL: no such capability here; EPERM: no CAP_SETPCAP, so an unprivileged
-        # process whose capability sets are emptied below cannot use the bounding set anyway.
-        failed = libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0
-        if failed and ctypes.get_errno() not in (errno.EINVAL, errno.EPERM):
-            return f"prctl(PR_CAPBSET_DROP, {cap}) failed: {_errno_text()}"
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != errno.EINVAL:
+            break
     libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    header = _CapHeader(LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     if libc.capset(ctypes.byref(header), data) != 0:
-        return f"capset() failed: {_errno_text()}"
-    return True
+        problems.append(_err("capset"))
+
+    status = _status()
+    held = [k for k in ("CapEff", "CapPrm", "CapInh", "CapAmb") if int(status.get(k, "0"), 16)]
+    nnp = status.get("NoNewPrivs", "").strip() == "1"
+    if int(status.get("CapBnd", "0"), 16) and not nnp:
+        held.append("CapBnd")
+    if held:
+        problems.append("still held: " + ", ".join(f"{k} {status[k].strip()}" for k in held))
+    if not nnp:
+        problems.append("no_new_privs is not set")
+    return "; ".join(problems) if problems else True
 
 
 # ----------------------------------------------------------------------------- landlock
@@ -235,62 +303,66 @@ class _RulesetAttr(ctypes.Structure):
     ]
 
 
-class _PathBeneath(ctypes.Structure):
+class _PathBeneathAttr(ctypes.Structure):
     _pack_ = 1
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-@functools.cache
-def landlock_abi() -> int:
-    """The kernel's Landlock ABI version; 0 when Landlock is unavailable."""
-    if sys.platform != "linux":
-        return 0
+def landlock_abi() -> int | str:
+    """The Landlock ABI version of the running kernel, or why there is none."""
+    if not sys.platform.startswith("linux"):
+        return f"Landlock is a Linux feature; this is {sys.platform}"
     libc = _libc()
-    abi = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, LANDLOCK_CREATE_RULESET_VERSION)
-    return max(int(abi), 0)
+    abi = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                       ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))  # fmt: skip
+    if abi < 0:
+        err = ctypes.get_errno()
+        if err == errno.ENOSYS:
+            return f"the kernel ({os.uname().release}) has no Landlock (Linux 5.13 or later)"
+        if err == errno.EOPNOTSUPP:
+            return "Landlock is disabled at boot (add landlock to the lsm= kernel parameter)"
+        return _err("landlock_create_ruleset(VERSION)")
+    return int(abi)
 
 
-def _landlock(libc: ctypes.CDLL, read_paths: Iterable[str]) -> bool | str:
+def _landlock(libc: ctypes.CDLL, read_paths: Sequence[str]) -> bool | str:
     abi = landlock_abi()
-    if abi < 1:
-        return "Landlock is not available on this kernel (Linux 5.13+ with landlock enabled)"
-    fs = _FS_BY_ABI[max(k for k in _FS_BY_ABI if k <= abi)]
-    attr = _RulesetAttr(fs, 0, 0)
-    size = ctypes.sizeof(ctypes.c_uint64)
-    if abi >= 4:
-        attr.handled_access_net = NET_BIND_TCP | NET_CONNECT_TCP
-        size = 2 * ctypes.sizeof(ctypes.c_uint64)
-    if abi >= 6:
-        attr.scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL
-        size = 3 * ctypes.sizeof(ctypes.c_uint64)
-    ruleset = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), size, 0)
+    if isinstance(abi, str):
+        return abi
+    fs = FS_ABI1
+    if abi >= 2:
+        fs |= FS_REFER
+    if abi >= 3:
+        fs |= FS_TRUNCATE
+    if abi >= 5:
+        fs |= FS_IOCTL_DEV
+    attr = _RulesetAttr(
+        fs,
+        NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
+        SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0,
+    )
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    ruleset = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr),
+                           ctypes.c_size_t(size), ctypes.c_uint32(0))  # fmt: skip
     if ruleset < 0:
-        return f"landlock_create_ruleset failed: {_errno_text()}"
+        return _err("landlock_create_ruleset")
     try:
         for path in read_paths:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:
-                continue  # a path that does not exist here grants nothing
+                continue  # a path that is not there needs no rule
             try:
-                is_dir = os.path.isdir(path)
-                access = (FS_READ_FILE | FS_READ_DIR) if is_dir else FS_READ_FILE
-                rule = _PathBeneath(access & fs, fd)
-                if (
-                    libc.syscall(
-                        SYS_LANDLOCK_ADD_RULE,
-                        ruleset,
-                        LANDLOCK_RULE_PATH_BENEATH,
-                        ctypes.byref(rule),
-                        0,
-                    )
-                    != 0
-                ):
-                    return f"landlock_add_rule({path}) failed: {_errno_text()}"
+                is_dir = os.path.isdir(f"/proc/self/fd/{fd}")
+                rule = _PathBeneathAttr(FS_READ_FILE | (FS_READ_DIR if is_dir else 0), fd)
+                if libc.syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset),
+                                ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH),
+                                ctypes.byref(rule), ctypes.c_uint32(0)) != 0:  # fmt: skip
+                    return _err(f"landlock_add_rule({path})")
             finally:
                 os.close(fd)
-        if libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
-            return f"landlock_restrict_self failed: {_errno_text()}"
+        if libc.syscall(SYS_LANDLOCK_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+            return _err("landlock_restrict_self")
     finally:
         os.close(ruleset)
     return True
@@ -299,85 +371,145 @@ def _landlock(libc: ctypes.CDLL, read_paths: Iterable[str]) -> bool | str:
 # ----------------------------------------------------------------------------- seccomp
 
 
-def _load_pyseccomp() -> object | str:
-    """The libseccomp binding, loaded before any layer (finding the library needs files)."""
+def _load_pyseccomp() -> ModuleType | str:
+    """pyseccomp, or why it cannot be used. Imported before Landlock closes the
+    filesystem: loading it looks for libseccomp.so.2 (and may run ldconfig)."""
     try:
         import pyseccomp
-    except (ImportError, OSError) as e:
-        return f"libseccomp is not available ({type(e).__name__}: {e}); pip install pyseccomp"
+    except (ImportError, OSError) as exc:  # OSError: libseccomp.so.2 missing
+        return f"pyseccomp (libseccomp) cannot be loaded: {exc}"
     return pyseccomp
 
 
-def _seccomp(sc: object, threads: bool) -> bool | str:
+def _seccomp(sc: ModuleType | str, threads: bool) -> bool | str:
     if isinstance(sc, str):
         return sc
     try:
         f = sc.SyscallFilter(sc.ERRNO(errno.EPERM))
+        f.set_attr(sc.Attr.CTL_TSYNC, 1)  # every thread, not just this one
         for name in ALLOWED_SYSCALLS:
             try:
                 f.add_rule(sc.ALLOW, name)
-            except (RuntimeError, ValueError, OSError):
+            except (OSError, ValueError):
                 continue  # not a system call on this architecture
-        for name, arg in (("openat", 2), ("open", 1), ("creat", None)):
-            if arg is None:
-                continue
-            f.add_rule(sc.ALLOW, name, sc.Arg(arg, sc.MASKED_EQ, _WRITE_FLAGS, 0))
-        if threads:
-            f.add_rule(sc.ALLOW, "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, CLONE_THREAD))
-        # Signals only to this process itself (raise(), pthread_kill, os.kill(os.getpid())).
+        # open only for reading (masked comparison on the flags argument)
+        f.add_rule(sc.ALLOW, "openat", sc.Arg(2, sc.MASKED_EQ, O_WRITING, 0))
+        with contextlib.suppress(OSError, ValueError):  # aarch64 has no open(2)
+            f.add_rule(sc.ALLOW, "open", sc.Arg(1, sc.MASKED_EQ, O_WRITING, 0))
+        for request in ALLOWED_IOCTLS:
+            f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.EQ, request))
+        for option in ALLOWED_PRCTLS:
+            f.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.EQ, option))
+        # resource limits may be read, never changed
+        f.add_rule(sc.ALLOW, "prlimit64", sc.Arg(2, sc.EQ, 0))
+        # signals only to itself (the pid is fixed: no fork after this)
         pid = os.getpid()
         f.add_rule(sc.ALLOW, "kill", sc.Arg(0, sc.EQ, pid))
         f.add_rule(sc.ALLOW, "tgkill", sc.Arg(0, sc.EQ, pid))
-        # glibc tries clone3 first for threads; its flags sit in a struct seccomp cannot
-        # read, so make it say "not implemented" and glibc falls back to clone.
+        if threads:
+            f.add_rule(
+                sc.ALLOW,
+                "clone",
+                sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD | CLONE_NAMESPACES, CLONE_THREAD),
+            )
+        # clone3 passes its flags in memory, out of a filter's reach: glibc falls back
+        # to clone when it sees ENOSYS.
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
         f.load()
-    except Exception as e:  # the kernel refused the filter
-        return f"seccomp filter not loaded ({type(e).__name__}: {e})"
+    except OSError as exc:
+        return f"the seccomp filter could not be installed: {exc}"
     return True
 
 
-# ----------------------------------------------------------------------------- together
+# ----------------------------------------------------------------------------- public
 
 
 def lock_down(
-    read_paths: Sequence[str | os.PathLike[str]], *, threads: bool = True
+    read_paths: Sequence[str | os.PathLike[str]],
+    *,
+    threads: bool = True,
+    layers: Collection[str] = LAYERS,
 ) -> dict[str, bool | str]:
-    """Confine this process: no capabilities, read-only access beneath ``read_paths`` and
-    no writes anywhere (Landlock), an allow-list of system calls (seccomp). Returns
-    ``{layer: True or why it is missing}``; never raises for a refused layer."""
-    if sys.platform != "linux":
-        return dict.fromkeys(LAYERS, f"not available on {sys.platform}")
+    """Confine this process for good: no capabilities, the filesystem read-only beneath
+    ``read_paths`` (and closed elsewhere), and a seccomp allow-list. ``threads`` lets it
+    start threads (never processes). Call once set-up is done, while single-threaded,
+    right before untrusted code is loaded. ``layers`` applies only some of
+    :data:`LAYERS` (tests use it to show which layer stops what).
+
+    Returns ``{layer: True}`` or ``{layer: "why not"}`` for each layer applied; a layer
+    the OS refuses is reported, never raised.
+    """
+    paths = [os.fspath(p) for p in read_paths]
+    result: dict[str, bool | str] = {}
+    if not sys.platform.startswith("linux"):
+        return dict.fromkeys(layers, f"only Linux has these layers; this is {sys.platform}")
     libc = _libc()
-    sc = _load_pyseccomp()
-    landlock_abi()
-    state: dict[str, bool | str] = {"capabilities": _drop_capabilities(libc)}
-    state["landlock"] = _landlock(libc, [os.fspath(p) for p in read_paths])
-    state["seccomp"] = _seccomp(sc, threads)
-    return state
+    sc = _load_pyseccomp() if "seccomp" in layers else ""
+    # tempfile picks its folder by writing a file there: let it, once, before it cannot.
+    with contextlib.suppress(OSError):
+        tempfile.gettempdir()
+    others = _other_threads()
+    if "capabilities" in layers:
+        result["capabilities"] = _drop_capabilities(libc)
+    if "landlock" in layers:
+        result["landlock"] = _landlock(libc, paths)
+    if "seccomp" in layers:
+        result["seccomp"] = _seccomp(sc, threads)
+    if others:
+        # Capabilities and Landlock bind the calling thread and the threads it starts later.
+        why = (
+            f"{others} other thread(s) were already running and are not covered "
+            "(set OMP_NUM_THREADS=1 and OPENBLAS_NUM_THREADS=1, or lock down earlier)"
+        )
+        for layer in ("capabilities", "landlock"):
+            if result.get(layer) is True:
+                result[layer] = why
+    return result
 
 
-def default_read_paths(extra: Iterable[str | os.PathLike[str] | None] = ()) -> list[str]:
-    """What a job process may read once confined: the interpreter and its libraries, the
-    installed packages, this package and its data, system libraries, and ``extra`` (the
-    task's folder). Not the user's home, not the run directory."""
-    import eureka_lab
+def _loaded_package_dirs(entry: Path) -> list[str]:
+    """Folders (or files) of the modules already imported from the sys.path ``entry``."""
+    found: set[str] = set()
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if not file:
+            continue
+        try:
+            rel = Path(file).resolve().relative_to(entry)
+        except (ValueError, OSError):
+            continue
+        found.add(str(entry / rel.parts[0]))
+    return sorted(found)
 
-    package = Path(eureka_lab.__file__).resolve().parent
-    paths = {
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        str(package),
-        str(package.parent / "envs"),
-        str(package.parent / "prompts"),
+
+def default_read_paths(extra: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+    """What a job child needs to read: the interpreter's prefixes, every ``sys.path``
+    folder inside them, the package folders already imported from other ``sys.path``
+    entries (an editable checkout: its package folder and data, never the checkout with
+    its runs), the system libraries, and a few files under /proc/self, /sys and /dev.
+    Neither the user's home (outside the prefix) nor the run folder."""
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    paths: list[str] = [str(p) for p in sorted(prefixes)]
+    for raw in sys.path:
+        entry = Path(raw or os.getcwd()).resolve()
+        if not entry.is_dir():
+            continue
+        if any(entry == p or p in entry.parents for p in prefixes):
+            paths.append(str(entry))
+        else:
+            paths.extend(_loaded_package_dirs(entry))
+    try:  # eureka-lab's shipped data (envs, prompts) in a checkout
+        from eureka_lab.task import data_dir
+
+        paths.extend(str(data_dir(name)) for name in ("envs", "prompts"))
+    except Exception:  # noqa: BLE001 - the data is optional for lock_down itself
+        pass
+    paths += [
         "/usr/lib",
         "/usr/lib64",
         "/lib",
         "/lib64",
         "/usr/share/zoneinfo",
-        "/usr/share/glvnd",
-        "/usr/share/egl",
         "/etc/ld.so.cache",
         "/etc/localtime",
         "/proc/self",
@@ -386,100 +518,100 @@ def default_read_paths(extra: Iterable[str | os.PathLike[str] | None] = ()) -> l
         "/sys/devices/system/cpu",
         "/dev/null",
         "/dev/urandom",
-    }
-    for entry in sys.path:
-        p = Path(entry or ".").resolve()
-        if p.is_dir() and ("site-packages" in p.parts or "dist-packages" in p.parts):
-            paths.add(str(p))
-    for item in extra:
-        if item:
-            paths.add(os.fspath(item))
-    return sorted(p for p in paths if os.path.exists(p))
+    ]
+    paths += [os.fspath(p) for p in extra]
+    seen: dict[str, None] = {}
+    for p in paths:
+        if os.path.exists(p):
+            seen.setdefault(p)
+    return list(seen)
 
-
-# ----------------------------------------------------------------------------- probing
 
 _PROBE = r"""
-import json, os, socket, sys, tempfile
-from eureka_lab import lockdown
-scratch = sys.argv[1]
-state = lockdown.lock_down(lockdown.default_read_paths())
-seen = {k: (v if v is True else str(v)) for k, v in state.items()}
-status = dict(l.split(":", 1) for l in open("/proc/self/status") if ":" in l)
-# An unprivileged process cannot empty its bounding set (no CAP_SETPCAP), nor use it: with
-# no_new_privs set and exec forbidden it can never gain what the set still names.
-names = ("CapEff", "CapPrm") + (("CapBnd",) if os.geteuid() == 0 else ())
-caps = [int(status[k].strip(), 16) for k in names]
-checks = {"caps_zero": not any(caps), "seccomp_mode": status["Seccomp"].strip() == "2"}
-try:
-    open(os.path.join(scratch, "written"), "w").close()
-    checks["write_refused"] = False
-except OSError:
-    checks["write_refused"] = True
-try:
-    open(os.path.join(scratch, "secret")).read()
-    checks["read_refused"] = False
-except OSError:
-    checks["read_refused"] = True
-try:
-    socket.socket()
-    checks["socket_refused"] = False
-except OSError:
-    checks["socket_refused"] = True
-print(json.dumps({"layers": seen, "checks": checks}))
+import json, os, sys
+import pyseccomp  # noqa: F401 - loaded before Landlock closes the filesystem
+from eureka_lab.lockdown import default_read_paths, lock_down
+scratch, outside = sys.argv[1], sys.argv[2]
+def attempt(fn):
+    try:
+        fn()
+        return "done"
+    except OSError as exc:
+        return exc.errno
+write = lambda: open(os.path.join(scratch, "w.txt"), "w").close()
+# Landlock first, alone: seccomp would refuse the write before Landlock is asked.
+paths = default_read_paths()
+result = {"layers": lock_down(paths, layers=("capabilities", "landlock"))}
+result["write"] = attempt(write)
+result["read_outside"] = attempt(lambda: open(outside).read())
+result["layers"].update(lock_down(paths, layers=("seccomp",)))
+result["fork"] = attempt(lambda: os._exit(0) if os.fork() == 0 else None)
+result["write_seccomp"] = attempt(write)
+with open("/proc/self/status") as f:
+    result["status"] = {k: v.strip() for k, v in (l.split(":", 1) for l in f if ":" in l)}
+sys.stdout.write(json.dumps(result))
 """
 
 
 @functools.cache
 def probe(python: str | None = None) -> dict[str, bool | str]:
-    """Which confinement layers hold on this machine, seen from a throwaway child that
-    locks itself down and then tries to write, read outside its paths and open a socket.
-    ``{layer: True}`` or ``{layer: "why not"}``; cached."""
-    import json
-    import shutil
-    import subprocess
-    import tempfile
-
-    scratch = tempfile.mkdtemp(prefix="eureka-lockdown-probe-")
-    try:
-        Path(scratch, "secret").write_text("x")
-        proc = subprocess.run(
-            [python or sys.executable, "-c", _PROBE, scratch],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if proc.returncode != 0:
-            why = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-            return dict.fromkeys(LAYERS, f"the probe child failed: {why}")
-        seen = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.SubprocessError, ValueError) as e:
-        return dict.fromkeys(LAYERS, f"the probe child did not run: {e}")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    layers, checks = seen["layers"], seen["checks"]
+    """Which layers of :func:`lock_down` hold on this machine, checked in a throwaway
+    child running ``python`` (default ``sys.executable``): ``{layer: True or "why not"}``.
+    The child reports what the kernel says (/proc/self/status) and whether writing a file
+    and reading one outside the read paths are refused. Cached."""
+    python = python or sys.executable
+    with tempfile.TemporaryDirectory(prefix="eureka-lockdown-probe-") as tmp:
+        scratch = os.path.join(tmp, "scratch")
+        os.mkdir(scratch)
+        outside = os.path.join(tmp, "outside.txt")
+        Path(outside).write_text("secret")
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        here = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
+        try:
+            proc = subprocess.run(
+                [python, "-c", _PROBE, scratch, outside],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+                cwd=tmp,
+            )
+            seen = json.loads(proc.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            return dict.fromkeys(LAYERS, f"the probe child did not run: {exc}")
+    layers, status = seen["layers"], seen["status"]
     out: dict[str, bool | str] = {}
-    out["capabilities"] = (
-        layers["capabilities"]
-        if layers["capabilities"] is not True
-        else (True if checks["caps_zero"] else "capabilities are still set in the child")
-    )
-    out["landlock"] = (
-        layers["landlock"]
-        if layers["landlock"] is not True
-        else (
-            True
-            if checks["write_refused"] and checks["read_refused"]
-            else "the child could still write or read outside its paths"
+
+    caps = {k: int(status.get(k, "0"), 16) for k in ("CapEff", "CapPrm", "CapInh", "CapBnd")}
+    held = [k for k in ("CapEff", "CapPrm", "CapInh") if caps[k]]
+    if caps["CapBnd"] and status.get("NoNewPrivs") != "1":
+        held.append("CapBnd")
+    if layers["capabilities"] is not True:
+        out["capabilities"] = layers["capabilities"]
+    elif held:
+        out["capabilities"] = "the child still holds " + ", ".join(held)
+    else:
+        out["capabilities"] = True
+
+    if layers["landlock"] is not True:
+        out["landlock"] = layers["landlock"]
+    elif seen["write"] != errno.EACCES or seen["read_outside"] != errno.EACCES:
+        out["landlock"] = (
+            f"writing gave {seen['write']!r} and reading outside gave "
+            f"{seen['read_outside']!r}, not EACCES"
         )
-    )
-    out["seccomp"] = (
-        layers["seccomp"]
-        if layers["seccomp"] is not True
-        else (
-            True
-            if checks["seccomp_mode"] and checks["socket_refused"]
-            else "the filter is not in force in the child"
+    else:
+        out["landlock"] = True
+
+    if layers["seccomp"] is not True:
+        out["seccomp"] = layers["seccomp"]
+    elif status.get("Seccomp") != "2" or {seen["fork"], seen["write_seccomp"]} != {errno.EPERM}:
+        out["seccomp"] = (
+            f"Seccomp: {status.get('Seccomp')}; fork gave {seen['fork']!r} and writing "
+            f"gave {seen['write_seccomp']!r}, not EPERM"
         )
-    )
+    else:
+        out["seccomp"] = True
     return out

@@ -91,7 +91,7 @@ CAUSES = {
     "segfault": "segmentation fault",
     "sigkill": "killed",
     "memory": "MemoryError",
-    "raise": "RuntimeError: injected fault at step 5",
+    "raise": "RuntimeError: injected fault at step",
     "hang": "timed out",
 }
 
@@ -116,33 +116,48 @@ def test_faults_during_validation_are_recorded_and_the_executor_goes_on():
         out = results[fault]
         assert out.result is None or out.result["ok"] is False, (fault, out)
         assert cause in _reason(out), (fault, out)
+    for fault in ("raise", "memory"):
+        assert results[fault].result["stage"] == "validation", results[fault]
+    assert results["raise"].result["reason"] == "RuntimeError: injected fault at step 5"
     assert "SIGSEGV" in results["segfault"].reason
     assert "SIGKILL" in results["sigkill"].reason
     assert time.monotonic() - started < 90
 
 
 def test_faults_during_training_are_recorded_and_the_executor_goes_on():
-    """Train mode: a segfault and a SIGKILL deep in training, a reward that turns NaN and
-    one that turns inf after validation's calls; a healthy training queued last."""
+    """Train mode: each fault deep in training, a reward that turns NaN and one that turns
+    inf after validation's calls; a healthy training queued last."""
     nan = NON_FINITE.replace("AFTER", "40").replace("BAD", "np.nan")
     inf = NON_FINITE.replace("AFTER", "60").replace("BAD", "np.inf")
     jobs = [
-        job("segfault", faulty_task("segfault", at_step=100), "train"),
-        job("sigkill", faulty_task("sigkill", at_step=100), "train"),
+        job(fault, faulty_task(fault, at_step=100), "train", timeout=5 if fault == "hang" else 120)
+        for fault in CAUSES
+    ]
+    jobs += [
         job("nan", faulty_task(), "train", code=nan),
         job("inf", faulty_task(), "train", code=inf),
         job("healthy", faulty_task(), "train"),
     ]
-    results = LocalExecutor(2).run(jobs)
+    events = []
+    results = LocalExecutor(2).run(jobs, on_event=events.append)
+    assert sorted(results) == sorted(j.key for j in jobs)  # every job reported
     assert results["healthy"].result["ok"] is True, results["healthy"]
     assert results["healthy"].result["steps"] == 512
-    assert "segmentation fault" in results["segfault"].reason
-    assert "killed" in results["sigkill"].reason
+    assert [e.data["step"] for e in events if e.key == "healthy"] == [256, 512]
+    for fault, cause in CAUSES.items():
+        out = results[fault]
+        assert out.result is None or out.result["ok"] is False, (fault, out)
+        assert cause in _reason(out), (fault, out)
+    for fault in ("raise", "memory"):  # the job itself caught these and said so
+        assert results[fault].result["stage"] == "training", results[fault]
+    assert results["raise"].result["reason"] == "RuntimeError: injected fault at step 100"
+    assert "SIGSEGV" in results["segfault"].reason
+    assert "SIGKILL" in results["sigkill"].reason
     for key in ("nan", "inf"):
         res = results[key].result
         assert res["ok"] is False and res["stage"] == "training", res
         assert "non-finite" in res["reason"], res["reason"]
-    for key in ("segfault", "sigkill"):
+    for key in ("segfault", "sigkill", "hang"):
         assert results[key].result is None
 
 

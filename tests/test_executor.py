@@ -4,20 +4,26 @@ timeout, Ctrl-C) recorded or cleaned up."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import glob
 import multiprocessing
 import os
+import re
 import signal
+import sys
 import tempfile
+import threading
+import time
 
 import pytest
 from safetensors.numpy import load
 
+from eureka_lab import channel as channel_mod
 from eureka_lab import executor as executor_mod
 from eureka_lab.channel import MAX_HEADER, Channel, ProtocolError, read_frames
 from eureka_lab.executor import Job, LocalExecutor, _signal_reason
 from eureka_lab.limits import Limits
+from eureka_lab.records import CheckpointStats
 from eureka_lab.task import task_from_dict
 from eureka_lab.worker import JobSpec
 
@@ -61,19 +67,23 @@ def _train_job(task, key, timesteps=10**7, timeout=120.0, checkpoints=2):
 
 @pytest.fixture
 def started(monkeypatch):
-    """The processes the executor starts, in order, and the jobs in flight at each start."""
+    """The processes the executor starts, in order, the jobs in flight at each start, and
+    each job's scratch folder."""
 
     class Procs(list):
         slots: list[int]
+        scratch: list[str]
 
     procs = Procs()
     procs.slots = []
+    procs.scratch = []
     real_start = LocalExecutor._start
 
     def spy(self, job, running, wake):
         real_start(self, job, running, wake)
         procs.append(running[-1].proc)
         procs.slots.append(len(running))
+        procs.scratch.append(str(running[-1].scratch))
         return None
 
     monkeypatch.setattr(LocalExecutor, "_start", spy)
@@ -88,6 +98,54 @@ def _gone(pid):
     return False
 
 
+# Child-side hooks. The executor pickles its Process target by reference and the job child
+# is forked from the fork server, so a monkeypatch of ``worker.run_job`` in this process
+# never reaches the child. Instead ``executor._child_main`` is patched (here) with a
+# partial of ``_child_with``: in the child, where ``executor._child_main`` is the real one,
+# it swaps ``worker.run_job`` for ``job`` and hands over to the real ``_child_main`` (own
+# session, log, scratch folder, limits: everything but the job itself).
+
+
+def _child_with(spec, conn, scratch, limits, env, allow_weak=False, *, job):
+    from eureka_lab import executor, worker
+
+    worker.run_job = job
+    executor._child_main(spec, conn, scratch, limits, env, allow_weak)
+
+
+def _dies(spec, channel, confine):
+    sys.stderr.write("last words before os._exit\n")
+    sys.stderr.flush()
+    os._exit(3)
+
+
+def _reports_scratch(spec, channel, confine):
+    channel.send("result", {"cwd": os.getcwd(), "files": sorted(os.listdir("."))})
+
+
+def _breaks_protocol(spec, channel, confine, *, what):
+    """A valid checkpoint frame, then one outside the protocol, then a hang: the executor
+    must fail the job and kill it, not wait for it."""
+    conn = channel.conn
+    channel.send("checkpoint", {"step": 1})
+    if what == "header":
+        conn.send_bytes(b"x" * (MAX_HEADER + 1))
+    elif what == "json":
+        conn.send_bytes(b"{not json")
+    elif what == "deep":
+        conn.send_bytes(b"[" * 100_000)
+    elif what == "shape":
+        conn.send_bytes(b'{"kind": 1, "data": []}')
+    elif what == "artefact":  # over the parent's MAX_ARTEFACT, which the test lowers
+        channel.send("checkpoint", {"step": 2}, b"\x00" * 4096)
+    channel.send("result", {"ok": True})  # after a broken frame: never read
+    time.sleep(60)
+
+
+def _with_job(monkeypatch, job):
+    monkeypatch.setattr(executor_mod, "_child_main", functools.partial(_child_with, job=job))
+
+
 def test_jobs_run_at_most_workers_at_a_time(task, started):
     jobs = [_validate_job(task, f"job{i}") for i in range(3)]
     jobs.append(_validate_job(task, "bad", code=BAD))
@@ -96,8 +154,10 @@ def test_jobs_run_at_most_workers_at_a_time(task, started):
     assert len(started) == 4
     assert set(outputs) == {"job0", "job1", "job2", "bad"}
     for key in ("job0", "job1", "job2"):
+        assert outputs[key].reason is None, outputs[key]
         assert outputs[key].result["ok"] is True, outputs[key]
         assert outputs[key].result["components"] == ["centered", "upright"]
+        assert outputs[key].result["transitions"] == 4 * 32
     bad = outputs["bad"].result
     assert bad["ok"] is False and bad["stage"] == "validation"
     assert "shape" in bad["reason"]
@@ -109,76 +169,147 @@ def test_checkpoints_arrive_as_events_in_order(task):
     job = _train_job(task, "t", timesteps=512, checkpoints=4)
     out = LocalExecutor(1, limits=LIMITS).run([job], on_event=events.append)["t"]
     assert out.result["ok"] is True and out.result["steps"] == 512, out
+    assert out.result["components"] == ["centered", "upright"]
     assert [e.kind for e in events] == ["checkpoint"] * 4
     assert [e.data["step"] for e in events] == [128, 256, 384, 512]
     assert all(e.key == "t" for e in events)
-    arrays = load(events[-1].artefact)  # safetensors, never a pickle
-    assert any(name.startswith("policy/") for name in arrays)
+    stats = [CheckpointStats.model_validate(e.data) for e in events]
+    assert all(set(s.components) == {"centered", "upright"} for s in stats)
+    policies = [load(e.artefact) for e in events]  # safetensors, never a pickle
+    for arrays in policies:
+        assert arrays.keys() == policies[0].keys()
+        assert any(name.startswith("policy/") for name in arrays)
+    assert any(not (policies[0][k] == policies[-1][k]).all() for k in policies[0])  # trained
     assert "fitness" not in events[-1].data and "fitness" not in out.result
 
 
-def _exits_early(spec, conn, scratch, limits, env, allow_weak=False):
-    os._exit(3)
-
-
-def test_a_child_without_result_fails_naming_its_exit(task, monkeypatch):
-    monkeypatch.setattr(executor_mod, "_child_main", _exits_early)
+def test_a_child_without_result_fails_naming_its_exit_with_its_log(task, monkeypatch):
+    _with_job(monkeypatch, _dies)
     out = LocalExecutor(1, limits=LIMITS).run([_validate_job(task, "x")])["x"]
     assert out.result is None
     assert out.reason == "the worker exited with status 3 without writing a result"
+    assert "last words before os._exit" in out.log_tail
 
 
-def _garbage_child(spec, conn, scratch, limits, env, allow_weak=False, *, what):
-    os.setsid()
-    if what == "header":
-        conn.send_bytes(b"x" * (MAX_HEADER + 1))
-    elif what == "json":
-        conn.send_bytes(b"[" * 100_000)
-    elif what == "shape":
-        conn.send_bytes(b'{"kind": 1, "data": []}')
-    os._exit(0)
+def test_an_invalid_task_fails_the_job_with_a_reason(task):
+    spec = JobSpec("validate", {"name": "no env"}, GOOD)
+    out = LocalExecutor(1, limits=LIMITS).run([Job("x", spec, 60.0)])["x"]
+    assert out.reason is None, out  # the child reported the failure itself
+    assert out.result["ok"] is False and out.result["stage"] == "job"
+    assert out.result["reason"].startswith("ValidationError"), out.result
 
 
-@pytest.mark.parametrize("what", ["header", "json", "shape"])
-def test_a_job_that_breaks_the_protocol_fails(task, monkeypatch, what):
-    monkeypatch.setattr(executor_mod, "_child_main", functools.partial(_garbage_child, what=what))
-    out = LocalExecutor(1, limits=LIMITS).run([_validate_job(task, "g")])["g"]
+@pytest.mark.parametrize("what", ["header", "json", "deep", "shape", "artefact"])
+def test_a_job_that_breaks_the_protocol_is_failed_and_killed(task, monkeypatch, started, what):
+    monkeypatch.setattr(channel_mod, "MAX_ARTEFACT", 1024)  # the parent's reader only
+    _with_job(monkeypatch, functools.partial(_breaks_protocol, what=what))
+    events = []
+    out = LocalExecutor(1, limits=LIMITS).run([_validate_job(task, "g")], events.append)["g"]
     assert out.result is None
-    assert out.reason.startswith("the job broke the protocol"), out.reason
+    assert out.reason.startswith("the job broke the protocol: "), out.reason
+    assert out.seconds < 30
+    assert [(e.kind, e.data) for e in events] == [("checkpoint", {"step": 1})]
+    (proc,) = started
+    assert proc.exitcode == -signal.SIGKILL  # killed, not left to sleep
+    assert not os.path.exists(started.scratch[0])
 
 
-def test_read_frames_bounds_and_checks_every_frame():
+def _frames_of(*messages):
+    """What ``read_frames`` makes of ``messages`` written to a pipe (by a thread: a message
+    may not fit in the pipe's buffer)."""
+    reader, writer = multiprocessing.Pipe(duplex=False)
+
+    def write():
+        with contextlib.suppress(OSError):  # the reader gave up and closed its end
+            for message in messages:
+                writer.send_bytes(message)
+        writer.close()
+
+    thread = threading.Thread(target=write, daemon=True)
+    thread.start()
+    try:
+        return list(read_frames(reader))
+    finally:
+        reader.close()
+        thread.join(10)
+
+
+def test_read_frames_reads_what_the_channel_sends():
     reader, writer = multiprocessing.Pipe(duplex=False)
     ch = Channel(writer)
     ch.send("checkpoint", {"step": 1}, b"\x00" * 10)
-    ch.send("result", {"ok": True})
+    ch.send("k" * 100, {"ok": True})
     writer.close()
     frames = list(read_frames(reader))
     assert [(f.kind, f.data, f.artefact) for f in frames] == [
         ("checkpoint", {"step": 1}, b"\x00" * 10),
-        ("result", {"ok": True}, None),
+        ("k" * 64, {"ok": True}, None),  # kinds are cut to 64 characters
     ]
-    reader, writer = multiprocessing.Pipe(duplex=False)
-    writer.send_bytes(b'{"kind": "x", "data": {}, "artefact": 5}')
-    writer.close()  # promised an artefact, closed instead
-    with pytest.raises(ProtocolError, match="middle of a frame"):
-        list(read_frames(reader))
+    sent = []
+    with pytest.raises(ValueError):  # the child cannot send NaN (not JSON) either
+        Channel(type("Conn", (), {"send_bytes": sent.append})()).send("x", {"v": float("nan")})
+    assert sent == []
 
 
-def test_the_scratch_folder_is_removed(task):
-    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "eureka-job-*")))
-    LocalExecutor(1, limits=LIMITS).run([_validate_job(task, "s")])
-    after = set(glob.glob(os.path.join(tempfile.gettempdir(), "eureka-job-*")))
-    assert after <= before
+@pytest.mark.parametrize(
+    "messages, words",
+    [
+        ([b"x" * 200_001], "header over 200000 bytes"),
+        ([b"{not json"], "not valid JSON (JSONDecodeError)"),
+        ([b"[" * 100_000], "not valid JSON"),
+        ([b"[1, 2]"], "not {kind: str"),
+        ([b'{"kind": 1, "data": {}}'], "not {kind: str"),
+        ([b'{"kind": "x", "data": []}'], "not {kind: str"),
+        ([b'{"kind": "x", "data": {}, "artefact": "5"}'], "not {kind: str"),
+        ([b'{"kind": "x", "data": {}, "artefact": 5}'], "middle of a frame"),
+        ([b'{"kind": "x", "data": {}, "artefact": 5}', b"y" * 51], "artefact over 50 bytes"),
+        (
+            [b'{"kind": "x", "data": {"pad": "%s"}, "artefact": null}' % (b"y" * 160_000)] * 2,
+            "over 300000 bytes",
+        ),
+        ([b'{"kind": "x", "data": {}, "artefact": null}'] * 4, "over 3 frames"),
+    ],
+)
+def test_read_frames_refuses_anything_outside_the_protocol(monkeypatch, messages, words):
+    monkeypatch.setattr(channel_mod, "MAX_HEADER", 200_000)
+    monkeypatch.setattr(channel_mod, "MAX_ARTEFACT", 50)
+    monkeypatch.setattr(channel_mod, "MAX_TOTAL", 300_000)
+    monkeypatch.setattr(channel_mod, "MAX_FRAMES", 3)
+    with pytest.raises(ProtocolError, match=re.escape(words)):
+        _frames_of(*messages)
+
+
+def test_read_frames_reads_a_header_without_artefact_key():
+    (frame,) = _frames_of(b'{"kind": "x", "data": {}}')
+    assert (frame.kind, frame.data, frame.artefact) == ("x", {}, None)
+
+
+@pytest.mark.parametrize("size", ["true", "-1", "3"])
+def test_an_artefact_size_must_be_an_honest_count(size):
+    with pytest.raises(ProtocolError):
+        _frames_of(b'{"kind": "x", "data": {}, "artefact": ' + size.encode() + b"}", b"ab")
+
+
+def test_the_job_runs_in_a_scratch_folder_removed_afterwards(task, monkeypatch, started):
+    _with_job(monkeypatch, _reports_scratch)
+    out = LocalExecutor(1, limits=LIMITS).run([_validate_job(task, "s")])["s"]
+    cwd = out.result["cwd"]
+    assert cwd == started.scratch[0]
+    assert os.path.basename(cwd).startswith("eureka-job-")
+    assert os.path.dirname(cwd) == tempfile.gettempdir()  # outside the project and run store
+    assert {".cache", "job.log", "tmp"} <= set(out.result["files"])
+    assert not os.path.exists(cwd)
 
 
 def test_wall_timeout_kills_and_fails(task, started):
     out = LocalExecutor(1, limits=LIMITS).run([_train_job(task, "slow", timeout=1.0)])["slow"]
     assert out.result is None
     assert out.reason == "timed out after 1 s (wall-clock limit)"
+    assert out.seconds < 30
     (proc,) = started
     assert proc.exitcode == -signal.SIGKILL
     assert _gone(proc.pid)
+    assert not os.path.exists(started.scratch[0])
 
 
 def test_keyboard_interrupt_in_on_event_kills_children(task, started):
@@ -200,6 +331,7 @@ def test_keyboard_interrupt_in_on_event_kills_children(task, started):
         assert _gone(proc.pid)
         with pytest.raises(ProcessLookupError):
             os.killpg(proc.pid, 0)  # nothing left in the child's session either
+    assert not any(os.path.exists(folder) for folder in started.scratch)
 
 
 def test_workers_must_be_positive():

@@ -266,12 +266,14 @@ def test_training_works_once_confined():
         print("TRAINED", report.steps, steps)
         """
     )
+    threads = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     proc = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=Path(__file__).parent.parent,
+        env={**os.environ, **threads},  # as a job child: no thread before confinement
     )
     assert "TRAINED 512 [256, 512]" in proc.stdout, proc.stderr[-3000:]
 

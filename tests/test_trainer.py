@@ -13,6 +13,7 @@ from eureka_lab.evaluation import EVAL_SEED_BASE, Episode, evaluate, score_episo
 from eureka_lab.records import Evaluation
 from eureka_lab.task import task_from_dict
 from eureka_lab.trainers import Budget
+from eureka_lab.trainers.sb3 import OBS_MEAN, SB3Settings, SB3Trainer
 
 TIMESTEPS = 512
 CHECKPOINTS = 2
@@ -55,6 +56,18 @@ def _train(task, reward_fn, budget=BUDGET):
         task, load, budget, lambda stats, arrays: reports.append((stats, arrays))
     )
     return result, reports, loads
+
+
+def test_the_task_trainer_block_builds_the_sb3_trainer():
+    task = _task(trainer={"normalize_obs": True})
+    trainer = task.trainer.make()
+    assert isinstance(trainer, SB3Trainer)
+    settings = SB3Settings(n_envs=2, n_steps=64, batch_size=64, n_epochs=2, normalize_obs=True)
+    assert trainer.settings == settings
+    assert trainer.n_envs == 2 and trainer.resources.memory_bytes == 8 * 1024**3
+    old = {"name": "old", "env_id": "Pendulum-v1", "description": "old", "timesteps": 512}
+    old["ppo"] = {"n_envs": 3}  # the old name of the block
+    assert task_from_dict(old).trainer.make().settings == SB3Settings(n_envs=3)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +165,10 @@ def test_success_rate_from_threshold(threshold, rate):
         "min": 1.0,
         "max": 1.0,
     }
-    evals = evaluate(task, task.trainer.make(), {s.step: a for s, a in reports}, 2)
+    assert OBS_MEAN not in reports[-1][1]  # no normaliser, no normaliser arrays
+    trainer = SB3Trainer(SB3Settings(**{k: v for k, v in SB3.items() if k != "name"}))
+    evals = evaluate(task, trainer, {s.step: a for s, a in reports}, 2)
+    assert [e.step for e in evals] == [s.step for s, _ in reports]
     assert all(e.success_rate == rate for e in evals)
 
 
