@@ -31,6 +31,7 @@ _EXPORTS = {
     "load_run": "eureka_lab.results",
     "Run": "eureka_lab.results",
     "Candidate": "eureka_lab.results",
+    "diff": "eureka_lab.results",
     "TRAINERS": "eureka_lab.trainers",
     "EXECUTORS": "eureka_lab.executor",
     "SELECTORS": "eureka_lab.selection",

@@ -117,6 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a run's candidates and results", parents=[common])
     show.add_argument("run_dir", type=Path)
 
+    report = sub.add_parser(
+        "report", help="write a run's self-contained HTML report", parents=[common]
+    )
+    report.add_argument("run_dir", type=Path)
+    report.add_argument(
+        "-o", "--output", type=Path, help="the HTML file (default: RUN_DIR/report.html)"
+    )
+    report.add_argument(
+        "--videos",
+        choices=("link", "embed"),
+        default="link",
+        help="rollout videos, where the run has them: linked (default) or embedded",
+    )
+
     resume = sub.add_parser("resume", help="continue a stopped run", parents=[common])
     resume.add_argument("run_dir", type=Path)
     resume.add_argument("--workers", type=_positive(int))
@@ -281,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "resume":
             return cmd_resume(args, console)
+        if args.command == "report":
+            from eureka_lab.html_report import write_report
+
+            where = write_report(args.run_dir, args.output, embed_videos=args.videos == "embed")
+            console.print(f"report written to {where}", markup=False)
+            return 0
     except EurekaError as e:
         if args.debug:
             raise

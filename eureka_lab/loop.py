@@ -285,7 +285,8 @@ class Loop:
             tuple(messages), "sample", it, self._evidence(it), key=f"iter_{it:02d}-sample"
         )
         completions = self._ask(prompt, self.config.samples)
-        cands = [self._candidate(it, k, 0, c, None) for k, c in enumerate(completions)]
+        based_on = best.id if best is not None else None
+        cands = [self._candidate(it, k, 0, c, None, based_on) for k, c in enumerate(completions)]
         self._validate(cands)
         for round_ in range(1, self.config.repair_rounds + 1):
             broken = [
@@ -352,7 +353,13 @@ class Loop:
 
     # ------------------------------------------------------------------ candidates
     def _candidate(
-        self, it: int, index: int, repair: int, completion: Completion, parent: str | None
+        self,
+        it: int,
+        index: int,
+        repair: int,
+        completion: Completion,
+        parent: str | None,
+        based_on: str | None = None,
     ) -> Candidate:
         """Parse one answer into a candidate (or reuse the recorded one on resume)."""
         from eureka_lab.parsing import code_digest, parse_response
@@ -362,7 +369,9 @@ class Loop:
         existing = self.store.candidate(cid)
         if existing is not None:
             return existing
-        cand = Candidate(id=cid, iteration=it, index=index, repair=repair, parent=parent)
+        cand = Candidate(
+            id=cid, iteration=it, index=index, repair=repair, parent=parent, based_on=based_on
+        )
         self.store.save_response(cid, completion.text or "")
         if not completion.ok:
             cand.stage = "model"
@@ -446,7 +455,7 @@ class Loop:
         prompt = Prompt(tuple(messages), "repair", it, evidence, key=key)
         self.emit("repair_requested", id=broken.id, reason=broken.reason)
         (completion,) = self._ask(prompt, 1)
-        return self._candidate(it, broken.index, round_, completion, broken.id)
+        return self._candidate(it, broken.index, round_, completion, broken.id, broken.based_on)
 
     # ------------------------------------------------------------------ training
     def _train(self, trainings: list[_Training], episodes: int | None = None) -> None:

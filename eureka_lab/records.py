@@ -195,6 +195,9 @@ class Candidate(Record):
     index: int
     repair: int = 0
     parent: str | None = None
+    """The candidate this one repairs."""
+    based_on: str | None = None
+    """The best candidate whose answer and feedback the sampling prompt carried."""
     status: CandidateStatus = "failed"
     stage: Stage | None = None
     reason: Reason | None = None

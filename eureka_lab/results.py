@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eureka_lab.conversation import Message, Usage
+from eureka_lab.errors import ConfigError
 from eureka_lab.loop import LoopConfig
 from eureka_lab.records import Candidate as CandidateRecord
 from eureka_lab.records import Checkpoint, Iteration, RunSummary, TrainingResult
@@ -92,6 +93,11 @@ class Candidate:
         return self.store.checkpoints(self.id)
 
     @property
+    def video_path(self) -> Path | None:
+        """The rollout video of its best policy (mp4), where one was recorded."""
+        return self.store.video_path(self.id)
+
+    @property
     def policy_path(self) -> Path | None:
         """The best checkpoint's policy (safetensors), for loading in your own code."""
         return self.store.policy_path(self.id)
@@ -121,9 +127,38 @@ class Candidate:
             return Usage()
         return completion_from_dict(req["completions"][index]).usage
 
+    @property
+    def based_on(self) -> str | None:
+        """The best candidate whose answer and feedback this one's prompt carried."""
+        return self.record.based_on
+
+    def plot_components(self, ax: Any = None) -> Any:
+        """Each reward component over training, with the task score (a Figure)."""
+        from eureka_lab import plots
+
+        return plots.components(self, ax)
+
     def __repr__(self) -> str:
         fit = "-" if self.fitness is None else f"{self.fitness:.3g}"
         return f"<Candidate {self.id} {self.status} fitness={fit}>"
+
+    def _repr_html_(self) -> str:
+        from eureka_lab import htmlview as h
+
+        facts = [
+            ("status", h.esc(self.status)),
+            ("task score", h.num(self.fitness)),
+            ("success", "-" if self.success is None else f"{100 * self.success:.0f}%"),
+            ("components", h.esc(", ".join(self.components) or "-")),
+            ("tokens", str(self.usage.prompt_tokens + self.usage.completion_tokens)),
+        ]
+        if self.error:
+            facts.append(("error", h.esc(self.error, 500)))
+        if self.parent or self.based_on:
+            facts.append(("from", h.esc(self.parent or self.based_on)))
+        rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
+        body = h.code(self.code) if self.code else "<p>(no code)</p>"
+        return f"<div><h4>{h.esc(self.id)}</h4><table>{rows}</table>{body}</div>"
 
 
 class Run:
@@ -187,9 +222,149 @@ class Run:
     def usage(self) -> Usage:
         return self.store.usage()
 
+    def lineage(self, candidate: Candidate | str) -> list[Candidate]:
+        """The chain that led to ``candidate``: itself, the candidates it repairs, and the
+        bests whose feedback each sampling prompt carried, newest first."""
+        chain: list[Candidate] = []
+        cur: Candidate | None = (
+            self.candidate(candidate) if isinstance(candidate, str) else candidate
+        )
+        while cur is not None and cur.id not in {c.id for c in chain}:
+            chain.append(cur)
+            nxt = cur.parent or cur.based_on
+            cur = self.candidate(nxt) if nxt else None
+        return chain
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame, one row per candidate: iteration, status, stage, fitness,
+        success, parent, based_on, components, tokens and cost."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ConfigError(
+                'run.to_frame() needs pandas: pip install "eureka-lab[notebook]" (or pandas).'
+            ) from None
+        rows = []
+        for c in self.candidates:
+            u = c.usage
+            rows.append(
+                {
+                    "id": c.id,
+                    "iteration": c.iteration,
+                    "status": c.status,
+                    "stage": c.stage,
+                    "fitness": c.fitness,
+                    "success": c.success,
+                    "parent": c.parent,
+                    "based_on": c.based_on,
+                    "components": ", ".join(c.components),
+                    "tokens": u.prompt_tokens + u.completion_tokens,
+                    "cost_usd": u.cost_usd,
+                }
+            )
+        return pd.DataFrame(rows).set_index("id") if rows else pd.DataFrame()
+
+    def plot_fitness(self, ax: Any = None) -> Any:
+        """Every candidate per iteration, and the best so far (a Figure)."""
+        from eureka_lab import plots
+
+        return plots.fitness(self, ax)
+
+    def plot_final(self, ax: Any = None) -> Any:
+        """The final comparison of best, human and sparse rewards, per seed (a Figure)."""
+        from eureka_lab import plots
+
+        return plots.final(self, ax)
+
     def __repr__(self) -> str:
         state = "finished" if self.finished else "unfinished"
         return f"<Run {self.path.name} task={self.task.name} {state}>"
+
+    def _repr_html_(self) -> str:
+        from eureka_lab import htmlview as h
+
+        best = self.best.id if self.best else None
+        rows = [
+            [
+                h.esc(c.id) + (" <b>(best)</b>" if c.id == best else ""),
+                h.esc(c.status),
+                h.num(c.fitness),
+                "-" if c.success is None else f"{100 * c.success:.0f}%",
+                h.esc(", ".join(c.components), 300),
+                h.esc(c.error or "", 200),
+            ]
+            for c in self.candidates
+        ]
+        head = (
+            f"<p><b>{h.esc(self.path.name)}</b>: task {h.esc(self.task.name)}, "
+            f"{'finished' if self.finished else 'unfinished'}</p>"
+        )
+        cols = ["candidate", "status", "task score", "success", "components", "error"]
+        return head + h.table(cols, rows)
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What changed between two candidates' rewards."""
+
+    a: str
+    b: str
+    text: str
+    """A unified diff of the code."""
+    added: list[str]
+    removed: list[str]
+    rescaled: dict[str, float]
+    """Components in both whose mean magnitude at the last checkpoint changed by more
+    than 1.5x: the ratio b / a."""
+
+    def __str__(self) -> str:
+        lines = [self.text.rstrip()]
+        if self.added:
+            lines.append("added components: " + ", ".join(self.added))
+        if self.removed:
+            lines.append("removed components: " + ", ".join(self.removed))
+        for name, ratio in self.rescaled.items():
+            lines.append(f"rescaled: {name} x{ratio:.3g}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from eureka_lab import htmlview as h
+
+        parts = []
+        for line in self.text.splitlines():
+            color = {"+": "#e6ffec", "-": "#ffebe9", "@": "#ddf4ff"}.get(line[:1], "")
+            style = f' style="background:{color}"' if color else ""
+            parts.append(f"<div{style}>{h.esc(line, 500) or '&nbsp;'}</div>")
+        summary = h.esc(str(self).split(self.text.rstrip())[-1].strip())
+        return f'<pre style="font-size:90%">{"".join(parts)}</pre><pre>{summary}</pre>'
+
+
+def diff(a: Candidate, b: Candidate) -> Diff:
+    """What changed from ``a``'s reward to ``b``'s: a readable unified diff of the code, and
+    the components added, removed and rescaled (by their magnitude in training)."""
+    import difflib
+
+    text = "".join(
+        difflib.unified_diff(
+            (a.code or "").splitlines(keepends=True),
+            (b.code or "").splitlines(keepends=True),
+            fromfile=a.id,
+            tofile=b.id,
+        )
+    )
+    ca, cb = set(a.components), set(b.components)
+
+    def scale(c: Candidate) -> dict[str, float]:
+        last = c.checkpoints[-1].components if c.checkpoints else {}
+        return {n: abs(s.mean) for n, s in last.items()}
+
+    sa, sb = scale(a), scale(b)
+    rescaled = {
+        n: sb[n] / sa[n]
+        for n in sorted(ca & cb)
+        if n in sa and n in sb and sa[n] > 1e-12 and not (1 / 1.5 <= sb[n] / sa[n] <= 1.5)
+    }
+    return Diff(a.id, b.id, text, sorted(cb - ca), sorted(ca - cb), rescaled)
 
 
 def load_run(path: str | Path) -> Run:

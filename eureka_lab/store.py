@@ -57,6 +57,7 @@ POLICIES = "policies"
 REWARD = "reward.py"
 RESPONSE = "response.md"
 LOG = "worker.log"
+VIDEO = "rollout.mp4"
 ITERATION = "iteration.json"
 
 R = TypeVar("R", bound=BaseModel)
@@ -235,6 +236,16 @@ class RunStore:
 
     def save_best_policy(self, cid: str, data: bytes) -> None:
         atomic_write(self.root / cid / POLICY, data)
+
+    def save_video(self, cid: str, data: bytes) -> None:
+        """A rollout video of ``cid``'s best policy (H.264 mp4), written by the evaluator's
+        parent."""
+        atomic_write(self.root / cid / VIDEO, data)
+
+    def video_path(self, cid: str) -> Path | None:
+        """Where ``cid``'s rollout video is, if one was recorded."""
+        path = self.root / cid / VIDEO
+        return path if path.exists() else None
 
     def save_log(self, cid: str, text: str) -> None:
         """The tail of a job's output (already bounded and escaped by the caller)."""
