@@ -33,17 +33,18 @@ class EnvContext:
     constructed_with: str = ""
     """How the env is made when it differs from the defaults (kwargs, time limit)."""
 
-    def to_prompt(self) -> str:
-        """Compact markdown for the prompt."""
-        keys = ", ".join(f"`{k}`" for k in self.info_keys) or "(none)"
-        made = f"Made with {self.constructed_with}.\n\n" if self.constructed_with else ""
-        return (
-            f"# Environment `{self.env_id}`\n\n{made}"
-            "## Source (the reward computation is removed)\n\n"
-            f"```python\n{self.source.rstrip()}\n```\n\n"
-            f"## Observation (`obs`, `next_obs`)\n\n{self.observation.rstrip()}\n\n"
-            f"## Action (`action`)\n\n{self.action.rstrip()}\n\n"
-            f"## Info keys (`info`, arrays with the env as first axis)\n\n{keys}\n"
+    def to_prompt(self, prompts: Any = None) -> str:
+        """Compact markdown for the prompt (``prompts/context.j2``)."""
+        from eureka_lab.prompting import PromptBook
+
+        return (prompts or PromptBook()).render(
+            "context",
+            env_id=self.env_id,
+            constructed_with=self.constructed_with,
+            source=self.source.rstrip(),
+            observation=self.observation.rstrip(),
+            action=self.action.rstrip(),
+            info_keys=", ".join(f"`{k}`" for k in self.info_keys) or "(none)",
         )
 
 

@@ -193,7 +193,7 @@ class Loop:
 
         context = self.store.context()
         if context is None:
-            context = build_context(self.task).to_prompt()
+            context = build_context(self.task).to_prompt(self.prompts)
             self.store.save_context(context)
         return self.prompts.opening(
             env_id=self.task.env_id,

@@ -10,6 +10,14 @@ from eureka_lab.prompting import TEMPLATES, PromptBook
 
 VALUES = {
     "system": {"n_envs": 8},
+    "context": {
+        "env_id": "ENVID",
+        "constructed_with": "KWARGS",
+        "source": "SOURCE",
+        "observation": "OBSERVATION",
+        "action": "ACTION",
+        "info_keys": "KEYS",
+    },
     "task": {
         "env_id": "CartPole-v1",
         "context": "CONTEXT",
