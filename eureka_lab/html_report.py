@@ -67,6 +67,40 @@ def _candidate_block(c: Candidate, best: str | None, page: Path, embed: bool) ->
     return "".join(parts)
 
 
+def _behaviour(c: Candidate) -> str:
+    """What the candidate's policy did at its best checkpoint (the evaluator's summary)."""
+    step = c.result.best_step if c.result else None
+    at = next((cp for cp in c.checkpoints if cp.step == step), None)
+    if at is None or at.behaviour is None:
+        return ""
+    b = at.behaviour
+    events = "".join(
+        f"<li>{h.esc(e.kind)}: {e.episodes} of {b.episodes} episodes"
+        + (f", step {h.num(e.step)}" if e.step is not None else "")
+        + (f", {h.num(e.value)}" if e.value is not None else "")
+        + "</li>"
+        for e in b.events
+    )
+    rows = [
+        [h.esc(s.name)] + [h.num(getattr(s, k)) for k in ("start", "end", "min", "max", "mean")]
+        for s in b.signals
+    ]
+    actions = (
+        ""
+        if b.action_magnitude is None
+        else f"<p>Actions: mean magnitude {h.num(b.action_magnitude)}, "
+        f"{100 * (b.action_at_limits or 0):.0f}% of entries at their limits.</p>"
+    )
+    return (
+        f"<h3>What its policy did (step {at.step}, {b.episodes} evaluation episodes, mean "
+        f"length {h.num(b.length)}; {b.terminated} ended early, {b.truncated} reached the "
+        f"time limit)</h3>"
+        + (f"<ul>{events}</ul>" if events else "")
+        + h.table(["quantity", "start", "end", "min", "max", "mean"], rows, "numbers")
+        + actions
+    )
+
+
 def render(run: Run, page: Path, embed_videos: bool = False) -> str:
     """The whole report as one HTML string, to be written at ``page``. Videos, where a run
     has them, are linked relative to the page, or embedded with ``embed_videos``."""
@@ -114,6 +148,7 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
     if best is not None:
         out.append(f"<p>{h.esc(best.id)}: task score {h.num(best.fitness)}</p>")
         out.append(h.code(best.code or ""))
+        out.append(_behaviour(best))
     else:
         out.append("<p>No candidate trained yet.</p>")
     out.append("<h2>Final comparison</h2>")
