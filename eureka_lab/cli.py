@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where jobs run: {', '.join(EXECUTORS.names())}",
     )
     g.add_argument(
+        "--ray-address",
+        help="the Ray cluster for --executor ray (default: Ray on this machine)",
+    )
+    g.add_argument(
         "--selection",
         default=DEFAULTS.selection,
         help=f"how candidates are ranked: {', '.join(SELECTORS.names())}",

@@ -98,13 +98,19 @@ class Executor(Protocol):
 
 
 EXECUTORS: Registry[Callable[..., Executor]] = Registry(
-    "executor", {"local": "eureka_lab.executor:LocalExecutor"}
+    "executor",
+    {
+        "local": "eureka_lab.executor:LocalExecutor",
+        "ray": "eureka_lab.ray_executor:RayExecutor",
+    },
 )
 
 
-def make_executor(name: str, workers: int, allow_weak_sandbox: bool = False) -> Executor:
-    """The executor registered as ``name``."""
-    return EXECUTORS.get(name)(workers=workers, allow_weak_sandbox=allow_weak_sandbox)
+def make_executor(
+    name: str, workers: int, allow_weak_sandbox: bool = False, **options: Any
+) -> Executor:
+    """The executor registered as ``name``, with its own ``options`` (e.g. ``address``)."""
+    return EXECUTORS.get(name)(workers=workers, allow_weak_sandbox=allow_weak_sandbox, **options)
 
 
 @contextlib.contextmanager

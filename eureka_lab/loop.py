@@ -88,6 +88,8 @@ class LoopConfig:
     """Wall-clock limit per training; None: 300 s + 10 ms per timestep."""
     executor: str = "local"
     """Where jobs run (a name registered in ``eureka_lab.executor.EXECUTORS``)."""
+    ray_address: str | None = None
+    """The Ray cluster for ``executor="ray"``; None: a Ray instance on this machine."""
     selection: str = "fitness"
     """How candidates are ranked (a name in ``eureka_lab.selection.SELECTORS``)."""
     feedback: str = "reflection"
@@ -143,8 +145,9 @@ class Loop:
         self.backend = backend
         self.reporter = reporter
         self.prompts = prompts or PromptBook()
+        options = {"address": config.ray_address} if config.executor == "ray" else {}
         self.executor = executor or make_executor(
-            config.executor, config.workers, config.allow_weak_sandbox
+            config.executor, config.workers, config.allow_weak_sandbox, **options
         )
         self.selector = make_selector(config.selection)
         self.feedback = make_feedback(config.feedback)
