@@ -107,6 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"how candidates are ranked: {', '.join(SELECTORS.names())}",
     )
     g.add_argument(
+        "--oracle-noise",
+        type=float,
+        help="--selection oracle: noise on the hidden score, as a share of its range",
+    )
+    g.add_argument(
+        "--oracle-mistakes",
+        type=float,
+        help="--selection oracle: chance of swapping the most and least preferred",
+    )
+    g.add_argument(
         "--feedback",
         default=DEFAULTS.feedback,
         help=f"what the next prompt is built from: {', '.join(FEEDBACK.names())}",
@@ -196,6 +206,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     )
     console.print(f"model backend: {llm}{why}", markup=False, highlight=False)
     loop = {k: getattr(args, k) for k in api.LOOP_SETTINGS if getattr(args, k, None) is not None}
+    oracle = {"noise": args.oracle_noise, "mistakes": args.oracle_mistakes}
+    if any(v is not None for v in oracle.values()):
+        loop["selection_options"] = {k: v for k, v in oracle.items() if v is not None}
     return _guarded(
         console,
         lambda reporter: api.run(

@@ -17,7 +17,7 @@ import numpy as np
 
 from eureka_lab.conversation import Message
 from eureka_lab.prompting import PromptBook
-from eureka_lab.records import Behaviour
+from eureka_lab.records import Behaviour, Ranking
 from eureka_lab.registry import Registry
 from eureka_lab.selection import Trained
 from eureka_lab.text import safe_text
@@ -189,11 +189,16 @@ class Material:
     """What the next prompt can be built from."""
 
     ranked: Sequence[Trained]
-    """Trained candidates to learn from, best first (the run's best first)."""
+    """Trained candidates to learn from, best first (the run's best first, then the last
+    iteration's in the selector's order)."""
     responses: dict[str, str]
     """The model's answer of each of them, by id."""
     tried: Sequence[Tried] = field(default_factory=list)
     """Every candidate of recent iterations, oldest first."""
+    codes: dict[str, str] = field(default_factory=dict)
+    """The reward code of each ranked candidate, by id."""
+    rankings: Sequence[Ranking] = field(default_factory=list)
+    """The preference queries so far, oldest first (for preference-driven feedback)."""
 
 
 class Feedback(Protocol):
@@ -250,8 +255,69 @@ class Reflection:
         ]
 
 
+class Preference:
+    """ICPL: the most and the least preferred candidates' code with their reward traces,
+    the person's comments (Eureka-HF's critique), and a compact history of earlier choices.
+    The task score is never shown: a person's preference replaces it."""
+
+    def messages(self, prompts: PromptBook, material: Material) -> list[Message]:
+        best, worst = material.ranked[0], material.ranked[-1]
+        last = material.rankings[-1] if material.rankings else None
+        comments = last.comments if last else {}
+
+        def view(t: Trained, with_code: bool) -> dict[str, Any]:
+            stats = reflection([c.model_dump() for c in t.checkpoints])
+            return {
+                "id": t.id,
+                "stats": stats,
+                "code": safe_text(material.codes.get(t.id, ""), 6000) if with_code else "",
+                "comment": comments.get(t.id),
+            }
+
+        by_id = {t.id: t for t in material.ranked}
+        history = []
+        for r in material.rankings[-MAX_HISTORY:]:
+            top, bottom = r.order[0][0], r.order[-1][0]
+            if top == bottom:
+                continue
+            history.append(
+                {
+                    "iteration": r.iteration,
+                    "best": top,
+                    "worst": bottom,
+                    "best_components": ", ".join(by_id[top].candidate.components)
+                    if top in by_id
+                    else "-",
+                    "worst_components": ", ".join(by_id[bottom].candidate.components)
+                    if bottom in by_id
+                    else "-",
+                }
+            )
+        return [
+            Message("assistant", material.responses[best.id]),
+            Message(
+                "user",
+                prompts.render(
+                    "preference",
+                    best=view(best, False),
+                    worst=view(worst, True) if worst.id != best.id else None,
+                    overall=last.overall if last else None,
+                    history=history,
+                ),
+            ),
+        ]
+
+
+MAX_HISTORY = 8
+"""Earlier choices listed in a preference prompt."""
+
+
 FEEDBACK: Registry[type[Feedback]] = Registry(
-    "feedback mode", {"reflection": "eureka_lab.feedback:Reflection"}
+    "feedback mode",
+    {
+        "reflection": "eureka_lab.feedback:Reflection",
+        "preference": "eureka_lab.feedback:Preference",
+    },
 )
 
 

@@ -14,8 +14,9 @@ task names its trainer.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,7 @@ from eureka_lab.records import (
     Evaluation,
     FinalRow,
     Iteration,
+    Ranking,
     RunSummary,
     TrainingReport,
     TrainingResult,
@@ -92,6 +94,8 @@ class LoopConfig:
     """The Ray cluster for ``executor="ray"``; None: a Ray instance on this machine."""
     selection: str = "fitness"
     """How candidates are ranked (a name in ``eureka_lab.selection.SELECTORS``)."""
+    selection_options: dict[str, float] = field(default_factory=dict)
+    """Options of the selection mode (the oracle's ``noise`` and ``mistakes``)."""
     feedback: str = "reflection"
     """What the next prompt is built from (a name in ``eureka_lab.feedback.FEEDBACK``)."""
     allow_weak_sandbox: bool = False
@@ -149,7 +153,9 @@ class Loop:
         self.executor = executor or make_executor(
             config.executor, config.workers, config.allow_weak_sandbox, **options
         )
-        self.selector = make_selector(config.selection)
+        self.selector = make_selector(
+            config.selection, seed=config.seed, **config.selection_options
+        )
         self.feedback = make_feedback(config.feedback)
         self.trainer = task.trainer.make()
         self.timesteps = config.timesteps or task.timesteps
@@ -232,9 +238,26 @@ class Loop:
             return None
         return Trained(cand, result, self.store.checkpoints(cid))
 
-    def _best_of(self, trained: Sequence[Trained]) -> Trained:
-        """The first of the selector's ranking (earlier entries win ties)."""
+    def _rank(self, trained: Sequence[Trained], iteration: int) -> list[list[str]]:
+        """The selector's ranking; a preference query (a person's, an oracle's) is recorded."""
         ranking = self.selector.rank(trained)
+        annotator = getattr(self.selector, "annotator", None)
+        if annotator is not None:
+            self.store.append_ranking(
+                Ranking(
+                    annotator=annotator,
+                    time=time.time(),
+                    iteration=iteration,
+                    candidates=[t.id for t in trained],
+                    order=ranking,
+                )
+            )
+            self.emit("preference", iteration=iteration, annotator=annotator, order=ranking)
+        return ranking
+
+    def _best_of(self, trained: Sequence[Trained], iteration: int) -> Trained:
+        """The first of the selector's ranking (earlier entries win ties)."""
+        ranking = self._rank(trained, iteration)
         by_id = {t.id: t for t in trained}
         return by_id[ranking[0][0]]
 
@@ -260,10 +283,8 @@ class Loop:
                 except BudgetExceeded as e:
                     self.emit("budget_reached", iteration=it, message=str(e))
                     break
-            if done.best is not None:
-                newest = self._trained(done.best)
-                if newest is not None:
-                    best = newest if best is None else self._best_of([newest, best])
+            if done.run_best is not None:
+                best = self._trained(done.run_best) or best
         if best is None:
             raise RunError(
                 "No candidate trained successfully in any iteration; see `eureka-lab show "
@@ -278,10 +299,13 @@ class Loop:
         self.emit("iteration_started", iteration=it)
         messages = list(opening)
         if best is not None:
+            ranked = [best, *self._last_ranked(it - 1, best.id)]
             material = Material(
-                ranked=[best],
-                responses={best.id: self.store.response(best.id) or ""},
+                ranked=ranked,
+                responses={t.id: self.store.response(t.id) or "" for t in ranked},
                 tried=self._tried(range(max(0, it - TRIED_ITERATIONS), it)),
+                codes={t.id: self.store.reward_code(t.id) or "" for t in ranked},
+                rankings=self.store.rankings(),
             )
             messages += self.feedback.messages(self.prompts, material)
         prompt = Prompt(
@@ -307,9 +331,13 @@ class Loop:
             [_Training(c.id, self.store.reward_code(c.id), self.config.seed) for c in valid]
         )
         trained = [t for t in (self._trained(c.id) for c in cands) if t is not None]
-        ranking = self.selector.rank(trained) if trained else []
+        ranking = self._rank(trained, it) if trained else []
         best_id = ranking[0][0] if ranking else None
         best_result = self.store.result(best_id) if best_id else None
+        newest = self._trained(best_id) if best_id else None
+        run_best = best
+        if newest is not None:
+            run_best = newest if best is None else self._best_of([newest, best], it)
         record = Iteration(
             iteration=it,
             candidates=[c.id for c in cands],
@@ -317,10 +345,17 @@ class Loop:
             ranking=ranking,
             best=best_id,
             best_fitness=best_result.fitness if best_result else None,
+            run_best=run_best.id if run_best is not None else None,
         )
         self.store.save_iteration(record)
-        self.emit("iteration_finished", **record.model_dump(exclude={"ranking"}))
+        self.emit("iteration_finished", **record.model_dump(exclude={"ranking", "run_best"}))
         return record
+
+    def _last_ranked(self, it: int, skip: str) -> list[Trained]:
+        """Iteration ``it``'s trained candidates in its ranking's order, but ``skip``."""
+        record = self.store.iteration(it) if it >= 0 else None
+        ids = [cid for group in (record.ranking if record else []) for cid in group]
+        return [t for t in (self._trained(c) for c in ids if c != skip) if t is not None]
 
     def _tried(self, iterations: range) -> list[Tried]:
         """The candidates of ``iterations`` as the table of attempts shows them."""
@@ -666,6 +701,7 @@ class Loop:
             normalized_score=score,
             best_vs_human=verdict,
             eval_episodes=episodes,
+            preference_queries=len(self.store.rankings()),
             usage=UsageRecord(**asdict(self.store.usage())),
         )
         self.store.save_summary(summary)

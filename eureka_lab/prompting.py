@@ -10,7 +10,7 @@ import jinja2
 from eureka_lab.conversation import Message
 from eureka_lab.task import data_dir
 
-TEMPLATES = ("system", "context", "task", "feedback", "repair")
+TEMPLATES = ("system", "context", "task", "feedback", "preference", "repair")
 
 
 class PromptBook:

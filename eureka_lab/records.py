@@ -220,6 +220,33 @@ class Iteration(Record):
     """Trained candidates, best first; candidates in one inner list are tied."""
     best: str | None = None
     best_fitness: OptNum = None
+    run_best: str | None = None
+    """The run's best after this iteration (its best, or an earlier one the selector kept)."""
+
+
+class Ranking(Record):
+    """One preference query: how an annotator (a person, an oracle) ordered candidates."""
+
+    annotator: Name
+    time: float
+    iteration: int
+    candidates: list[str]
+    order: list[list[str]]
+    """Best first; candidates in one inner list are tied."""
+    comments: dict[str, Reason] = Field(default_factory=dict)
+    """Per candidate, in the annotator's words."""
+    overall: Reason | None = None
+    cant_tell: bool = False
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The ranking as pairwise comparisons (preferred, other); ties give none."""
+        return [
+            (a, b)
+            for i, better in enumerate(self.order)
+            for worse in self.order[i + 1 :]
+            for a in better
+            for b in worse
+        ]
 
 
 class FinalRow(Record):
@@ -255,6 +282,8 @@ class RunSummary(Record):
     """Whether best and human differ by more than their spread over the final seeds."""
     eval_episodes: int | None = None
     """Evaluation episodes per checkpoint in the final comparison."""
+    preference_queries: int = 0
+    """Rankings asked of an annotator (a person, an oracle) during the run."""
     usage: Usage = Field(default_factory=Usage)
 
     @field_validator("final")

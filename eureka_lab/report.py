@@ -197,6 +197,8 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
         spread = "" if row.std is None else f" ± {_num(row.std)}"
         table.add_row(name, _num(row.fitness) + spread, _pct(row.success_rate), per_seed)
     console.print(table)
+    if summary.preference_queries:
+        console.print(f"preference queries: {summary.preference_queries}", markup=False)
     if summary.best_vs_human is not None:
         console.print(
             f"best vs human: {summary.best_vs_human} (difference against the sum of their "

@@ -34,6 +34,11 @@ class Trained:
 
 
 class Selector(Protocol):
+    """Orders candidates. A selector with an ``annotator`` (a person, an oracle) answers
+    preference queries: the loop records each ranking it gives and counts them."""
+
+    annotator: str | None
+
     def rank(self, trained: Sequence[Trained]) -> Ranking:
         """``trained`` ordered best first, ties grouped; earlier entries win ties."""
         ...
@@ -41,6 +46,11 @@ class Selector(Protocol):
 
 class FitnessSelector:
     """By the task's fitness, measured by the evaluator (higher is better)."""
+
+    annotator = None
+
+    def __init__(self, seed: int = 0) -> None:
+        pass
 
     def rank(self, trained: Sequence[Trained]) -> Ranking:
         missing = [t.id for t in trained if t.result.fitness is None]
@@ -60,10 +70,45 @@ class FitnessSelector:
         return ranking
 
 
+class OracleSelector:
+    """A synthetic person (ICPL's protocol for evaluating without people): ranks by the
+    hidden fitness, blurred by ``noise`` (a share of the candidates' score range, as a
+    standard deviation) and, with probability ``mistakes``, swapping the most and the least
+    preferred."""
+
+    annotator = "oracle"
+
+    def __init__(self, seed: int = 0, noise: float = 0.0, mistakes: float = 0.0) -> None:
+        if noise < 0 or not 0 <= mistakes <= 1:
+            raise ConfigError(
+                f"oracle noise must be >= 0 and mistakes in [0, 1], got {noise}, {mistakes}."
+            )
+        import numpy as np
+
+        self.noise, self.mistakes = noise, mistakes
+        self.rng = np.random.default_rng(seed)
+
+    def rank(self, trained: Sequence[Trained]) -> Ranking:
+        scores = [t.result.fitness for t in trained]
+        if any(s is None for s in scores):
+            raise ConfigError("The oracle ranks by the hidden fitness, and a candidate has none.")
+        spread = (max(scores) - min(scores)) or 1.0  # type: ignore[type-var,operator]
+        seen = [s + self.noise * spread * self.rng.standard_normal() for s in scores]  # type: ignore[operator]
+        order = [trained[i].id for i in sorted(range(len(trained)), key=lambda i: -seen[i])]
+        if len(order) > 1 and self.rng.random() < self.mistakes:
+            order[0], order[-1] = order[-1], order[0]
+        return [[cid] for cid in order]
+
+
 SELECTORS: Registry[type[Selector]] = Registry(
-    "selection mode", {"fitness": "eureka_lab.selection:FitnessSelector"}
+    "selection mode",
+    {
+        "fitness": "eureka_lab.selection:FitnessSelector",
+        "oracle": "eureka_lab.selection:OracleSelector",
+    },
 )
 
 
-def make_selector(name: str) -> Selector:
-    return SELECTORS.get(name)()
+def make_selector(name: str, seed: int = 0, **options: float) -> Selector:
+    """The selector ``name`` with its ``options`` (the oracle's ``noise`` and ``mistakes``)."""
+    return SELECTORS.get(name)(seed=seed, **options)

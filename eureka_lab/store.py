@@ -39,6 +39,7 @@ from eureka_lab.records import (
     Candidate,
     Checkpoint,
     Iteration,
+    Ranking,
     RunSummary,
     TrainingResult,
 )
@@ -59,6 +60,7 @@ RESPONSE = "response.md"
 LOG = "worker.log"
 VIDEO = "rollout.mp4"
 ITERATION = "iteration.json"
+RANKINGS = "rankings.jsonl"
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -260,6 +262,27 @@ class RunStore:
     def iterations(self) -> list[int]:
         """Iterations that have started (a folder exists), in order."""
         return sorted(int(p.name[5:]) for p in self.root.glob("iter_*") if p.is_dir())
+
+    def append_ranking(self, ranking: Ranking) -> None:
+        """Record one preference query (JSON lines, appended and synced)."""
+        with open(self.root / RANKINGS, "a") as f:
+            f.write(ranking.model_dump_json() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def rankings(self) -> list[Ranking]:
+        """Every preference query of the run, in order (a torn last line is skipped)."""
+        try:
+            lines = (self.root / RANKINGS).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(Ranking.model_validate_json(line))
+            except ValidationError:
+                continue
+        return out
 
     def summary(self) -> RunSummary | None:
         return self._read(SUMMARY, RunSummary)

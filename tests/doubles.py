@@ -109,6 +109,10 @@ class ScriptedSelector:
     """Ranks candidates by a fixed preference: the highest candidate index first."""
 
     calls: ClassVar[list[list[str]]] = []
+    annotator = None
+
+    def __init__(self, seed: int = 0) -> None:
+        pass
 
     def rank(self, trained: Sequence[Trained]) -> Ranking:
         ScriptedSelector.calls.append([t.id for t in trained])

@@ -69,6 +69,42 @@ VALUES = {
             }
         ],
     },
+    "preference": {
+        "best": {
+            "id": "BEST",
+            "stats": {
+                "steps": 10,
+                "checkpoints": 2,
+                "fitness": {"shown": 2},
+                "components": [{"name": "a", "trace": "[1]", "max": 1, "mean": 1, "min": 1}],
+                "episode_length": {"trace": "[5]"},
+            },
+            "code": "",
+            "comment": "NICE",
+        },
+        "worst": {
+            "id": "WORST",
+            "stats": {
+                "steps": 10,
+                "checkpoints": 2,
+                "fitness": {"shown": 2},
+                "components": [{"name": "b", "trace": "[1]", "max": 1, "mean": 1, "min": 1}],
+                "episode_length": {"trace": "[5]"},
+            },
+            "code": "WORSTCODE",
+            "comment": None,
+        },
+        "overall": "OVERALL",
+        "history": [
+            {
+                "iteration": 0,
+                "best": "B0",
+                "worst": "W0",
+                "best_components": "a",
+                "worst_components": "b",
+            }
+        ],
+    },
     "repair": {"stage": "validation", "traceback": "TRACEBACK"},
 }
 

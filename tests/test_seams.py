@@ -91,6 +91,11 @@ def test_fitness_selection_groups_ties_in_input_order():
 class OldestFirst:
     """A selector under which no later candidate ever improves on the first."""
 
+    annotator = None
+
+    def __init__(self, seed: int = 0) -> None:
+        pass
+
     def rank(self, trained):
         ordered = sorted(trained, key=lambda t: (t.candidate.iteration, t.candidate.index))
         return [[t.id] for t in ordered]
