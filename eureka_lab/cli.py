@@ -126,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run candidate code even where an OS isolation layer is missing",
     )
+    g.add_argument("--videos", action="store_true", help="render a rollout video of each candidate")
+    g.add_argument("--video-steps", type=_positive(int), help="longest video in env steps")
+    g.add_argument("--video-size", type=_size, help="video WIDTHxHEIGHT (default 320x240)")
+    g.add_argument("--video-fps", type=_positive(int), help="video frame rate (default 30)")
     g.add_argument("--runs-dir", type=Path, default=Path("runs"))
 
     show = sub.add_parser("show", help="print a run's candidates and results", parents=[common])
@@ -299,7 +303,18 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"at least 16x16, got {text}")
+    return width, height
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering, before MuJoCo loads
     args = build_parser().parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
     try:

@@ -144,6 +144,8 @@ def fork_context() -> Any:
             os.environ["HOME"] = saved.get("HOME", "/")
             for var in THREAD_VARIABLES:
                 os.environ[var] = "1"
+            # MuJoCo picks its GL backend when imported: offscreen EGL works without a display.
+            os.environ.setdefault("MUJOCO_GL", "egl")
             with _main_module_hidden():
                 forkserver.ensure_running()
                 # The server imports PRELOAD before it forks anything: wait for that here,

@@ -60,6 +60,7 @@ Reporter = Callable[[dict[str, Any]], None]
 TRIED_ITERATIONS = 2
 """Iterations whose candidates the next prompt lists (the table of attempts)."""
 MAX_POLICY_BYTES = 64 * 1024**2
+MAX_VIDEO_BYTES = 64 * 1024**2
 """Largest policy (safetensors bytes) accepted from a training process."""
 
 
@@ -100,9 +101,25 @@ class LoopConfig:
     """What the next prompt is built from (a name in ``eureka_lab.feedback.FEEDBACK``)."""
     allow_weak_sandbox: bool = False
     """Run candidate code even where an OS isolation layer is missing."""
+    videos: bool = False
+    """Render a rollout video of each trained candidate's best policy (in the evaluator)."""
+    video_steps: int = 200
+    """Longest video, in env steps (a finished episode ends it sooner)."""
+    video_size: tuple[int, int] = (320, 240)
+    """Video width and height in pixels."""
+    video_fps: int = 30
+    """Video frame rate."""
 
     def __post_init__(self) -> None:
-        for name in ("iterations", "samples", "workers", "final_seeds", "final_eval_factor"):
+        for name in (
+            "iterations",
+            "samples",
+            "workers",
+            "final_seeds",
+            "final_eval_factor",
+            "video_steps",
+            "video_fps",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if self.timesteps is not None and self.timesteps < 1:
@@ -161,6 +178,12 @@ class Loop:
         self.timesteps = config.timesteps or task.timesteps
         self.seeds = tuple(task.reward_source(r) or "" for r in task.seed_rewards)
         self._live: dict[str, list[Checkpoint]] = {}
+        if config.videos:
+            from eureka_lab.video import can_render
+
+            why = can_render(task)
+            if why is not None:
+                raise ConfigError(f"{why}. Run without videos (leave out --videos).")
 
     # ------------------------------------------------------------------ plumbing
     def emit(self, kind: str, **fields: Any) -> None:
@@ -496,7 +519,23 @@ class Loop:
         return self._candidate(it, broken.index, round_, completion, broken.id, broken.based_on)
 
     # ------------------------------------------------------------------ training
-    def _train(self, trainings: list[_Training], episodes: int | None = None) -> None:
+    def _video(self) -> dict[str, int] | None:
+        if not self.config.videos:
+            return None
+        width, height = self.config.video_size
+        return {
+            "steps": self.config.video_steps,
+            "width": width,
+            "height": height,
+            "fps": self.config.video_fps,
+        }
+
+    def _train(
+        self,
+        trainings: list[_Training],
+        episodes: int | None = None,
+        videos: set[str] | None = None,
+    ) -> None:
         """Train each reward in a sandboxed job, then score its checkpoints in evaluation
         jobs that never load reward code. Trainings with a recorded result are skipped."""
         todo = [t for t in trainings if self.store.result(t.key) is None]
@@ -538,17 +577,29 @@ class Loop:
                     policies={
                         c.step: self.store.policy(key, c.step) or b"" for c in self._live[key]
                     },
+                    video=self._video() if videos is None or key in videos else None,
                 ),
                 300 + 10 * self.task.checkpoints * (episodes or self.task.eval_episodes),
             )
             for key in reports
         ]
-        for key, output in self.executor.run(evals).items():
+        for key, output in self.executor.run(evals, on_event=self._on_event).items():
             self._record(key, self._result(key, reports[key], output))
         self._live = {}
 
     def _on_event(self, event: JobEvent) -> None:
-        """A checkpoint from a training job: validate it, keep its policy, report progress."""
+        """A checkpoint from a training job: validate it, keep its policy, report progress.
+        A video from an evaluation job: check it looks like an mp4 and keep it."""
+        if event.kind == "video" and event.key in self._live:
+            from eureka_lab.video import looks_like_mp4
+
+            data = event.artefact or b""
+            if len(data) <= MAX_VIDEO_BYTES and looks_like_mp4(data):
+                self.store.save_video(event.key, data)
+                self.emit("video", id=event.key, bytes=len(data))
+            else:
+                self.emit("video_refused", id=event.key, bytes=len(data))
+            return
         if event.kind != "checkpoint" or event.key not in self._live:
             return
         live = self._live[event.key]
@@ -668,7 +719,9 @@ class Loop:
         if any(self.store.result(t.key) is None for t in trainings):
             self.emit("final_started", jobs=len(trainings), seeds=seeds)
         episodes = self.task.eval_episodes * self.config.final_eval_factor
-        self._train(trainings, episodes=episodes)
+        self._train(
+            trainings, episodes=episodes, videos={final_id(name, seeds[0]) for name in codes}
+        )
         rows: dict[str, FinalRow] = {}
         for name in codes:
             results = [self.store.result(final_id(name, s)) for s in seeds]

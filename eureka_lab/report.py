@@ -172,6 +172,9 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
         console.print(table)
     if best is not None:
         _show_behaviour(store, best, console)
+        video = store.video_path(best)
+        if video is not None:
+            console.print(f"rollout video of the best policy: {video}", markup=False)
     usage = store.usage()
     console.print(
         f"model usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens,"

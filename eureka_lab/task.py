@@ -165,9 +165,11 @@ class Task(BaseModel):
         """Standalone source of a contract reward reference; None for the env's own reward."""
         return None if ref == ENV_REWARD else reward_source(ref, self.source_dir)
 
-    def make_env(self, render_mode: str | None = None) -> Any:
-        """A fresh single Gymnasium environment for this task."""
-        return make_env(self.env_id, self.env_kwargs, self.max_episode_steps, render_mode)
+    def make_env(self, render_mode: str | None = None, **extra: Any) -> Any:
+        """A fresh single Gymnasium environment for this task (``extra``: further keyword
+        arguments, e.g. a render size)."""
+        kwargs = {**self.env_kwargs, **extra}
+        return make_env(self.env_id, kwargs, self.max_episode_steps, render_mode)
 
     def digest(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]

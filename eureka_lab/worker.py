@@ -47,6 +47,8 @@ class JobSpec:
     episodes: int = 1
     policies: dict[int, bytes] = field(default_factory=dict)
     """``evaluate``: each checkpoint's policy (safetensors bytes), by step."""
+    video: dict[str, int] | None = None
+    """``evaluate``: also render the best checkpoint's rollout (VideoSpec fields)."""
 
     @property
     def runs_candidate_code(self) -> bool:
@@ -149,7 +151,16 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         from eureka_lab.evaluation import evaluate
 
         policies = {step: load_arrays(data) for step, data in spec.policies.items()}
-        evaluations = evaluate(task, task.trainer.make(), policies, spec.episodes)
+        trainer = task.trainer.make()
+        evaluations = evaluate(task, trainer, policies, spec.episodes)
+        if spec.video is not None and evaluations:
+            from eureka_lab.evaluation import EVAL_SEED_BASE
+            from eureka_lab.video import VideoSpec, record
+
+            best = max(evaluations, key=lambda e: e.fitness)
+            act = trainer.policy(task, policies[best.step])
+            clip = record(task, act, EVAL_SEED_BASE, VideoSpec(**spec.video))
+            channel.send("video", {"step": best.step}, clip)
         channel.send("result", {"evaluations": [e.model_dump(mode="json") for e in evaluations]})
         return
     from safetensors.numpy import save as save_arrays
