@@ -119,8 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--feedback",
         default=DEFAULTS.feedback,
-        help=f"what the next prompt is built from: {', '.join(FEEDBACK.names())}",
+        help=f"what the next prompt is built from: {', '.join(FEEDBACK.names())}; or 'human' "
+        "(a person ranks rollout videos on a local page: --selection human --feedback "
+        "preference --videos) or 'oracle' (--selection oracle --feedback preference)",
     )
+    g.add_argument("--host", default="127.0.0.1", help="--feedback human: the page's address")
+    g.add_argument("--port", type=int, default=0, help="--feedback human: the page's port")
     g.add_argument(
         "--allow-weak-sandbox",
         action="store_true",
@@ -148,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="link",
         help="rollout videos, where the run has them: linked (default) or embedded",
     )
+
+    rank = sub.add_parser(
+        "rank",
+        help="serve the ranking page of a run waiting for a person's ranking, and go on",
+        parents=[common],
+    )
+    rank.add_argument("run_dir", type=Path)
 
     resume = sub.add_parser("resume", help="continue a stopped run", parents=[common])
     resume.add_argument("run_dir", type=Path)
@@ -209,6 +220,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         )
     )
     console.print(f"model backend: {llm}{why}", markup=False, highlight=False)
+    if args.feedback == "human":
+        args.selection, args.feedback, args.videos = "human", "preference", True
+        args.selection_options = {"host": args.host, "port": args.port}
+    elif args.feedback == "oracle":
+        args.selection, args.feedback = "oracle", "preference"
     loop = {k: getattr(args, k) for k in api.LOOP_SETTINGS if getattr(args, k, None) is not None}
     oracle = {"noise": args.oracle_noise, "mistakes": args.oracle_mistakes}
     if any(v is not None for v in oracle.values()):
@@ -325,7 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             show_run(RunStore.open(args.run_dir), console)
             return 0
-        if args.command == "resume":
+        if args.command in ("resume", "rank"):
+            if args.command == "rank":
+                args.workers = args.max_cost = args.allow_weak_sandbox = None
             return cmd_resume(args, console)
         if args.command == "report":
             from eureka_lab.html_report import write_report

@@ -95,8 +95,9 @@ class LoopConfig:
     """The Ray cluster for ``executor="ray"``; None: a Ray instance on this machine."""
     selection: str = "fitness"
     """How candidates are ranked (a name in ``eureka_lab.selection.SELECTORS``)."""
-    selection_options: dict[str, float] = field(default_factory=dict)
-    """Options of the selection mode (the oracle's ``noise`` and ``mistakes``)."""
+    selection_options: dict[str, Any] = field(default_factory=dict)
+    """Options of the selection mode (the oracle's ``noise`` and ``mistakes``; the ranking
+    page's ``host`` and ``port``)."""
     feedback: str = "reflection"
     """What the next prompt is built from (a name in ``eureka_lab.feedback.FEEDBACK``)."""
     allow_weak_sandbox: bool = False
@@ -136,6 +137,10 @@ class LoopConfig:
             (FEEDBACK, self.feedback),
         ):
             registry.get(name)  # an unknown name: ConfigError naming near matches
+        if self.selection == "human" and not self.videos:
+            raise ConfigError(
+                "selection by a person needs rollout videos to rank: add videos=True (--videos)."
+            )
 
 
 @dataclass(frozen=True)
@@ -173,6 +178,8 @@ class Loop:
         self.selector = make_selector(
             config.selection, seed=config.seed, **config.selection_options
         )
+        if hasattr(self.selector, "attach"):
+            self.selector.attach(store, task.description, self._announce)
         self.feedback = make_feedback(config.feedback)
         self.trainer = task.trainer.make()
         self.timesteps = config.timesteps or task.timesteps
@@ -220,6 +227,14 @@ class Loop:
         )
         return completions
 
+    def _announce(self, url: str) -> None:
+        """Tell the person where to rank (the reporter only: the URL carries a token)."""
+        self.emit("ranking_waiting")
+        if self.reporter is not None:
+            self.reporter({"event": "ranking_url", "url": url})
+        else:
+            print(f"rank the candidates at {url}", flush=True)
+
     def _opening(self) -> list[Message]:
         from eureka_lab.context import build_context
 
@@ -265,7 +280,7 @@ class Loop:
         """The selector's ranking; a preference query (a person's, an oracle's) is recorded."""
         ranking = self.selector.rank(trained)
         annotator = getattr(self.selector, "annotator", None)
-        if annotator is not None:
+        if annotator is not None and not getattr(self.selector, "records_itself", False):
             self.store.append_ranking(
                 Ranking(
                     annotator=annotator,
@@ -360,7 +375,8 @@ class Loop:
         newest = self._trained(best_id) if best_id else None
         run_best = best
         if newest is not None:
-            run_best = newest if best is None else self._best_of([newest, best], it)
+            keep_newest = best is None or getattr(self.selector, "prefers_newest", False)
+            run_best = newest if keep_newest else self._best_of([newest, best], it)
         record = Iteration(
             iteration=it,
             candidates=[c.id for c in cands],

@@ -51,6 +51,12 @@ def describe_event(e: dict[str, Any]) -> str | None:
         )
     if kind == "candidate" and e["status"] in ("failed", "duplicate"):
         return f"  {e['id']}: {e['status']} at {e['stage'] or 'parse'}: {e['reason']}"
+    if kind == "ranking_url":
+        return f"rank the candidates in your browser: {e['url']}"
+    if kind == "preference":
+        return f"  ranked by the {e['annotator']}: " + " > ".join(
+            "=".join(group) for group in e["order"]
+        )
     if kind == "budget_reached":
         return f"stopping the search at iteration {e['iteration']}: {e['message']}"
     if kind == "repair_requested":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from eureka_lab.errors import ConfigError
 from eureka_lab.records import Candidate, Checkpoint, TrainingResult
@@ -105,10 +105,11 @@ SELECTORS: Registry[type[Selector]] = Registry(
     {
         "fitness": "eureka_lab.selection:FitnessSelector",
         "oracle": "eureka_lab.selection:OracleSelector",
+        "human": "eureka_lab.ranking:HumanSelector",
     },
 )
 
 
-def make_selector(name: str, seed: int = 0, **options: float) -> Selector:
+def make_selector(name: str, seed: int = 0, **options: Any) -> Selector:
     """The selector ``name`` with its ``options`` (the oracle's ``noise`` and ``mistakes``)."""
     return SELECTORS.get(name)(seed=seed, **options)
