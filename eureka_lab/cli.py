@@ -121,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULTS.feedback,
         help=f"what the next prompt is built from: {', '.join(FEEDBACK.names())}; or 'human' "
         "(a person ranks rollout videos on a local page: --selection human --feedback "
-        "preference --videos) or 'oracle' (--selection oracle --feedback preference)",
+        "preference --videos), 'text' (a person ranks at the terminal) or 'oracle' "
+        "(--selection oracle --feedback preference)",
     )
     g.add_argument("--host", default="127.0.0.1", help="--feedback human: the page's address")
     g.add_argument("--port", type=int, default=0, help="--feedback human: the page's port")
@@ -225,6 +226,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         args.selection_options = {"host": args.host, "port": args.port}
     elif args.feedback == "oracle":
         args.selection, args.feedback = "oracle", "preference"
+    elif args.feedback == "text":
+        args.selection, args.feedback = "text", "preference"
     loop = {k: getattr(args, k) for k in api.LOOP_SETTINGS if getattr(args, k, None) is not None}
     oracle = {"noise": args.oracle_noise, "mistakes": args.oracle_mistakes}
     if any(v is not None for v in oracle.values()):

@@ -106,6 +106,7 @@ SELECTORS: Registry[type[Selector]] = Registry(
         "fitness": "eureka_lab.selection:FitnessSelector",
         "oracle": "eureka_lab.selection:OracleSelector",
         "human": "eureka_lab.ranking:HumanSelector",
+        "text": "eureka_lab.ranking:TextSelector",
     },
 )
 

@@ -90,3 +90,28 @@ def test_an_oracle_run_records_its_queries_and_prompts_with_best_and_worst(tmp_p
     assert "most preferred" in prompt and f"The least preferred ({worst})" in prompt
     assert store.reward_code(worst).strip().splitlines()[0] in prompt
     assert "task score" not in prompt  # a person's preference replaces the hidden score
+
+
+def test_a_person_at_the_terminal_ranks_and_critiques(tmp_path, monkeypatch, capsys):
+    """--feedback text: the candidates are listed, the person types the best, the worst and a
+    critique; the ranking is stored and the next prompt carries the critique."""
+    from doubles import register
+
+    register()
+    answers = iter(["7", "2", "1", "spins in place, make it move forward", "1", "", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    task = task_from_dict(tiny_task_dict(trainer={"name": "fake"}))
+    backend = ScriptedBackend(responses=[good(1.0), good(2.0), good(3.0), good(4.0)])
+    store = RunStore.create(tmp_path, "text", {"task": task.model_dump(mode="json")})
+    config = LoopConfig(
+        iterations=2, samples=2, executor="inline", selection="text", feedback="preference"
+    )
+    Loop(store, task, config, backend).run()
+    out = capsys.readouterr().out
+    assert "1. iter_00/cand_00" in out and "2. iter_00/cand_01" in out
+    assert "please answer one of: 1, 2" in out  # "7" was refused
+    first = store.rankings()[0]
+    assert first.annotator == "person (terminal)"
+    assert first.order == [["iter_00/cand_01"], ["iter_00/cand_00"]]
+    assert first.overall == "spins in place, make it move forward"
+    assert '"spins in place, make it move forward"' in backend.prompts[1].messages[-1].content

@@ -179,3 +179,96 @@ def test_a_person_ranks_by_keyboard_in_a_real_browser_and_the_run_goes_on(tmp_pa
     assert ranking.order == [["iter_00/cand_01"], ["iter_00/cand_00"]]
     assert store.iteration(0).best == "iter_00/cand_01"
     assert done[0].preference_queries == 1
+
+
+SEEDS = """
+import numpy as np
+
+
+def upright(obs, action, next_obs, info):
+    components = {"upright": 1.0 - np.abs(next_obs[:, 1])}
+    return sum(components.values()), components
+
+
+def centred(obs, action, next_obs, info):
+    components = {"centred": -np.abs(next_obs[:, 0])}
+    return sum(components.values()), components
+"""
+
+
+def _cli(*args, cwd):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "eureka_lab.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+def _wait_for_url(proc) -> str:
+    for line in proc.stdout:
+        if "rank the candidates in your browser: " in line:
+            return line.split("browser: ", 1)[1].strip()
+    raise AssertionError("no ranking URL was printed")
+
+
+def test_a_waiting_run_survives_being_killed_and_is_ranked_later(tmp_path):
+    """The run waits for a ranking; the whole process is killed; `eureka-lab rank RUN_DIR`
+    serves the page again, a ranking is posted, and the run finishes."""
+    import signal
+
+    import yaml
+
+    (tmp_path / "seeds.py").write_text(SEEDS)
+    raw = tiny_task_dict(
+        name="pole",
+        env_id="InvertedPendulum-v5",
+        description="balance the pole",
+        seed_rewards=["seeds:upright", "seeds:centred"],
+    )
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump(raw))
+    runs = tmp_path / "runs"
+    common = ["--video-steps", "20", "--video-size", "64x64"]
+    proc = _cli(
+        "run",
+        str(tmp_path / "task.yaml"),
+        "--llm",
+        "offline",
+        "--feedback",
+        "human",
+        "--iterations",
+        "1",
+        "--samples",
+        "2",
+        "--final-seeds",
+        "1",
+        "--runs-dir",
+        str(runs),
+        *common,
+        cwd=tmp_path,
+    )
+    _wait_for_url(proc)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (run_dir,) = runs.iterdir()
+    assert RunStore.open(run_dir).rankings() == []
+
+    again = _cli("rank", str(run_dir), cwd=tmp_path)
+    url = _wait_for_url(again)
+    base, token = url.split("/?token=")
+    ids = ["iter_00/cand_00", "iter_00/cand_01"]
+    status, _ = _post(base + "/rank", {"order": [[ids[1]], [ids[0]]]}, token, origin=base)
+    assert status == 200
+    output, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, output
+    store = RunStore.open(run_dir)
+    (ranking,) = store.rankings()
+    assert ranking.order == [[ids[1]], [ids[0]]]
+    assert store.summary() is not None and store.iteration(0).best == ids[1]
