@@ -129,17 +129,20 @@ def rollout(
 def score_episodes(
     task: Any, episodes: list[Episode], step: int, behaviour: Any = None
 ) -> Evaluation:
-    """Fitness (mean over episodes), success rate, env return and length of evaluations."""
-    fn = task.fitness_fn or env_return
-    scores = [float(fn(ep)) for ep in episodes]
-    if not all(np.isfinite(scores)):
-        raise ValueError(f"the task's fitness function returned a non-finite value: {scores}")
-    success = None
-    if task.success_threshold is not None:
-        success = float(np.mean([s >= task.success_threshold for s in scores]))
+    """Fitness (mean over episodes), success rate, env return and length of evaluations;
+    no fitness (None) for a task that only a person judges."""
+    fitness = success = None
+    if getattr(task, "has_fitness", True):
+        fn = task.fitness_fn or env_return
+        scores = [float(fn(ep)) for ep in episodes]
+        if not all(np.isfinite(scores)):
+            raise ValueError(f"the task's fitness function returned a non-finite value: {scores}")
+        fitness = float(np.mean(scores))
+        if task.success_threshold is not None:
+            success = float(np.mean([s >= task.success_threshold for s in scores]))
     return Evaluation(
         step=step,
-        fitness=float(np.mean(scores)),
+        fitness=fitness,
         success_rate=success,
         eval_env_return=float(np.mean([ep.env_return for ep in episodes])),
         eval_length=float(np.mean([ep.length for ep in episodes])),

@@ -167,8 +167,9 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
         out.append(h.table(["reward", "task score (mean ± std)", "success", "per seed"], rows))
         out.append(
             f"<p>Seeds {h.esc(', '.join(map(str, summary.seeds)))}; human-normalised score "
-            f"{h.num(summary.normalized_score)}; best vs human: {h.esc(summary.best_vs_human)}."
-            "</p>"
+            f"{h.num(summary.normalized_score)}; best vs human: {h.esc(summary.best_vs_human)}"
+            + (f"; the person preferred: {h.esc(summary.verdict)}" if summary.verdict else "")
+            + ".</p>"
         )
         out.append(h.figure(plots.final(run), "final comparison per seed"))
     u = run.usage

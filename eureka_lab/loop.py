@@ -185,6 +185,12 @@ class Loop:
         self.timesteps = config.timesteps or task.timesteps
         self.seeds = tuple(task.reward_source(r) or "" for r in task.seed_rewards)
         self._live: dict[str, list[Checkpoint]] = {}
+        if not task.has_fitness and getattr(self.selector, "annotator", None) in (None, "oracle"):
+            raise ConfigError(
+                f"Task {task.name!r} has no fitness (fitness: none), so only a person can "
+                "rank its candidates: use --feedback human (a page with videos) or --feedback "
+                "text (the terminal)."
+            )
         if config.videos:
             from eureka_lab.video import can_render
 
@@ -681,7 +687,9 @@ class Loop:
         if not cps:
             return _failed("evaluation", "no checkpoint was evaluated")
         self.store.save_checkpoints(key, cps)
-        best = max(cps, key=lambda c: c.fitness)  # type: ignore[arg-type,return-value]
+        scored = [c for c in cps if c.fitness is not None]
+        # With no fitness (a task only a person judges) the last checkpoint stands.
+        best = max(scored, key=lambda c: c.fitness) if scored else cps[-1]  # type: ignore[arg-type,return-value]
         self.store.save_best_policy(key, self.store.policy(key, best.step) or b"")
         final = cps[-1]
         return TrainingResult(
@@ -716,6 +724,21 @@ class Loop:
         )
 
     # ------------------------------------------------------------------ final comparison
+    def _verdict(self, seed: int) -> str | None:
+        """A person's judgement of the final best against the human reward, from their
+        rollout videos (only when a person selects)."""
+        if not getattr(self.selector, "records_itself", False):
+            return None
+        it = self.config.iterations
+        best = _final_trained(self.store, final_id("best", seed), 0, it)
+        human = _final_trained(self.store, final_id("human", seed), 1, it)
+        if best is None or human is None:
+            return None
+        order = self._rank([best, human], it)
+        if len(order) == 1:
+            return "can't tell"
+        return "best" if order[0] == [best.id] else "human"
+
     def final(self, best: Trained) -> RunSummary:
         """Train best, human and sparse rewards with the same budget and seeds; compare."""
         codes = {
@@ -761,6 +784,7 @@ class Loop:
             noise = (rows["best"].std or 0.0) + (rows["human"].std or 0.0)
             verdict = "within noise" if abs(b - h) <= noise else ("better" if b > h else "worse")
         summary = RunSummary(
+            verdict=self._verdict(seeds[0]),
             task=self.task.name,
             best=best.id,
             best_search_fitness=best.result.fitness,
@@ -775,6 +799,16 @@ class Loop:
         )
         self.store.save_summary(summary)
         return summary
+
+
+def _final_trained(store: RunStore, key: str, index: int, iteration: int) -> Trained | None:
+    result = store.result(key)
+    if result is None or result.status != "trained":
+        return None
+    cand = Candidate(
+        id=key, iteration=iteration, index=index, status="valid", components=result.components
+    )
+    return Trained(cand, result, store.checkpoints(key))
 
 
 def final_seeds(config: LoopConfig) -> list[int]:

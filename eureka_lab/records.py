@@ -121,10 +121,11 @@ class Behaviour(Record):
 
 
 class Evaluation(Record):
-    """The checkpoint policy's score, measured by the evaluator (no reward code there)."""
+    """The checkpoint policy's score, measured by the evaluator (no reward code there); no
+    fitness for a task that only a person judges."""
 
     step: int = Field(ge=0)
-    fitness: Num
+    fitness: OptNum
     success_rate: OptNum = None
     eval_env_return: OptNum = None
     eval_length: OptNum = None
@@ -284,6 +285,9 @@ class RunSummary(Record):
     """Evaluation episodes per checkpoint in the final comparison."""
     preference_queries: int = 0
     """Rankings asked of an annotator (a person, an oracle) during the run."""
+    verdict: Literal["best", "human", "can't tell"] | None = None
+    """Which of the final best and human rewards the annotator preferred, from their
+    rollout videos (selection by a person)."""
     usage: Usage = Field(default_factory=Usage)
 
     @field_validator("final")

@@ -208,6 +208,13 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
     console.print(table)
     if summary.preference_queries:
         console.print(f"preference queries: {summary.preference_queries}", markup=False)
+    if summary.verdict is not None:
+        console.print(
+            f"the person's verdict on the final videos: {summary.verdict} preferred"
+            if summary.verdict != "can't tell"
+            else "the person's verdict on the final videos: can't tell",
+            markup=False,
+        )
     if summary.best_vs_human is not None:
         console.print(
             f"best vs human: {summary.best_vs_human} (difference against the sum of their "

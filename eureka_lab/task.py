@@ -33,6 +33,8 @@ from eureka_lab import ast_tools
 from eureka_lab.errors import EurekaError, TaskError, did_you_mean
 
 ENV_REWARD = "env"
+NO_FITNESS = "none"
+"""Fitness reference of a task judged only by a person (--feedback human or text)."""
 """Reward reference meaning "the environment's own reward"."""
 
 
@@ -103,7 +105,8 @@ class Task(BaseModel):
     fitness: str = Field(
         ENV_REWARD,
         description="'module:function' scoring one Episode (higher is better), never shown "
-        "to the model; 'env' means the environment's own return.",
+        "to the model; 'env' means the environment's own return; 'none' means the task has "
+        "no score and a person judges (--feedback human or text).",
     )
     fitness_description: str | None = Field(
         None,
@@ -159,7 +162,14 @@ class Task(BaseModel):
 
     @cached_property
     def fitness_fn(self) -> Any:
-        return None if self.fitness == ENV_REWARD else resolve_ref(self.fitness, self.source_dir)
+        if self.fitness in (ENV_REWARD, NO_FITNESS):
+            return None
+        return resolve_ref(self.fitness, self.source_dir)
+
+    @property
+    def has_fitness(self) -> bool:
+        """Whether candidates can be scored without a person."""
+        return self.fitness != NO_FITNESS
 
     def reward_source(self, ref: str) -> str | None:
         """Standalone source of a contract reward reference; None for the env's own reward."""
@@ -380,7 +390,7 @@ def check_refs(task: Task, origin: str = "task") -> None:
     fields = [(f, getattr(task, f)) for f in ("fitness", "human_reward", "sparse_reward")]
     fields += [(f"seed_rewards[{i}]", r) for i, r in enumerate(task.seed_rewards)]
     for name, ref in fields:
-        if ref == ENV_REWARD:
+        if ref == ENV_REWARD or (name == "fitness" and ref == NO_FITNESS):
             continue
         try:
             obj = resolve_ref(ref, task.source_dir)

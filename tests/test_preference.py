@@ -98,7 +98,9 @@ def test_a_person_at_the_terminal_ranks_and_critiques(tmp_path, monkeypatch, cap
     from doubles import register
 
     register()
-    answers = iter(["7", "2", "1", "spins in place, make it move forward", "1", "", ""])
+    answers = iter(
+        ["7", "2", "1", "spins in place, make it move forward", "1", "", "", "1", "", ""]
+    )
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
     task = task_from_dict(tiny_task_dict(trainer={"name": "fake"}))
     backend = ScriptedBackend(responses=[good(1.0), good(2.0), good(3.0), good(4.0)])
@@ -115,3 +117,31 @@ def test_a_person_at_the_terminal_ranks_and_critiques(tmp_path, monkeypatch, cap
     assert first.order == [["iter_00/cand_01"], ["iter_00/cand_00"]]
     assert first.overall == "spins in place, make it move forward"
     assert '"spins in place, make it move forward"' in backend.prompts[1].messages[-1].content
+
+
+def test_a_task_without_fitness_is_judged_only_by_a_person(tmp_path, monkeypatch):
+    from doubles import register
+
+    register()
+    task = task_from_dict(tiny_task_dict(trainer={"name": "fake"}, fitness="none"))
+    store = RunStore.create(tmp_path, "judged", {"task": task.model_dump(mode="json")})
+    with pytest.raises(ConfigError, match="has no fitness.*--feedback human.*--feedback text"):
+        Loop(store, task, LoopConfig(executor="inline"), ScriptedBackend())
+    # iteration 0: 2 over 1; the final videos: best (1) over human (2)
+    answers = iter(["2", "1", "it hops, good", "1", "", ""])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    config = LoopConfig(
+        iterations=1,
+        samples=2,
+        executor="inline",
+        selection="text",
+        feedback="preference",
+        final_seeds=1,
+    )
+    summary = Loop(store, task, config, ScriptedBackend(responses=[good(1.0), good(2.0)])).run()
+    assert store.result("iter_00/cand_00").fitness is None  # nothing scored it
+    assert store.iteration(0).best == "iter_00/cand_01"
+    assert summary.best == "iter_00/cand_01" and summary.final["best"].fitness is None
+    assert summary.verdict == "best" and summary.preference_queries == 2
+    final = store.rankings()[-1]
+    assert final.candidates == ["final/best/seed_1000", "final/human/seed_1000"]

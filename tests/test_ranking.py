@@ -171,14 +171,15 @@ def test_a_person_ranks_by_keyboard_in_a_real_browser_and_the_run_goes_on(tmp_pa
         status = page.inner_text("#status")
         page.screenshot(path=str(tmp_path / "rank.png"))
         browser.close()
+    _answer_final_verdict(urls, thread)
     thread.join(300)
     assert "saved" in status
     assert done, "the run did not go on after the ranking"
-    (ranking,) = store.rankings()
+    ranking, verdict = store.rankings()
     assert ranking.annotator == "person"
     assert ranking.order == [["iter_00/cand_01"], ["iter_00/cand_00"]]
     assert store.iteration(0).best == "iter_00/cand_01"
-    assert done[0].preference_queries == 1
+    assert done[0].preference_queries == 2 and done[0].verdict == "human"
 
 
 SEEDS = """
@@ -210,6 +211,18 @@ def _cli(*args, cwd):
         cwd=cwd,
         start_new_session=True,
     )
+
+
+def _answer_final_verdict(urls: list[str], thread: threading.Thread) -> None:
+    """The run's last question: the final best against the human reward (human wins)."""
+    for _ in range(1500):
+        if len(urls) >= 2:
+            break
+        thread.join(0.2)
+    assert len(urls) >= 2, "the run never asked for the final verdict"
+    base, token = urls[-1].split("/?token=")
+    order = [["final/human/seed_1000"], ["final/best/seed_1000"]]
+    assert _post(base + "/rank", {"order": order}, token, origin=base)[0] == 200
 
 
 def _wait_for_url(proc) -> str:
@@ -266,9 +279,13 @@ def test_a_waiting_run_survives_being_killed_and_is_ranked_later(tmp_path):
     ids = ["iter_00/cand_00", "iter_00/cand_01"]
     status, _ = _post(base + "/rank", {"order": [[ids[1]], [ids[0]]]}, token, origin=base)
     assert status == 200
+    base, token = _wait_for_url(again).split("/?token=")  # the final verdict: a tie
+    order = [["final/best/seed_1000", "final/human/seed_1000"]]
+    assert _post(base + "/rank", {"order": order}, token, origin=base)[0] == 200
     output, _ = again.communicate(timeout=300)
     assert again.returncode == 0, output
     store = RunStore.open(run_dir)
-    (ranking,) = store.rankings()
+    ranking, _ = store.rankings()
     assert ranking.order == [[ids[1]], [ids[0]]]
-    assert store.summary() is not None and store.iteration(0).best == ids[1]
+    assert store.iteration(0).best == ids[1]
+    assert store.summary() is not None and store.summary().verdict == "can't tell"
