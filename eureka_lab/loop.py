@@ -112,6 +112,7 @@ class LoopConfig:
     """Video frame rate."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "video_size", tuple(self.video_size))  # a list, from JSON
         for name in (
             "iterations",
             "samples",
