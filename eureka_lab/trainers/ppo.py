@@ -84,12 +84,13 @@ class PPOSettings(BaseModel):
         )
 
 
-def _device(name: str) -> Any:
-    import torch
-
+def _device_name(name: str) -> str:
+    """'cpu' or 'cuda'; 'auto' asks torch (imported only then)."""
     if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
 
 
 class PPOTrainer:
@@ -109,8 +110,8 @@ class PPOTrainer:
     @property
     def resources(self) -> Resources:
         s = self.settings
-        device = str(_device(s.device))
-        cuda = device.startswith("cuda")
+        device = _device_name(s.device)
+        cuda = device == "cuda"
         return Resources(
             threads=s.threads,
             device=device,
@@ -133,7 +134,7 @@ class PPOTrainer:
 
         s = self.settings
         torch.set_num_threads(s.threads)
-        device = _device(s.device)
+        device = torch.device(_device_name(s.device))
         env = make_batched(task, s.n_envs, s.threads)
         n = env.num_envs
         space = ActionSpace.from_gym(env.action_space, device)
