@@ -29,13 +29,24 @@ class RewardComputer:
         infos: Sequence[dict[str, Any]],
         env_rewards: np.ndarray,
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return self.batched(obs, actions, next_obs, batch_info(infos), env_rewards)
+
+    def batched(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        next_obs: np.ndarray,
+        info: dict[str, np.ndarray],
+        env_rewards: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The same, with ``info`` already batched (a batched env's ``Step.info``)."""
         n = len(env_rewards)
         if self.reward_fn is None:
             total = np.asarray(env_rewards, dtype=np.float64)
             return total, {ENV_COMPONENT: total}
         from eureka_lab.sandbox import call_reward
 
-        result = call_reward(self.reward_fn, obs, actions, next_obs, batch_info(infos))
+        result = call_reward(self.reward_fn, obs, actions, next_obs, info)
         return check_reward_output(result, n)
 
 

@@ -14,7 +14,11 @@ from eureka_lab.trainers.base import Budget, Resources, Trainer
 __all__ = ["TRAINERS", "Budget", "Resources", "Trainer", "make_trainer"]
 
 TRAINERS: Registry[type[Trainer]] = Registry(
-    "trainer", {"sb3": "eureka_lab.trainers.sb3:SB3Trainer"}
+    "trainer",
+    {
+        "sb3": "eureka_lab.trainers.sb3:SB3Trainer",
+        "ppo": "eureka_lab.trainers.ppo:PPOTrainer",
+    },
 )
 
 

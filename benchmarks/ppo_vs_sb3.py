@@ -1,0 +1,95 @@
+"""The lean PPO trainer against SB3 PPO: the same task, reward, seeds and budget; the fitness
+the evaluator gives the final checkpoint, and training env-steps per second.
+
+    python benchmarks/ppo_vs_sb3.py [--task half_cheetah] [--timesteps 100000] [--seeds 0 1]
+        [--ppo '{"epochs": 5}'] [--sb3 '{}'] [--only ppo]
+
+SB3 runs with the task's own trainer block (for half_cheetah: 16 envs x 128 steps, batch
+1024, 10 epochs, obs and reward normalised); the lean PPO with the same rollout size and
+minibatch (64 envs x 32 steps, minibatch 1024, 10 epochs), overridable with --ppo. Both
+train on the env's own reward (the task's human reward for half_cheetah) in this process,
+one torch thread. Env-steps/s is over the training loop (the trainer's own ``seconds``: after
+building envs and model). The batched env is whatever ``make_batched`` gives for the task (printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from eureka_lab.batched import make_batched
+from eureka_lab.evaluation import evaluate
+from eureka_lab.task import load_task
+from eureka_lab.trainers import Budget, make_trainer
+
+PPO_DEFAULTS = {
+    "n_envs": 64,
+    "n_steps": 32,
+    "minibatch_size": 1024,
+    "epochs": 10,
+    "normalize_obs": True,
+    "normalize_reward": True,
+}
+
+
+def run(task, name: str, settings: dict, timesteps: int, seed: int) -> dict:
+    trainer = make_trainer(name, settings)
+    last: dict = {}
+
+    def report(stats, arrays):
+        last.update(step=stats.step, arrays=arrays)
+
+    started = time.monotonic()
+    out = trainer.train(task, lambda: None, Budget(timesteps, seed, task.checkpoints), report)
+    seconds = time.monotonic() - started
+    (ev,) = evaluate(task, trainer, {last["step"]: last["arrays"]}, task.eval_episodes)
+    return {
+        "steps": out.steps,
+        "seconds": seconds,
+        "sps": out.steps / seconds,
+        "fitness": ev.fitness,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="half_cheetah")
+    ap.add_argument("--timesteps", type=int, default=100_000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--ppo", default="{}", help="JSON settings over the lean PPO's defaults here")
+    ap.add_argument("--sb3", default="{}", help="JSON settings over the task's SB3 block")
+    ap.add_argument("--only", choices=["ppo", "sb3"], default=None)
+    args = ap.parse_args()
+
+    task = load_task(args.task)
+    sb3 = {**task.trainer.settings, **json.loads(args.sb3)} if task.trainer.name == "sb3" else {}
+    ppo = {**PPO_DEFAULTS, **json.loads(args.ppo)}
+    probe = make_batched(task, 2)
+    print(f"task {task.name} ({task.env_id}), {args.timesteps} steps, seeds {args.seeds}")
+    print(f"batched env for the lean PPO: {type(probe).__name__}")
+    probe.close()
+    print(f"sb3: {sb3}\nppo: {ppo}")
+    rows: dict[str, list[dict]] = {}
+    for name, settings in (("sb3", sb3), ("ppo", ppo)):
+        if args.only and name != args.only:
+            continue
+        for seed in args.seeds:
+            r = run(task, name, settings, args.timesteps, seed)
+            rows.setdefault(name, []).append(r)
+            print(
+                f"{name} seed {seed}: fitness {r['fitness']:9.1f}  {r['steps']} steps in "
+                f"{r['seconds']:6.1f} s with set-up; training loop {r['sps']:7.0f} env-steps/s",
+                flush=True,
+            )
+    for name, rs in rows.items():
+        fit = [r["fitness"] for r in rs]
+        print(
+            f"{name}: mean fitness {statistics.mean(fit):9.1f} over {len(fit)} seed(s), "
+            f"mean {statistics.mean(r['sps'] for r in rs):7.0f} env-steps/s"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,263 @@
+"""The lean PPO trainer: the torch PPO of :mod:`.ppo_core` on a batched env
+(:func:`eureka_lab.batched.make_batched`), the candidate's reward computed once per batched
+step, checkpoint statistics, and the actor and observation normaliser reported as arrays.
+
+Works for any Gymnasium env (through :class:`~eureka_lab.batched.GymBatch` where no faster
+batched form is registered); it is fastest with many envs per process on a batched MuJoCo form.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from eureka_lab.contract import RewardFn
+from eureka_lab.records import CheckpointStats, TrainingReport
+from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources
+
+ACTOR_PREFIX = "actor/"
+OBS_MEAN, OBS_VAR = "obs_norm/mean", "obs_norm/var"
+
+
+class PPOSettings(BaseModel):
+    """Hyperparameters of the lean PPO (names as in SB3 where they mean the same)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_envs: int = Field(
+        64, ge=1, description="Parallel environments per candidate, stepped as one batch."
+    )
+    n_steps: int = Field(
+        32, ge=1, description="Steps per env between updates (rollout = n_envs * n_steps)."
+    )
+    minibatch_size: int = Field(
+        1024, ge=1, description="Transitions per gradient step (capped at the rollout size)."
+    )
+    epochs: int = Field(10, ge=1, description="Passes over each rollout.")
+    learning_rate: float = Field(3e-4, gt=0, description="Adam step size (constant).")
+    gamma: float = Field(0.99, gt=0, le=1, description="Discount factor.")
+    gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda.")
+    clip_range: float = Field(0.2, gt=0, description="PPO ratio clip.")
+    ent_coef: float = Field(0.0, ge=0, description="Entropy bonus weight.")
+    vf_coef: float = Field(0.5, ge=0, description="Value loss weight.")
+    max_grad_norm: float = Field(0.5, gt=0, description="Global gradient-norm clip.")
+    normalize_obs: bool = Field(
+        True, description="Normalise observations by running mean/var (also at evaluation)."
+    )
+    normalize_reward: bool = Field(
+        True, description="Divide rewards by the running std of the discounted return."
+    )
+    net_arch: tuple[int, ...] = Field(
+        (64, 64), description="Hidden layer sizes (actor and critic, separate, tanh)."
+    )
+    log_std_init: float = Field(0.0, description="Initial log std (continuous actions).")
+    threads: int = Field(
+        1, ge=1, description="Torch threads, and threads of the batched env, per candidate."
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="Where the networks and rollout live ('auto': cuda if available)."
+    )
+    memory_gib: float | None = Field(
+        8.0, gt=0, description="Address-space limit per job (ignored on cuda: None)."
+    )
+
+    def config(self) -> Any:
+        from eureka_lab.trainers.ppo_core import PPOConfig
+
+        return PPOConfig(
+            n_steps=self.n_steps,
+            minibatch_size=self.minibatch_size,
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            clip_range=self.clip_range,
+            ent_coef=self.ent_coef,
+            vf_coef=self.vf_coef,
+            max_grad_norm=self.max_grad_norm,
+            net_arch=self.net_arch,
+            log_std_init=self.log_std_init,
+        )
+
+
+def _device_name(name: str) -> str:
+    """'cpu' or 'cuda'; 'auto' asks torch (imported only then)."""
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+class PPOTrainer:
+    """Lean torch PPO on a batched env, one process per candidate."""
+
+    Settings: ClassVar[type[BaseModel]] = PPOSettings
+
+    def __init__(self, settings: PPOSettings) -> None:
+        self.settings = settings
+        self.last: Any = None
+        """The :class:`~.ppo_core.PPO` of the last :meth:`train` (for tests)."""
+
+    @property
+    def n_envs(self) -> int:
+        return self.settings.n_envs
+
+    @property
+    def resources(self) -> Resources:
+        s = self.settings
+        device = _device_name(s.device)
+        cuda = device == "cuda"
+        return Resources(
+            threads=s.threads,
+            device=device,
+            memory_bytes=None if cuda or s.memory_gib is None else int(s.memory_gib * 1024**3),
+            gpus=1.0 if cuda else 0.0,
+        )
+
+    def train(
+        self,
+        task: Any,
+        load_reward: Callable[[], RewardFn | None],
+        budget: Budget,
+        report: Report,
+    ) -> TrainingReport:
+        import torch
+
+        from eureka_lab.batched import make_batched
+        from eureka_lab.trainers.ppo_core import PPO, ActionSpace
+        from eureka_lab.wrapper import ComponentStats, EpisodeTracker, RewardComputer
+
+        s = self.settings
+        torch.set_num_threads(s.threads)
+        device = torch.device(_device_name(s.device))
+        env = make_batched(task, s.n_envs, s.threads)
+        n = env.num_envs
+        space = ActionSpace.from_gym(env.action_space, device)
+        obs_dim = int(np.prod(env.observation_space.shape))
+        ppo = PPO(
+            obs_dim, space, n, s.config(), device, s.normalize_obs, s.normalize_reward, budget.seed
+        )
+        self.last = ppo
+
+        # The numpy <-> torch boundary: the batched env and the reward speak numpy.
+        def to_t(x: np.ndarray, dtype: Any = torch.float32) -> Any:
+            return torch.as_tensor(np.asarray(x).reshape(n, -1), device=device).to(dtype)
+
+        def to_np(x: Any) -> np.ndarray:
+            return x.cpu().numpy()
+
+        obs = env.reset(seed=budget.seed)
+        if ppo.obs_norm is not None:
+            ppo.obs_norm.update(to_t(obs))
+            ppo.freeze_obs_norm()
+        compute = RewardComputer(load_reward())
+        components, episodes = ComponentStats(), EpisodeTracker(n)
+
+        per_rollout = n * s.n_steps
+        planned = -(-budget.timesteps // per_rollout) * per_rollout
+        interval = max(1, budget.timesteps // budget.checkpoints)
+        started = time.monotonic()
+        names: list[str] = []
+        reported: list[int] = []
+
+        def checkpoint(step: int) -> None:
+            comps = components.snapshot()
+            names[:] = sorted(set(names) | set(comps))
+            stats = CheckpointStats(
+                step=step,
+                components=comps,
+                seconds=round(time.monotonic() - started, 2),
+                **episodes.snapshot(),
+            )
+            reported.append(step)
+            report(stats, self._arrays(ppo))
+
+        steps = 0
+        obs_t = to_t(obs)
+        while steps < planned:
+            for _ in range(s.n_steps):
+                nobs = ppo.normalize(obs_t)
+                action, logp, value = ppo.act(nobs)
+                env_action = to_np(space.to_env(action))
+                if space.discrete:
+                    env_action = env_action.reshape(n)
+                else:
+                    env_action = env_action.reshape(n, *space.shape)
+                step = env.step(env_action)
+                total, comps = compute.batched(
+                    obs, env_action, step.reached, step.info, step.reward
+                )
+                components.add(comps)
+                done = step.terminated | step.truncated
+                episodes.add(np.asarray(step.reward, dtype=np.float64), total, done)
+                reward = ppo.shape_reward(
+                    torch.as_tensor(total, device=device),
+                    torch.as_tensor(step.terminated, device=device),
+                    torch.as_tensor(step.truncated, device=device),
+                    to_t(step.reached),
+                )
+                ppo.buffer.add(
+                    obs_t, nobs, action, logp, value, reward, torch.as_tensor(done, device=device)
+                )
+                obs, obs_t = step.obs, to_t(step.obs)
+                steps += n
+                due = steps >= (len(reported) + 1) * interval
+                if due and steps < planned and len(reported) < budget.checkpoints - 1:
+                    checkpoint(steps)
+            ppo.update(ppo.normalize(obs_t))
+        checkpoint(steps)
+        env.close()
+        return TrainingReport(
+            steps=steps, seconds=round(time.monotonic() - started, 2), components=names
+        )
+
+    @staticmethod
+    def _arrays(ppo: Any) -> Arrays:
+        arrays = {
+            ACTOR_PREFIX + k: v.detach().cpu().numpy().astype(np.float32)
+            for k, v in ppo.actor.state_dict().items()
+        }
+        if ppo.obs_norm is not None:
+            mean, var = ppo.obs_norm.export()
+            arrays[OBS_MEAN] = mean.cpu().numpy()
+            arrays[OBS_VAR] = var.cpu().numpy()
+        return arrays
+
+    def policy(self, task: Any, arrays: Arrays) -> Act:
+        import torch
+
+        from eureka_lab.trainers.ppo_core import ActionSpace, Actor, normalize
+
+        cpu = torch.device("cpu")
+        env = task.make_env()
+        space = ActionSpace.from_gym(env.action_space, cpu)
+        obs_dim = int(np.prod(env.observation_space.shape))
+        env.close()
+        actor = Actor(obs_dim, space, self.settings.config())
+        state = {
+            k.removeprefix(ACTOR_PREFIX): torch.from_numpy(np.array(v, dtype=np.float32))
+            for k, v in arrays.items()
+            if k.startswith(ACTOR_PREFIX)
+        }
+        actor.load_state_dict(state, strict=True)
+        actor.eval()
+        stats = None
+        if OBS_MEAN in arrays and OBS_VAR in arrays:
+            stats = (
+                torch.from_numpy(np.array(arrays[OBS_MEAN], dtype=np.float32)),
+                torch.from_numpy(np.array(arrays[OBS_VAR], dtype=np.float32)),
+            )
+
+        @torch.no_grad()
+        def act(obs: np.ndarray) -> np.ndarray:
+            x = torch.as_tensor(np.asarray(obs).reshape(len(obs), -1))
+            x = normalize(x, *stats) if stats is not None else x.float()
+            a = actor.deterministic(x).numpy()
+            return a if space.discrete else a.reshape(len(obs), *space.shape)
+
+        return act
