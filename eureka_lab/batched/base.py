@@ -84,8 +84,15 @@ class GymBatch:
             env.close()
 
 
-BATCHED: Registry[Any] = Registry("batched environment", {})
-"""Faster batched forms by Gymnasium env id: ``factory(task, num_envs, threads) -> BatchedEnv``."""
+BATCHED: Registry[Any] = Registry(
+    "batched environment",
+    {
+        "HalfCheetah-v5": "eureka_lab.batched.mujoco:MujocoBatch",
+        "Hopper-v5": "eureka_lab.batched.mujoco:MujocoBatch",
+    },
+)
+"""Faster batched forms by Gymnasium env id: a class ``cls(task, num_envs, threads)`` with
+``cls.supports(task)`` (whether it implements the task's env keyword arguments)."""
 
 
 def make_batched(task: Any, num_envs: int, threads: int = 1) -> BatchedEnv:

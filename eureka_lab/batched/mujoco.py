@@ -1,0 +1,280 @@
+"""Gymnasium's MuJoCo locomotion tasks in batched form: every simulation stepped in C.
+
+:class:`MujocoBatch` steps ``num_envs`` copies of the Gymnasium env's own compiled model with
+:class:`mujoco.batch.Batch` (a C thread pool over live numpy state rows). What a task adds is
+a :class:`Locomotion` definition: its observation, its reset noise, its own reward, its end
+condition and its ``info``, each written once over a batch of simulations and equal to the
+Gymnasium env's (``tests/test_batched_mujoco.py`` compares them step by step on the same
+actions). The env's keyword arguments are read from the task, with the Gymnasium class's
+defaults, so a task that changes a weight or turns off termination gets the same change here.
+
+Resets keep Gymnasium's random streams: env ``i`` draws its noise from its own generator,
+seeded ``seed + i`` as :class:`~eureka_lab.batched.GymBatch` seeds it, so both forms start and
+restart every episode in the same state.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eureka_lab.batched.base import Step
+
+
+@dataclass(frozen=True)
+class Locomotion:
+    """One task's definition over a batch: arrays are (n, nq) / (n, nv) / (n, nu)."""
+
+    env_id: str
+    module: str
+    """Gymnasium's module of the env class (its keyword defaults are read from there)."""
+    cls: str
+
+    def observe(self, kw: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def noise(
+        self, kw: dict[str, Any], rng: np.random.Generator, nq: int, nv: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def outcome(
+        self,
+        kw: dict[str, Any],
+        x_before: np.ndarray,
+        qpos: np.ndarray,
+        qvel: np.ndarray,
+        action: np.ndarray,
+        dt: float,
+        init_qpos: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(env reward, terminated, info) after a step."""
+        raise NotImplementedError
+
+    def reset_info(
+        self, kw: dict[str, Any], qpos: np.ndarray, init_qpos: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        return {"x_position": qpos[:, 0].copy()}
+
+    def env_class(self) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(self.module), self.cls)
+
+    def defaults(self) -> dict[str, Any]:
+        """The env's keyword arguments and their defaults."""
+        params = inspect.signature(self.env_class().__init__).parameters.values()
+        return {
+            p.name: p.default
+            for p in params
+            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
+        }
+
+
+def _positions(kw: dict[str, Any], qpos: np.ndarray) -> np.ndarray:
+    return qpos[:, 1:] if kw["exclude_current_positions_from_observation"] else qpos
+
+
+def _ctrl_cost(kw: dict[str, Any], action: np.ndarray) -> np.ndarray:
+    return kw["ctrl_cost_weight"] * np.sum(np.square(action), axis=1)
+
+
+class HalfCheetah(Locomotion):
+    def observe(self, kw: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        return np.concatenate([_positions(kw, qpos), qvel], axis=1)
+
+    def noise(
+        self, kw: dict[str, Any], rng: np.random.Generator, nq: int, nv: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scale = kw["reset_noise_scale"]
+        dq = rng.uniform(low=-scale, high=scale, size=nq)
+        return dq, scale * rng.standard_normal(nv)
+
+    def outcome(
+        self,
+        kw: dict[str, Any],
+        x_before: np.ndarray,
+        qpos: np.ndarray,
+        qvel: np.ndarray,
+        action: np.ndarray,
+        dt: float,
+        init_qpos: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        x_after = qpos[:, 0].copy()
+        x_velocity = (x_after - x_before) / dt
+        forward = kw["forward_reward_weight"] * x_velocity
+        ctrl = _ctrl_cost(kw, action)
+        info = {
+            "x_position": x_after,
+            "x_velocity": x_velocity,
+            "reward_forward": forward,
+            "reward_ctrl": -ctrl,
+        }
+        return forward - ctrl, np.zeros(len(qpos), dtype=bool), info
+
+
+class Hopper(Locomotion):
+    def observe(self, kw: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        return np.concatenate([_positions(kw, qpos), np.clip(qvel, -10, 10)], axis=1)
+
+    def noise(
+        self, kw: dict[str, Any], rng: np.random.Generator, nq: int, nv: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scale = kw["reset_noise_scale"]
+        dq = rng.uniform(low=-scale, high=scale, size=nq)
+        return dq, rng.uniform(low=-scale, high=scale, size=nv)
+
+    def healthy(self, kw: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+        z, angle = qpos[:, 1], qpos[:, 2]
+        state = np.concatenate([qpos, qvel], axis=1)[:, 2:]
+        lo_s, hi_s = kw["healthy_state_range"]
+        lo_z, hi_z = kw["healthy_z_range"]
+        lo_a, hi_a = kw["healthy_angle_range"]
+        return (
+            np.all((lo_s < state) & (state < hi_s), axis=1)
+            & (lo_z < z)
+            & (z < hi_z)
+            & (lo_a < angle)
+            & (angle < hi_a)
+        )
+
+    def outcome(
+        self,
+        kw: dict[str, Any],
+        x_before: np.ndarray,
+        qpos: np.ndarray,
+        qvel: np.ndarray,
+        action: np.ndarray,
+        dt: float,
+        init_qpos: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        x_after = qpos[:, 0].copy()
+        x_velocity = (x_after - x_before) / dt
+        healthy = self.healthy(kw, qpos, qvel)
+        forward = kw["forward_reward_weight"] * x_velocity
+        survive = healthy * float(kw["healthy_reward"])
+        ctrl = _ctrl_cost(kw, action)
+        terminated = ~healthy if kw["terminate_when_unhealthy"] else np.zeros_like(healthy)
+        info = {
+            "x_position": x_after,
+            "z_distance_from_origin": qpos[:, 1] - init_qpos[1],
+            "x_velocity": x_velocity,
+            "reward_forward": forward,
+            "reward_ctrl": -ctrl,
+            "reward_survive": survive,
+        }
+        return forward + survive - ctrl, terminated, info
+
+    def reset_info(
+        self, kw: dict[str, Any], qpos: np.ndarray, init_qpos: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        return {
+            "x_position": qpos[:, 0].copy(),
+            "z_distance_from_origin": qpos[:, 1] - init_qpos[1],
+        }
+
+
+LOCOMOTION: dict[str, Locomotion] = {
+    d.env_id: d
+    for d in (
+        HalfCheetah("HalfCheetah-v5", "gymnasium.envs.mujoco.half_cheetah_v5", "HalfCheetahEnv"),
+        Hopper("Hopper-v5", "gymnasium.envs.mujoco.hopper_v5", "HopperEnv"),
+    )
+}
+"""The tasks with a batched form, by Gymnasium env id."""
+
+
+class MujocoBatch:
+    """``num_envs`` simulations of one locomotion task, stepped by :mod:`mujoco.batch`."""
+
+    def __init__(self, task: Any, num_envs: int, threads: int = 1) -> None:
+        import mujoco.batch
+
+        self.definition = LOCOMOTION[task.env_id]
+        self.kw = {**self.definition.defaults(), **task.env_kwargs}
+        env = task.make_env()  # the model exactly as Gymnasium compiles it, and the spaces
+        core = env.unwrapped
+        self.observation_space = env.observation_space
+        self.action_space = env.action_space
+        self.max_steps = int(env.spec.max_episode_steps) if env.spec else 1000
+        self.frame_skip = int(core.frame_skip)
+        self.dt = float(core.dt)
+        self.init_qpos = np.array(core.init_qpos, dtype=np.float64)
+        self.init_qvel = np.array(core.init_qvel, dtype=np.float64)
+        self.batch = mujoco.batch.Batch(core.model, nsim=num_envs, nthread=max(1, threads))
+        env.close()
+        self.num_envs = num_envs
+        self.nq, self.nv = len(self.init_qpos), len(self.init_qvel)
+        self.qpos = self.batch.bind("qpos")
+        self.qvel = self.batch.bind("qvel")
+        self.ctrl = self.batch.bind("ctrl")
+        self.elapsed = np.zeros(num_envs, dtype=np.int64)
+        self.rngs: list[np.random.Generator] = []
+
+    @staticmethod
+    def supports(task: Any) -> bool:
+        """Whether every keyword argument the task passes is one this form implements."""
+        definition = LOCOMOTION.get(task.env_id)
+        if definition is None:
+            return False
+        known = set(definition.defaults()) - {"xml_file"}
+        return set(task.env_kwargs) <= known
+
+    def _restart(self, ids: np.ndarray) -> None:
+        """Start new episodes in simulations ``ids``, as Gymnasium's ``reset_model`` does."""
+        import mujoco
+
+        self.batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
+        for i in ids:
+            dq, dv = self.definition.noise(self.kw, self.rngs[i], self.nq, self.nv)
+            self.qpos[i] = self.init_qpos + dq
+            self.qvel[i] = self.init_qvel + dv
+        self.elapsed[ids] = 0
+
+    def _observe(self) -> np.ndarray:
+        return self.definition.observe(self.kw, self.qpos, self.qvel)
+
+    def reset(self, seed: int) -> np.ndarray:
+        from gymnasium.utils import seeding
+
+        self.rngs = [seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
+        self._restart(np.arange(self.num_envs))
+        return self._observe()
+
+    def step(self, actions: np.ndarray) -> Step:
+        actions = np.asarray(actions).reshape(self.num_envs, -1)
+        x_before = self.qpos[:, 0].copy()
+        self.ctrl[:] = actions
+        self.batch.step(nstep=self.frame_skip)
+        reached = self._observe()
+        reward, terminated, info = self.definition.outcome(
+            self.kw, x_before, self.qpos, self.qvel, actions, self.dt, self.init_qpos
+        )
+        self.elapsed += 1
+        truncated = self.elapsed >= self.max_steps
+        done = np.flatnonzero(terminated | truncated)
+        obs = reached
+        if len(done):
+            self._restart(done)
+            obs = reached.copy()
+            obs[done] = self._observe()[done]
+        return Step(
+            obs=obs,
+            reached=reached,
+            reward=np.asarray(reward, dtype=np.float64),
+            terminated=np.asarray(terminated, dtype=bool),
+            truncated=truncated,
+            info={k: np.asarray(v, dtype=np.float64) for k, v in info.items() if _visible(k)},
+        )
+
+    def close(self) -> None:
+        self.batch = None  # type: ignore[assignment]
+
+
+def _visible(key: str) -> bool:
+    from eureka_lab.contract import visible_info_key
+
+    return visible_info_key(key)
