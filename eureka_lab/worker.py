@@ -49,6 +49,14 @@ class JobSpec:
     """``evaluate``: each checkpoint's policy (safetensors bytes), by step."""
     video: dict[str, int] | None = None
     """``evaluate``: also render the best checkpoint's rollout (VideoSpec fields)."""
+    start: int = 0
+    """``train``: steps already trained; ``resume`` holds the trainer's state there."""
+    resume: bytes | None = None
+    """``train``: a resumable trainer's state (safetensors bytes) to continue from."""
+    keep_state: bool = False
+    """``train``: send the trainer's state at the end (a ``state`` frame), to continue later."""
+    every: int | None = None
+    """``train``: steps between checkpoints (None: ``timesteps // checkpoints``)."""
 
     @property
     def runs_candidate_code(self) -> bool:
@@ -164,14 +172,29 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
             channel.send("video", {"step": best.step}, clip)
         channel.send("result", {"evaluations": [e.model_dump(mode="json") for e in evaluations]})
         return
+    from safetensors.numpy import load as load_arrays
     from safetensors.numpy import save as save_arrays
 
     from eureka_lab.trainers import Budget
 
-    def report(stats: CheckpointStats, arrays: dict[str, np.ndarray]) -> None:
+    def report(
+        stats: CheckpointStats,
+        arrays: dict[str, np.ndarray],
+        state: dict[str, np.ndarray] | None = None,
+    ) -> None:
         channel.send("checkpoint", stats.model_dump(mode="json"), save_arrays(arrays))
+        if state is not None:
+            channel.send("state", {"step": stats.step}, save_arrays(state))
 
-    budget = Budget(timesteps=spec.timesteps, seed=spec.seed, checkpoints=spec.checkpoints)
+    budget = Budget(
+        timesteps=spec.timesteps,
+        seed=spec.seed,
+        checkpoints=spec.checkpoints,
+        start=spec.start,
+        resume=None if spec.resume is None else load_arrays(spec.resume),
+        keep_state=spec.keep_state,
+        every=spec.every,
+    )
     try:
         outcome = task.trainer.make().train(task, load, budget, report)
         result = {"ok": True, **outcome.model_dump(mode="json")}

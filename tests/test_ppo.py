@@ -166,3 +166,52 @@ def test_pendulum_learns_well_beyond_random():
     )
     assert seen[-1][0].env_return > -600
     assert last.fitness > -450 and last.fitness > first.fitness + 300
+
+
+def test_training_continues_from_its_saved_state():
+    """A round of halving: train to 512 keeping the state, continue to 1024 from it. The
+    state is plain float arrays, and the continued training starts from exactly it."""
+    task = _task()
+    seen = []
+    first = task.trainer.make()
+    first.train(
+        task,
+        lambda: height_reward,
+        Budget(512, 0, 4, keep_state=True, every=256),
+        lambda stats, arrays, state=None: seen.append((stats.step, state)),
+    )
+    assert [s for s, _ in seen] == [256, 512]
+    assert seen[0][1] is None  # only the last report carries the state
+    state = seen[1][1]
+    assert state and all(v.dtype.kind == "f" and np.all(np.isfinite(v)) for v in state.values())
+    saved = {k: v.detach().clone() for k, v in first.last.state().items()}
+
+    second = task.trainer.make()
+    resumed = []
+    # Loading the state into a fresh PPO gives back the same state, Adam's step counts included.
+    steps = []
+
+    def load():  # called once the trainer is built and its state loaded
+        steps.append({k: v.clone() for k, v in second.last.state().items()})
+        return height_reward
+
+    out = second.train(
+        task,
+        load,
+        Budget(1024, 0, 4, start=512, resume=state, every=256),
+        lambda stats, arrays: resumed.append(stats.step),
+    )
+    assert resumed == [768, 1024] and out.steps == 1024
+    loaded = steps[0]
+    assert loaded.keys() == saved.keys()
+    for k in saved:
+        torch.testing.assert_close(loaded[k].to(saved[k].dtype), saved[k], msg=k)
+    assert any("adam/" in k and k.endswith("/step") and float(saved[k][0]) > 0 for k in saved)
+
+
+def test_env_count_is_chosen_from_the_budget():
+    trainer = make_trainer("ppo", {"n_steps": 32})
+    assert trainer.envs_for(10_000) == 8  # few steps: more updates matter more
+    assert trainer.envs_for(200_000) == 64
+    assert trainer.envs_for(10_000_000) == 128
+    assert make_trainer("ppo", {"n_envs": 24}).envs_for(10_000_000) == 24

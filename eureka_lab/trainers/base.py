@@ -7,7 +7,9 @@ A trainer runs in two places:
   files, no network, no new processes) and returns the candidate's reward function (None
   for the environment's own reward). At each checkpoint it calls ``report(stats, policy)``
   with the training statistics and the policy's parameters as plain float arrays. It never
-  measures fitness.
+  measures fitness. A trainer that can continue later (``resumable``) passes its whole
+  training state at the last report when ``budget.keep_state`` asks for it, and picks up
+  from ``budget.resume`` at ``budget.start``: successive halving trains in rounds.
 - :meth:`Trainer.policy` runs in the evaluator, which never loads reward code: it rebuilds
   the policy from those arrays (after the orchestrator checked them) for rollouts.
 """
@@ -25,8 +27,16 @@ from eureka_lab.contract import RewardFn
 from eureka_lab.records import CheckpointStats, TrainingReport
 
 Arrays = dict[str, np.ndarray]
-Report = Callable[[CheckpointStats, Arrays], None]
 Act = Callable[[np.ndarray], np.ndarray]
+
+
+class Report(Protocol):
+    """Called at each checkpoint; ``state``: the trainer's full state (the last call only,
+    when ``budget.keep_state``)."""
+
+    def __call__(
+        self, stats: CheckpointStats, policy: Arrays, state: Arrays | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -34,8 +44,27 @@ class Budget:
     """How long to train, and how often to report."""
 
     timesteps: int
+    """The step to train to (counted from the very start, ``start`` included)."""
     seed: int
     checkpoints: int
+    """Checkpoints over ``[0, timesteps]``, or over ``[0, full]`` with ``every``."""
+    start: int = 0
+    """Steps already trained (a continued training): the step ``resume`` was saved at."""
+    resume: Arrays | None = None
+    """The state a resumable trainer saved, to continue from (None: a fresh start)."""
+    keep_state: bool = False
+    """Pass the training state with the last report, to continue later."""
+    every: int | None = None
+    """Steps between checkpoints (None: ``timesteps // checkpoints``); the end of training
+    is always a checkpoint."""
+
+    @property
+    def interval(self) -> int:
+        return max(1, self.every or self.timesteps // max(1, self.checkpoints))
+
+    def due(self, step: int, last: int) -> bool:
+        """Whether a checkpoint falls in ``(last, step]`` before the end of training."""
+        return step < self.timesteps and step // self.interval > last // self.interval
 
 
 @dataclass(frozen=True)
@@ -55,6 +84,8 @@ class Trainer(Protocol):
     """Trains one reward; built from its validated ``Settings``."""
 
     Settings: ClassVar[type[BaseModel]]
+    resumable: ClassVar[bool]
+    """Whether :meth:`train` continues from ``budget.resume`` (else it starts afresh)."""
     """The task's trainer block (minus ``name``) is validated by this model."""
 
     def __init__(self, settings: Any) -> None: ...

@@ -28,11 +28,14 @@ class PPOSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    n_envs: int = Field(
-        64, ge=1, description="Parallel environments per candidate, stepped as one batch."
+    n_envs: int | None = Field(
+        None,
+        ge=1,
+        description="Parallel environments per candidate, stepped as one batch (None: "
+        "chosen from the budget, see envs_for).",
     )
     n_steps: int = Field(
-        32, ge=1, description="Steps per env between updates (rollout = n_envs * n_steps)."
+        64, ge=1, description="Steps per env between updates (rollout = n_envs * n_steps)."
     )
     minibatch_size: int = Field(
         1024, ge=1, description="Transitions per gradient step (capped at the rollout size)."
@@ -84,6 +87,19 @@ class PPOSettings(BaseModel):
         )
 
 
+MIN_UPDATES = 50
+"""Rollouts a training gets at least, when the env count is chosen from the budget."""
+ENV_CHOICES = (8, 16, 32, 64, 128)
+"""Env counts chosen from: more envs step faster per env-step (the batched simulator and the
+policy run once per batch), fewer give more updates on a small budget."""
+
+
+def envs_for(timesteps: int, n_steps: int) -> int:
+    """The most envs that still give ``MIN_UPDATES`` rollouts of ``n_steps`` on the budget."""
+    fits = [n for n in ENV_CHOICES if n * n_steps * MIN_UPDATES <= timesteps]
+    return max(fits, default=ENV_CHOICES[0])
+
+
 def _device_name(name: str) -> str:
     """'cpu' or 'cuda'; 'auto' asks torch (imported only then)."""
     if name == "auto":
@@ -97,6 +113,7 @@ class PPOTrainer:
     """Lean torch PPO on a batched env, one process per candidate."""
 
     Settings: ClassVar[type[BaseModel]] = PPOSettings
+    resumable: ClassVar[bool] = True
 
     def __init__(self, settings: PPOSettings) -> None:
         self.settings = settings
@@ -105,7 +122,11 @@ class PPOTrainer:
 
     @property
     def n_envs(self) -> int:
-        return self.settings.n_envs
+        """The env count of the settings, or the largest one chosen from a budget."""
+        return self.settings.n_envs or ENV_CHOICES[-1]
+
+    def envs_for(self, timesteps: int) -> int:
+        return self.settings.n_envs or envs_for(timesteps, self.settings.n_steps)
 
     @property
     def resources(self) -> Resources:
@@ -118,6 +139,19 @@ class PPOTrainer:
             memory_bytes=None if cuda or s.memory_gib is None else int(s.memory_gib * 1024**3),
             gpus=1.0 if cuda else 0.0,
         )
+
+    def describe(self) -> dict[str, Any]:
+        s = self.settings
+        envs = s.n_envs or f"{ENV_CHOICES[0]} to {ENV_CHOICES[-1]}, chosen from the budget"
+        return {
+            "algorithm": "PPO (eureka-lab's torch PPO on batched simulations)",
+            "settings": {
+                "parallel environments": envs,
+                "discount": s.gamma,
+                "rewards normalised": "yes" if s.normalize_reward else "no",
+                "observations normalised": "yes" if s.normalize_obs else "no",
+            },
+        }
 
     def train(
         self,
@@ -135,14 +169,16 @@ class PPOTrainer:
         s = self.settings
         torch.set_num_threads(s.threads)
         device = torch.device(_device_name(s.device))
-        env = make_batched(task, s.n_envs, s.threads)
+        env = make_batched(task, self.envs_for(budget.timesteps), s.threads)
         n = env.num_envs
         space = ActionSpace.from_gym(env.action_space, device)
         obs_dim = int(np.prod(env.observation_space.shape))
-        ppo = PPO(
-            obs_dim, space, n, s.config(), device, s.normalize_obs, s.normalize_reward, budget.seed
-        )
+        # A continued training draws new noise: seeded by where it starts.
+        seed = budget.seed + budget.start
+        ppo = PPO(obs_dim, space, n, s.config(), device, s.normalize_obs, s.normalize_reward, seed)
         self.last = ppo
+        if budget.resume is not None:
+            ppo.load_state({k: torch.from_numpy(np.array(v)) for k, v in budget.resume.items()})
 
         # The numpy <-> torch boundary: the batched env and the reward speak numpy.
         def to_t(x: np.ndarray, dtype: Any = torch.float32) -> Any:
@@ -151,21 +187,19 @@ class PPOTrainer:
         def to_np(x: Any) -> np.ndarray:
             return x.cpu().numpy()
 
-        obs = env.reset(seed=budget.seed)
-        if ppo.obs_norm is not None:
+        obs = env.reset(seed=seed)
+        if ppo.obs_norm is not None and budget.resume is None:
             ppo.obs_norm.update(to_t(obs))
             ppo.freeze_obs_norm()
         compute = RewardComputer(load_reward())
         components, episodes = ComponentStats(), EpisodeTracker(n)
 
         per_rollout = n * s.n_steps
-        planned = -(-budget.timesteps // per_rollout) * per_rollout
-        interval = max(1, budget.timesteps // budget.checkpoints)
+        planned = budget.start + -(-(budget.timesteps - budget.start) // per_rollout) * per_rollout
         started = time.monotonic()
         names: list[str] = []
-        reported: list[int] = []
 
-        def checkpoint(step: int) -> None:
+        def checkpoint(step: int, last: bool = False) -> None:
             comps = components.snapshot()
             names[:] = sorted(set(names) | set(comps))
             stats = CheckpointStats(
@@ -174,10 +208,13 @@ class PPOTrainer:
                 seconds=round(time.monotonic() - started, 2),
                 **episodes.snapshot(),
             )
-            reported.append(step)
-            report(stats, self._arrays(ppo))
+            if last and budget.keep_state:
+                state = {k: v.numpy() for k, v in ppo.state().items()}
+                report(stats, self._arrays(ppo), state=state)
+            else:
+                report(stats, self._arrays(ppo))
 
-        steps = 0
+        steps = budget.start
         obs_t = to_t(obs)
         while steps < planned:
             for _ in range(s.n_steps):
@@ -206,11 +243,10 @@ class PPOTrainer:
                 )
                 obs, obs_t = step.obs, to_t(step.obs)
                 steps += n
-                due = steps >= (len(reported) + 1) * interval
-                if due and steps < planned and len(reported) < budget.checkpoints - 1:
+                if steps < planned and budget.due(steps, steps - n):
                     checkpoint(steps)
             ppo.update(ppo.normalize(obs_t))
-        checkpoint(steps)
+        checkpoint(steps, last=True)
         env.close()
         return TrainingReport(
             steps=steps, seconds=round(time.monotonic() - started, 2), components=names

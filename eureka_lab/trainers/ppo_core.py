@@ -33,7 +33,7 @@ CLIP_REWARD = 10.0
 class PPOConfig:
     """The hyperparameters the core uses (the trainer's settings map onto these)."""
 
-    n_steps: int = 32
+    n_steps: int = 64
     minibatch_size: int = 1024
     epochs: int = 10
     learning_rate: float = 3e-4
@@ -166,6 +166,22 @@ def normalize(obs: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch
     return torch.clamp((obs.float() - mean) / torch.sqrt(var + NORM_EPSILON), -CLIP_OBS, CLIP_OBS)
 
 
+def _norm_state(prefix: str, norm: RunningNorm) -> dict[str, torch.Tensor]:
+    return {
+        f"{prefix}/mean": norm.mean,
+        f"{prefix}/var": norm.var,
+        f"{prefix}/count": torch.tensor([norm.count], dtype=torch.float64),
+    }
+
+
+def _load_norm(
+    prefix: str, norm: RunningNorm, state: dict[str, torch.Tensor], device: torch.device
+) -> None:
+    norm.mean = state[f"{prefix}/mean"].to(device, torch.float64).reshape(norm.mean.shape)
+    norm.var = state[f"{prefix}/var"].to(device, torch.float64).reshape(norm.var.shape)
+    norm.count = float(state[f"{prefix}/count"].reshape(-1)[0])
+
+
 class ReturnNorm:
     """Scales rewards by the running std of the discounted return (as VecNormalize does)."""
 
@@ -242,12 +258,57 @@ class PPO:
         self.actor = Actor(obs_dim, space, cfg).to(device)
         self.critic = _mlp([obs_dim, *cfg.net_arch, 1], out_gain=1.0).to(device)
         params = list(self.actor.parameters()) + list(self.critic.parameters())
-        self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, eps=1e-5)
+        self.optimizer = torch.optim.Adam(params, lr=cfg.learning_rate, eps=1e-5, fused=True)
         self.obs_norm = RunningNorm((obs_dim,), device) if normalize_obs else None
         self.reward_norm = ReturnNorm(n_envs, cfg.gamma, device) if normalize_reward else None
         self.buffer = Rollout(cfg.n_steps, n_envs, obs_dim, space, device, normalize_obs)
         self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
         self.freeze_obs_norm()
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Everything training continues from: networks, optimiser moments, normalisers
+        (float tensors only, so the state travels as safetensors)."""
+        out = {f"actor/{k}": v for k, v in self.actor.state_dict().items()}
+        out |= {f"critic/{k}": v for k, v in self.critic.state_dict().items()}
+        for i, st in self.optimizer.state_dict()["state"].items():
+            for k, v in st.items():
+                out[f"adam/{i}/{k}"] = torch.as_tensor(v, dtype=torch.float64).reshape(-1)
+        if self.obs_norm is not None:
+            out |= _norm_state("obs_norm", self.obs_norm)
+        if self.reward_norm is not None:
+            out |= _norm_state("return_norm", self.reward_norm.rms)
+            out["return_norm/ret"] = self.reward_norm.ret
+        return {k: v.detach().to("cpu") for k, v in out.items()}
+
+    def load_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Continue from :meth:`state` (KeyError or RuntimeError when it does not fit)."""
+        dev = self.device
+        pick = lambda prefix: {  # noqa: E731
+            k.removeprefix(prefix): v.to(dev) for k, v in state.items() if k.startswith(prefix)
+        }
+        self.actor.load_state_dict(pick("actor/"), strict=True)
+        self.critic.load_state_dict(pick("critic/"), strict=True)
+        opt, adam = self.optimizer.state_dict(), pick("adam/")
+        restored: dict[int, dict[str, torch.Tensor]] = {}
+        for i, shape in enumerate(self._param_shapes()):
+            if f"{i}/step" in adam:
+                restored[i] = {
+                    "step": adam[f"{i}/step"].reshape(()).float().cpu(),
+                    "exp_avg": adam[f"{i}/exp_avg"].float().reshape(shape),
+                    "exp_avg_sq": adam[f"{i}/exp_avg_sq"].float().reshape(shape),
+                }
+        self.optimizer.load_state_dict({"state": restored, "param_groups": opt["param_groups"]})
+        if self.obs_norm is not None:
+            _load_norm("obs_norm", self.obs_norm, state, dev)
+        if self.reward_norm is not None:
+            _load_norm("return_norm", self.reward_norm.rms, state, dev)
+            ret = state["return_norm/ret"].to(dev)
+            if ret.shape == self.reward_norm.ret.shape:
+                self.reward_norm.ret = ret
+        self.freeze_obs_norm()
+
+    def _param_shapes(self) -> list[torch.Size]:
+        return [p.shape for g in self.optimizer.param_groups for p in g["params"]]
 
     def freeze_obs_norm(self) -> None:
         """Fix the normalisation used until the next update (one rollout sees one)."""

@@ -60,6 +60,7 @@ class SB3Trainer:
     """PPO from stable-baselines3 on CPU, one process per candidate."""
 
     Settings: ClassVar[type[BaseModel]] = SB3Settings
+    resumable: ClassVar[bool] = False
 
     def __init__(self, settings: SB3Settings) -> None:
         self.settings = settings
@@ -123,7 +124,7 @@ class SB3Trainer:
             env = normalizer
         model = PPO("MlpPolicy", env, seed=budget.seed, device="cpu", verbose=0, **s.sb3_kwargs())
         model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default writes to /tmp
-        interval = max(1, budget.timesteps // budget.checkpoints)
+        interval = budget.interval
         started = time.monotonic()
         reported: list[int] = []
         components: list[str] = []
