@@ -20,7 +20,7 @@ from eureka_lab.backends import default_backend_name
 from eureka_lab.errors import ConfigError, EurekaError
 from eureka_lab.executor import EXECUTORS
 from eureka_lab.feedback import FEEDBACK
-from eureka_lab.loop import LoopConfig
+from eureka_lab.loop import SCHEDULES, LoopConfig
 from eureka_lab.report import make_reporter, show_run
 from eureka_lab.selection import SELECTORS
 from eureka_lab.store import RunStore
@@ -84,7 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--timesteps", type=_positive(int), help="training steps per candidate")
     g.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    g.add_argument("--workers", type=_positive(int), default=DEFAULTS.workers)
+    g.add_argument(
+        "--workers",
+        type=_positive(int),
+        default=DEFAULTS.workers,
+        help="candidates trained side by side, each pinned to its own cores "
+        "(default: this machine's cores)",
+    )
+    g.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=DEFAULTS.schedule,
+        help="full: every candidate gets the whole budget; halving: all train for a fraction "
+        "of it, the better half by fitness goes on, until one has the whole budget",
+    )
     g.add_argument("--repair-rounds", type=int, default=DEFAULTS.repair_rounds)
     g.add_argument(
         "--final-seeds",

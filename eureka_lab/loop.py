@@ -13,6 +13,7 @@ task names its trainer.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -64,6 +65,9 @@ MAX_VIDEO_BYTES = 64 * 1024**2
 """Largest policy (safetensors bytes) accepted from a training process."""
 
 
+SCHEDULES = ("full", "halving")
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     """Settings of one run (the task carries the environment-specific ones)."""
@@ -100,6 +104,10 @@ class LoopConfig:
     page's ``host`` and ``port``)."""
     feedback: str = "reflection"
     """What the next prompt is built from (a name in ``eureka_lab.feedback.FEEDBACK``)."""
+    schedule: str = "full"
+    """``full``: every candidate trains for the whole budget. ``halving``: successive
+    halving: all train for a fraction of it, the better half by fitness goes on, until one
+    has the whole budget."""
     allow_weak_sandbox: bool = False
     """Run candidate code even where an OS isolation layer is missing."""
     videos: bool = False
@@ -138,6 +146,16 @@ class LoopConfig:
             (FEEDBACK, self.feedback),
         ):
             registry.get(name)  # an unknown name: ConfigError naming near matches
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(
+                f"Unknown schedule {self.schedule!r}; choose one of: {', '.join(SCHEDULES)}."
+            )
+        if self.schedule == "halving" and self.selection != "fitness":
+            raise ConfigError(
+                "schedule 'halving' keeps the better half of the candidates by fitness between "
+                "rounds, so it needs selection 'fitness': use --schedule full with "
+                f"--selection {self.selection}."
+            )
         if self.selection == "human" and not self.videos:
             raise ConfigError(
                 "selection by a person needs rollout videos to rank: add videos=True (--videos)."
@@ -183,6 +201,7 @@ class Loop:
             self.selector.attach(store, task.description, self._announce)
         self.feedback = make_feedback(config.feedback)
         self.trainer = task.trainer.make()
+        self._resumable = bool(getattr(self.trainer, "resumable", False))
         self.timesteps = config.timesteps or task.timesteps
         self.seeds = tuple(task.reward_source(r) or "" for r in task.seed_rewards)
         self._live: dict[str, list[Checkpoint]] = {}
@@ -253,7 +272,7 @@ class Loop:
             env_id=self.task.env_id,
             context=context,
             description=self.task.description,
-            n_envs=self.trainer.n_envs,
+            n_envs=_envs(self.trainer, self.timesteps),
             facts=self._facts(),
         )
 
@@ -372,9 +391,11 @@ class Loop:
             self._validate(repaired)
             cands += repaired
         valid = [c for c in cands if c.status == "valid"]
-        self._train(
-            [_Training(c.id, self.store.reward_code(c.id), self.config.seed) for c in valid]
-        )
+        trainings = [_Training(c.id, self.store.reward_code(c.id), self.config.seed) for c in valid]
+        if self.config.schedule == "halving":
+            self._halving(trainings)
+        else:
+            self._train(trainings)
         trained = [t for t in (self._trained(c.id) for c in cands) if t is not None]
         ranking = self._rank(trained, it) if trained else []
         best_id = ranking[0][0] if ranking else None
@@ -410,6 +431,11 @@ class Loop:
             for cand in self.store.candidates(it):
                 result = self.store.result(cand.id)
                 status = result.status if result else cand.status
+                if result is not None and result.stopped_at is not None:
+                    status = (
+                        f"stopped early, scored at {result.stopped_at:,} of "
+                        f"{self.timesteps:,} steps"
+                    )
                 out.append(
                     Tried(
                         id=cand.id,
@@ -553,43 +579,100 @@ class Loop:
             "fps": self.config.video_fps,
         }
 
+    def _halving(self, trainings: list[_Training]) -> None:
+        """Successive halving: train every reward to a fraction of the budget, keep the
+        better half by fitness, continue, until one reward has the whole budget. Rounds
+        already recorded are not trained again (the cut is re-derived from the results)."""
+        rounds = math.ceil(math.log2(len(trainings))) if len(trainings) > 1 else 0
+        alive = list(trainings)
+        for r in range(rounds + 1):
+            target = self.timesteps if r == rounds else max(1, self.timesteps >> (rounds - r))
+            self._train(alive, target=target, keep_state=r < rounds)
+            if r == rounds:
+                return
+            results = {t.key: self.store.result(t.key) for t in alive}
+            ranked = sorted(
+                (t for t in alive if (res := results[t.key]) and res.status == "trained"),
+                key=lambda t: -_score(results[t.key]),
+            )
+            keep = ranked[: math.ceil(len(alive) / 2)]
+            for t in ranked[len(keep) :]:
+                res = results[t.key]
+                if res is not None and res.stopped_at is None:
+                    res.stopped_at = res.steps
+                    self.store.save_result(t.key, res)
+                    self.emit("candidate_stopped", id=t.key, steps=res.steps, fitness=res.fitness)
+            alive = keep
+
     def _train(
         self,
         trainings: list[_Training],
         episodes: int | None = None,
         videos: set[str] | None = None,
+        target: int | None = None,
+        keep_state: bool = False,
     ) -> None:
-        """Train each reward in a sandboxed job, then score its checkpoints in evaluation
-        jobs that never load reward code. Trainings with a recorded result are skipped."""
-        todo = [t for t in trainings if self.store.result(t.key) is None]
-        if not todo:
-            return
+        """Train each reward in a sandboxed job to ``target`` steps (default: the budget),
+        then score its new checkpoints in evaluation jobs that never load reward code.
+        A reward already trained that far, failed or stopped is skipped; one trained part of
+        the way (a round of halving) continues from its saved state, or starts again where
+        its trainer cannot continue."""
+        target = target or self.timesteps
         task = self.task.model_dump(mode="json")
-        timeout = self.config.train_timeout or 300 + self.timesteps / 100
+        timeout = self.config.train_timeout or 300 + target / 100
+        every = max(1, self.timesteps // self.task.checkpoints)
         jobs = []
-        for t in todo:
-            self.store.clear_training(t.key)  # a training cut short starts again
+        starts: dict[str, int] = {}
+        for t in trainings:
+            prior = self.store.result(t.key)
+            if prior is not None and (
+                prior.status != "trained"
+                or prior.stopped_at is not None
+                or (prior.target or self.timesteps) >= target
+            ):
+                continue
+            state = self.store.training_state(t.key) if prior is not None else None
+            if prior is not None and state is not None and self._resumable:
+                start, resume = prior.steps, state
+                self._live[t.key] = self.store.checkpoints(t.key)
+            else:
+                start, resume = 0, None
+                self.store.clear_training(t.key)  # a training cut short starts again
+                if prior is not None:  # restarted: what the earlier rounds spent still counts
+                    self.store.save_result(
+                        t.key,
+                        TrainingResult(
+                            status="trained", steps=0, target=0, spent_steps=prior.spent
+                        ),
+                    )
+                self._live[t.key] = []
+            starts[t.key] = start
             if t.code is not None:
                 self.store.save_reward_code(t.key, t.code)
-            self._live[t.key] = []
             spec = JobSpec(
                 "train",
                 task,
                 t.code,
                 seed=t.seed,
-                timesteps=self.timesteps,
+                timesteps=target,
                 checkpoints=self.task.checkpoints,
+                start=start,
+                resume=resume,
+                keep_state=keep_state and self._resumable,
+                every=every,
             )
             jobs.append(self._job(t.key, spec, timeout))
-            self.emit("training_started", id=t.key, timesteps=self.timesteps)
+            self.emit("training_started", id=t.key, timesteps=target, start=start)
+        if not jobs:
+            return
         outputs = self.executor.run(jobs, on_event=self._on_event)
         reports: dict[str, TrainingReport] = {}
-        for t in todo:
-            report = self._training_report(t.key, outputs[t.key])
+        for job in jobs:
+            report = self._training_report(job.key, outputs[job.key], starts[job.key])
             if isinstance(report, TrainingResult):
-                self._record(t.key, report)
+                self._record(job.key, report)
             else:
-                reports[t.key] = report
+                reports[job.key] = report
         evals = [
             self._job(
                 key,
@@ -598,7 +681,9 @@ class Loop:
                     task,
                     episodes=episodes or self.task.eval_episodes,
                     policies={
-                        c.step: self.store.policy(key, c.step) or b"" for c in self._live[key]
+                        c.step: self.store.policy(key, c.step) or b""
+                        for c in self._live[key]
+                        if c.step > starts[key]
                     },
                     video=self._video() if videos is None or key in videos else None,
                 ),
@@ -607,7 +692,7 @@ class Loop:
             for key in reports
         ]
         for key, output in self.executor.run(evals, on_event=self._on_event).items():
-            self._record(key, self._result(key, reports[key], output))
+            self._record(key, self._result(key, reports[key], output, starts[key], target))
         self._live = {}
 
     def _on_event(self, event: JobEvent) -> None:
@@ -622,6 +707,13 @@ class Loop:
                 self.emit("video", id=event.key, bytes=len(data))
             else:
                 self.emit("video_refused", id=event.key, bytes=len(data))
+            return
+        if event.kind == "state" and event.key in self._live:
+            state = _checked_arrays(event.artefact)
+            if state is not None:
+                self.store.save_training_state(event.key, state)
+            else:
+                self.emit("state_refused", id=event.key)
             return
         if event.kind != "checkpoint" or event.key not in self._live:
             return
@@ -647,7 +739,9 @@ class Loop:
                 }
             )
 
-    def _training_report(self, key: str, output: JobOutput) -> TrainingReport | TrainingResult:
+    def _training_report(
+        self, key: str, output: JobOutput, start: int = 0
+    ) -> TrainingReport | TrainingResult:
         """What training says (steps, time), or the failed result."""
         res = output.result
         if res is not None and res.get("ok") is True:
@@ -657,7 +751,7 @@ class Loop:
                 return _failed(
                     "training", f"the job returned an invalid result: {e.errors()[0]['msg']}"
                 )
-            if not self._live[key]:
+            if not self._live[key] or self._live[key][-1].step <= start:
                 return _failed("training", "training reported no checkpoint")
             return report
         if res is not None:
@@ -669,8 +763,16 @@ class Loop:
             )
         return _failed("training", output.reason, output.log_tail, wall_seconds=output.seconds)
 
-    def _result(self, key: str, report: TrainingReport, output: JobOutput) -> TrainingResult:
-        """Merge the evaluator's scores into the checkpoints; the best one gives the fitness."""
+    def _result(
+        self,
+        key: str,
+        report: TrainingReport,
+        output: JobOutput,
+        start: int = 0,
+        target: int | None = None,
+    ) -> TrainingResult:
+        """Merge the evaluator's scores into the new checkpoints (those after ``start``; the
+        earlier ones were scored in an earlier round); the best one gives the fitness."""
         try:
             if output.result is None:
                 raise ValueError(output.reason or "no result")
@@ -678,12 +780,12 @@ class Loop:
         except (ValueError, KeyError, TypeError) as e:
             return _failed("evaluation", f"evaluation failed: {safe_text(e, 500)}", output.log_tail)
         by_step = {e.step: e for e in evals}
-        cps = [
+        cps = [cp for cp in self._live[key] if cp.step <= start] + [
             Checkpoint.model_validate(
                 {**cp.model_dump(), **by_step[cp.step].model_dump(exclude={"step"})}
             )
             for cp in self._live[key]
-            if cp.step in by_step
+            if cp.step > start and cp.step in by_step
         ]
         if not cps:
             return _failed("evaluation", "no checkpoint was evaluated")
@@ -693,6 +795,8 @@ class Loop:
         best = max(scored, key=lambda c: c.fitness) if scored else cps[-1]  # type: ignore[arg-type,return-value]
         self.store.save_best_policy(key, self.store.policy(key, best.step) or b"")
         final = cps[-1]
+        prior = self.store.result(key)
+        earlier = prior.spent if prior is not None else 0
         return TrainingResult(
             status="trained",
             fitness=best.fitness,
@@ -702,9 +806,11 @@ class Loop:
             final_success_rate=final.success_rate,
             steps=report.steps,
             seconds=report.seconds,
-            steps_per_second=round(report.steps / max(report.seconds, 1e-9), 1),
+            steps_per_second=round((report.steps - start) / max(report.seconds, 1e-9), 1),
             components=report.components,
             wall_seconds=output.seconds,
+            spent_steps=earlier + report.steps - start,
+            target=target,
         )
 
     def _record(self, key: str, result: TrainingResult) -> None:
@@ -812,6 +918,12 @@ def _final_trained(store: RunStore, key: str, index: int, iteration: int) -> Tra
     return Trained(cand, result, store.checkpoints(key))
 
 
+def _envs(trainer: Any, timesteps: int) -> int:
+    """The env count the reward sees: chosen from the budget where the trainer does that."""
+    choose = getattr(trainer, "envs_for", None)
+    return int(choose(timesteps)) if choose is not None else trainer.n_envs
+
+
 def final_seeds(config: LoopConfig) -> list[int]:
     """Seeds of the closing comparison: disjoint from the search's seed."""
     return [config.seed + 1000 * (j + 1) for j in range(config.final_seeds)]
@@ -846,8 +958,21 @@ def _validation(output: JobOutput) -> Validation:
         )
 
 
+def _score(result: TrainingResult | None) -> float:
+    """A result's fitness for ordering (no fitness ranks last)."""
+    if result is None or result.fitness is None:
+        return -math.inf
+    return result.fitness
+
+
 def _checked_policy(data: bytes | None) -> bytes | None:
     """Policy parameters from an untrusted process, re-written by us if they are plain,
+    finite float arrays within the size limit (safetensors cannot carry code)."""
+    return _checked_arrays(data)
+
+
+def _checked_arrays(data: bytes | None) -> bytes | None:
+    """Arrays (safetensors) from an untrusted process, re-written by us if they are plain,
     finite float arrays within the size limit (safetensors cannot carry code)."""
     from safetensors.numpy import load, save
 

@@ -170,6 +170,17 @@ class TrainingResult(Record):
     steps_per_second: Num = 0.0
     components: list[Name] = Field(default_factory=list)
     wall_seconds: Num = 0.0
+    target: int | None = None
+    """The steps this training was asked to reach (None: the run's budget)."""
+    spent_steps: int | None = None
+    """Env steps spent on this reward over every round of training (None: ``steps``; more
+    than ``steps`` where a trainer that cannot continue started a round again)."""
+    stopped_at: int | None = None
+    """Successive halving stopped training here (steps), the reward being in the worse half."""
+
+    @property
+    def spent(self) -> int:
+        return self.steps if self.spent_steps is None else self.spent_steps
 
 
 class Validation(Record):

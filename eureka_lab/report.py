@@ -68,6 +68,11 @@ def describe_event(e: dict[str, Any]) -> str | None:
                 f" ({_num(e['seconds'], '.0f')} s, {_num(e['steps_per_second'], '.0f')} steps/s)"
             )
         return f"  {e['id']}: training failed: {e['reason']}"
+    if kind == "candidate_stopped":
+        return (
+            f"  {e['id']}: stopped after {e['steps']:,} steps (halving: in the worse half, "
+            f"fitness {_num(e['fitness'])})"
+        )
     if kind == "iteration_finished":
         best = (
             f"best {e['best']} fitness {_num(e['best_fitness'])}" if e["best"] else "none trained"
@@ -160,7 +165,13 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
         for cand in store.candidates(it):
             res = store.result(cand.id)
             status = res.status if res else cand.status
-            why = "" if status == "trained" else (cand.reason or (res.reason if res else "") or "")
+            if res is not None and res.stopped_at is not None:
+                status = f"stopped at {res.stopped_at:,} steps"
+            why = (
+                ""
+                if res is not None and res.status == "trained"
+                else (cand.reason or (res.reason if res else "") or "")
+            )
             mark = ""
             if info and cand.id == info.best:
                 mark += " *"

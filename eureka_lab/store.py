@@ -55,6 +55,7 @@ RESULT = "result.json"
 CHECKPOINTS = "checkpoints.json"
 POLICY = "policy.safetensors"
 POLICIES = "policies"
+TRAINING_STATE = "training_state.safetensors"
 REWARD = "reward.py"
 RESPONSE = "response.md"
 LOG = "worker.log"
@@ -211,7 +212,7 @@ class RunStore:
 
     def clear_training(self, cid: str) -> None:
         """Forget a training (its result, checkpoints and policies), so it is done again."""
-        for name in (RESULT, CHECKPOINTS, POLICY):
+        for name in (RESULT, CHECKPOINTS, POLICY, TRAINING_STATE):
             (self.root / cid / name).unlink(missing_ok=True)
         folder = self.root / cid / POLICIES
         if folder.is_dir():
@@ -235,6 +236,14 @@ class RunStore:
         """Where the best policy of ``cid`` is, for users who load it (safetensors)."""
         path = self.root / cid / POLICY
         return path if path.exists() else None
+
+    def save_training_state(self, cid: str, data: bytes) -> None:
+        """A resumable trainer's state at the end of a round (validated safetensors bytes)."""
+        atomic_write(self.root / cid / TRAINING_STATE, data)
+
+    def training_state(self, cid: str) -> bytes | None:
+        path = self.root / cid / TRAINING_STATE
+        return path.read_bytes() if path.exists() else None
 
     def save_best_policy(self, cid: str, data: bytes) -> None:
         atomic_write(self.root / cid / POLICY, data)

@@ -69,6 +69,55 @@ class FakeTrainer:
         return lambda obs: np.full(len(obs), action, dtype=np.int64)
 
 
+class GrowingTrainer:
+    """A resumable fake: its constant action grows with the steps trained, at a rate set by
+    the reward (its mean on fixed observations), and it continues from its saved state."""
+
+    Settings: ClassVar[type[BaseModel]] = FakeSettings
+    resumable: ClassVar[bool] = True
+    budgets: ClassVar[list[Budget]] = []
+
+    def __init__(self, settings: FakeSettings) -> None:
+        self.settings = settings
+
+    n_envs = 2
+    resources = Resources(threads=1, memory_bytes=None)
+
+    def describe(self) -> dict[str, Any]:
+        return {"algorithm": "a growing fake", "settings": {}}
+
+    def train(self, task: Any, load_reward: Any, budget: Budget, report: Any) -> TrainingReport:
+        GrowingTrainer.budgets.append(budget)
+        if budget.start:  # a continued training must get the state it saved at that step
+            assert budget.resume is not None and budget.resume["state/step"][0] == budget.start
+        fn = load_reward()
+        obs = np.ones((2, 3))
+        total, _ = fn(obs, np.zeros((2, 1)), obs, {})
+        rate = float(np.mean(total))
+        step = budget.start
+        while step < budget.timesteps:
+            step = min(budget.timesteps, step + budget.interval)
+            torque = np.clip(rate * step / 20_000, -2.0, 2.0)
+            last = step >= budget.timesteps
+            state = {"state/step": np.array([step], dtype=np.float64)} if last else None
+            policy = {"policy/torque": np.array([torque], dtype=np.float32)}
+            stats = CheckpointStats(step=step, components={})
+            if state is not None and budget.keep_state:
+                report(stats, policy, state=state)
+            else:
+                report(stats, policy)
+        return TrainingReport(steps=step, seconds=0.01, components=["height", "speed"])
+
+    def policy(self, task: Any, arrays: dict[str, np.ndarray]) -> Any:
+        torque = float(arrays["policy/torque"][0])
+        return lambda obs: np.full((len(obs), 1), torque, dtype=np.float32)
+
+
+def mean_action(episode: Any) -> float:
+    """A fitness for the growing fake: the mean action (its constant torque)."""
+    return float(np.mean(episode.actions))
+
+
 class _Collect:
     """The channel an in-process job writes to."""
 
@@ -124,5 +173,6 @@ class ScriptedSelector:
 
 def register() -> None:
     TRAINERS.register("fake", FakeTrainer)
+    TRAINERS.register("growing", GrowingTrainer)
     EXECUTORS.register("inline", InlineExecutor)
     SELECTORS.register("scripted", ScriptedSelector)

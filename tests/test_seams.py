@@ -12,7 +12,7 @@ from eureka_lab.store import RunStore
 from eureka_lab.task import task_from_dict
 
 from conftest import tiny_task_dict
-from doubles import FakeTrainer, InlineExecutor, ScriptedSelector, register
+from doubles import FakeTrainer, GrowingTrainer, InlineExecutor, ScriptedSelector, register
 from test_loop import good
 
 register()
@@ -130,3 +130,62 @@ def test_final_seeds_never_replay_the_search_seed():
         config = LoopConfig(seed=seed)
         seeds = final_seeds(config)
         assert len(seeds) == 3 == len(set(seeds)) and seed not in seeds
+
+
+@pytest.fixture
+def growing_task():
+    return task_from_dict(
+        tiny_task_dict(
+            env_id="Pendulum-v1",
+            max_episode_steps=10,
+            timesteps=1024,
+            checkpoints=4,
+            fitness="doubles:mean_action",
+            trainer={"name": "growing"},
+        )
+    )
+
+
+def test_halving_trains_the_better_half_on_from_saved_state(tmp_path, growing_task):
+    """K=4 on a budget of 1024: all four to 256, the better two on to 512, the best to 1024;
+    the rest stopped, each continued training resumed from the state it saved."""
+    GrowingTrainer.budgets.clear()
+    scales = [3.0, 9.0, 1.0, 5.0]  # the growing fake learns faster with a larger scale
+    backend = ScriptedBackend(responses=[good(s) for s in scales])
+    store = RunStore.create(tmp_path, "t", {"task": growing_task.model_dump(mode="json")})
+    config = LoopConfig(iterations=1, samples=4, executor="inline", schedule="halving")
+    Loop(store, growing_task, config, backend).iteration(0, [], None)
+
+    runs = [(b.start, b.timesteps, b.keep_state) for b in GrowingTrainer.budgets]
+    assert runs == [(0, 256, True)] * 4 + [(256, 512, True)] * 2 + [(512, 1024, False)]
+    results = {f"iter_00/cand_{k:02d}": store.result(f"iter_00/cand_{k:02d}") for k in range(4)}
+    stopped = {cid: r.stopped_at for cid, r in results.items()}
+    assert stopped == {
+        "iter_00/cand_00": 256,
+        "iter_00/cand_01": None,  # scale 9: the best, trained on the whole budget
+        "iter_00/cand_02": 256,
+        "iter_00/cand_03": 512,
+    }
+    assert [r.spent for r in results.values()] == [256, 1024, 256, 512]
+    assert sum(r.spent for r in results.values()) == 2048  # half of 4 x 1024
+    best = results["iter_00/cand_01"]
+    assert best.steps == 1024 and [c.step for c in store.checkpoints("iter_00/cand_01")] == [
+        256,
+        512,
+        768,
+        1024,
+    ]
+    assert all(c.fitness is not None for c in store.checkpoints("iter_00/cand_01"))
+    assert store.iteration(0).best == "iter_00/cand_01"
+
+    # Resuming the finished iteration trains nothing again.
+    GrowingTrainer.budgets.clear()
+    Loop(store, growing_task, config, ScriptedBackend(responses=[])).iteration(0, [], None)
+    assert GrowingTrainer.budgets == []
+
+
+def test_halving_needs_fitness_selection():
+    with pytest.raises(ConfigError, match="needs selection 'fitness'"):
+        LoopConfig(schedule="halving", selection="oracle")
+    with pytest.raises(ConfigError, match="Unknown schedule"):
+        LoopConfig(schedule="halve")
