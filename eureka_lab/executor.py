@@ -164,6 +164,17 @@ def _ready() -> None:
     """A child that does nothing: its start shows the fork server is ready."""
 
 
+def cpu_slots(workers: int, cpus: Sequence[int] | None = None) -> list[tuple[int, ...]]:
+    """The cores each of ``workers`` parallel jobs is pinned to: the usable cores split into
+    equal, disjoint groups (one core each when there are as many workers as cores); with more
+    workers than cores, they share cores in turn."""
+    cpus = sorted(os.sched_getaffinity(0)) if cpus is None else list(cpus)
+    if workers >= len(cpus):
+        return [(cpus[i % len(cpus)],) for i in range(workers)]
+    size = len(cpus) // workers
+    return [tuple(cpus[i * size : (i + 1) * size]) for i in range(workers)]
+
+
 def _child_main(
     spec: JobSpec,
     conn: Any,
@@ -171,9 +182,12 @@ def _child_main(
     limits: sandbox_limits.Limits,
     env: dict[str, str],
     allow_weak: bool = False,
+    cpus: tuple[int, ...] = (),
 ) -> None:
     """Runs in the forked child: own session, log, environment and limits, then the job."""
     os.setsid()
+    if cpus:  # pinned before any thread starts, so every thread stays on the job's cores
+        os.sched_setaffinity(0, cpus)
     log = os.open(os.path.join(scratch, LOG), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -234,6 +248,7 @@ class _Running:
     reader_done: bool = False
     exited: float | None = None
     timed_out: bool = False
+    slot: int = 0
 
 
 def _signal_reason(code: int | None) -> str:
@@ -295,6 +310,8 @@ class LocalExecutor:
         self.limits = limits or sandbox_limits.supported(sandbox_limits.Limits())
         self.allow_weak_sandbox = allow_weak_sandbox
         self._checked = False
+        self.slots = cpu_slots(workers)
+        """The cores of each parallel job (``cpu_slots``)."""
 
     def describe(self) -> list[str]:
         caps = dict(sandbox_limits.capabilities())
@@ -313,7 +330,9 @@ class LocalExecutor:
             cpu_seconds=int(wall * max(1, job.resources.threads)) + 60,
         )
 
-    def _start(self, job: Job, running: list[_Running], wake: queue.Queue[None]) -> None:
+    def _start(
+        self, job: Job, running: list[_Running], wake: queue.Queue[None], slot: int = 0
+    ) -> None:
         limits = self._limits_for(job)
         scratch = Path(tempfile.mkdtemp(prefix="eureka-job-"))
         sandbox_limits.prepare_workdir(scratch, limits)
@@ -324,12 +343,20 @@ class LocalExecutor:
         reader, writer = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_child_main,
-            args=(job.spec, writer, str(scratch), limits, env, self.allow_weak_sandbox),
+            args=(
+                job.spec,
+                writer,
+                str(scratch),
+                limits,
+                env,
+                self.allow_weak_sandbox,
+                self.slots[slot],
+            ),
             name=f"eureka-lab {job.key}",
             daemon=False,
         )
         frames: queue.Queue[Frame | BaseException | None] = queue.Queue()
-        run = _Running(job, proc, scratch, frames)
+        run = _Running(job, proc, scratch, frames, slot=slot)
         running.append(run)  # before start, so that an interrupt from here on kills it
         with _main_module_hidden():
             proc.start()
@@ -387,7 +414,9 @@ class LocalExecutor:
         try:
             while pending or running:
                 while pending and len(running) < self.workers:
-                    self._start(pending.pop(0), running, wake)
+                    busy = {r.slot for r in running}
+                    free = next(i for i in range(self.workers) if i not in busy)
+                    self._start(pending.pop(0), running, wake, free)
                 with contextlib.suppress(queue.Empty):
                     wake.get(timeout=0.1)
                 for run in list(running):

@@ -79,8 +79,8 @@ def started(monkeypatch):
     procs.scratch = []
     real_start = LocalExecutor._start
 
-    def spy(self, job, running, wake):
-        real_start(self, job, running, wake)
+    def spy(self, job, running, wake, slot=0):
+        real_start(self, job, running, wake, slot)
         procs.append(running[-1].proc)
         procs.slots.append(len(running))
         procs.scratch.append(str(running[-1].scratch))
@@ -106,11 +106,11 @@ def _gone(pid):
 # session, log, scratch folder, limits: everything but the job itself).
 
 
-def _child_with(spec, conn, scratch, limits, env, allow_weak=False, *, job):
+def _child_with(spec, conn, scratch, limits, env, allow_weak=False, cpus=(), *, job):
     from eureka_lab import executor, worker
 
     worker.run_job = job
-    executor._child_main(spec, conn, scratch, limits, env, allow_weak)
+    executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus)
 
 
 def _dies(spec, channel, confine):
@@ -121,6 +121,11 @@ def _dies(spec, channel, confine):
 
 def _reports_scratch(spec, channel, confine):
     channel.send("result", {"cwd": os.getcwd(), "files": sorted(os.listdir("."))})
+
+
+def _reports_cores(spec, channel, confine):
+    time.sleep(0.5)  # the other job is running meanwhile
+    channel.send("result", {"cpus": sorted(os.sched_getaffinity(0))})
 
 
 def _breaks_protocol(spec, channel, confine, *, what):
@@ -386,3 +391,21 @@ def test_a_users_script_is_not_rerun_by_the_children(tmp_path, task):
     )
     assert out.stdout.count("SCRIPT BODY RUNS") == 1, out.stdout + out.stderr
     assert "OK" in out.stdout, out.stdout + out.stderr
+
+
+def test_cpu_slots_split_the_cores_without_overlap():
+    assert executor_mod.cpu_slots(2, [0, 1, 2, 3]) == [(0, 1), (2, 3)]
+    assert executor_mod.cpu_slots(3, [0, 1, 2, 3]) == [(0,), (1,), (2,)]
+    assert executor_mod.cpu_slots(4, [4, 5]) == [(4,), (5,), (4,), (5,)]
+    assert executor_mod.cpu_slots(1, [0, 1]) == [(0, 1)]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_parallel_jobs_are_pinned_to_their_own_cores(task, monkeypatch):
+    _with_job(monkeypatch, _reports_cores)
+    jobs = [_validate_job(task, f"j{i}") for i in range(4)]
+    outputs = LocalExecutor(2, limits=LIMITS).run(jobs)
+    cores = [tuple(outputs[f"j{i}"].result["cpus"]) for i in range(4)]
+    slots = LocalExecutor(2, limits=LIMITS).slots
+    assert all(c in slots for c in cores)
+    assert set(cores[:2]) == set(slots)  # the two jobs in flight together never share a core

@@ -32,6 +32,7 @@ def child_main(
     limits,
     env: dict[str, str],
     allow_weak: bool = False,
+    cpus: tuple[int, ...] = (),
     *,
     layers: tuple[str, ...],
     marker_dir: str | None = None,
@@ -50,4 +51,4 @@ def child_main(
         if folder is not None:
             with open(os.path.join(folder, f"{MARKER}.{os.getpid()}"), "w") as f:
                 f.write(",".join(layers))
-    executor._child_main(spec, conn, scratch, limits, env, allow_weak)
+    executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus)
