@@ -4,11 +4,11 @@ the evaluator gives the final checkpoint, and training env-steps per second.
     python benchmarks/ppo_vs_sb3.py [--task half_cheetah] [--timesteps 100000] [--seeds 0 1]
         [--ppo '{"epochs": 5}'] [--sb3 '{}'] [--only ppo]
 
-SB3 runs with the task's own trainer block (for half_cheetah: 16 envs x 128 steps, batch
-1024, 10 epochs, obs and reward normalised); the lean PPO with the same rollout size and
-minibatch (64 envs x 32 steps, minibatch 1024, 10 epochs), overridable with --ppo. Both
-train on the env's own reward (the task's human reward for half_cheetah) in this process,
-one torch thread. Env-steps/s is over the training loop (the trainer's own ``seconds``: after
+SB3 runs with the block the MuJoCo tasks used before the lean PPO (16 envs x 128 steps,
+batch 1024, 10 epochs, obs and reward normalised), overridable with --sb3; the lean PPO with
+the task's own trainer block (64 steps per env, minibatch 1024, 10 epochs, the env count
+chosen from the budget), overridable with --ppo. Both train on the env's own reward (the
+task's human reward for half_cheetah) in this process, one torch thread. Env-steps/s is over the training loop (the trainer's own ``seconds``: after
 building envs and model). The batched env is whatever ``make_batched`` gives for the task (printed).
 """
 
@@ -24,11 +24,11 @@ from eureka_lab.evaluation import evaluate
 from eureka_lab.task import load_task
 from eureka_lab.trainers import Budget, make_trainer
 
-PPO_DEFAULTS = {
-    "n_envs": 64,
-    "n_steps": 32,
-    "minibatch_size": 1024,
-    "epochs": 10,
+SB3_BLOCK = {
+    "n_envs": 16,
+    "n_steps": 128,
+    "batch_size": 1024,
+    "n_epochs": 10,
     "normalize_obs": True,
     "normalize_reward": True,
 }
@@ -64,8 +64,9 @@ def main() -> None:
     args = ap.parse_args()
 
     task = load_task(args.task)
-    sb3 = {**task.trainer.settings, **json.loads(args.sb3)} if task.trainer.name == "sb3" else {}
-    ppo = {**PPO_DEFAULTS, **json.loads(args.ppo)}
+    own = task.trainer.settings
+    sb3 = {**(own if task.trainer.name == "sb3" else SB3_BLOCK), **json.loads(args.sb3)}
+    ppo = {**(own if task.trainer.name == "ppo" else {}), **json.loads(args.ppo)}
     probe = make_batched(task, 2)
     print(f"task {task.name} ({task.env_id}), {args.timesteps} steps, seeds {args.seeds}")
     print(f"batched env for the lean PPO: {type(probe).__name__}")

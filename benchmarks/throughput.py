@@ -1,0 +1,248 @@
+"""Throughput of training candidates, measured in one run on one machine.
+
+    python benchmarks/throughput.py [--timesteps 200000] [--iteration-timesteps 100000]
+
+Prints:
+
+1. the raw simulator: HalfCheetah-v5's env-steps/s (5 MuJoCo substeps each) stepped by
+   ``mujoco.batch`` with random controls, on one core and on all cores; Gymnasium's env for
+   reference;
+2. PPO training a candidate with a generated reward (a task's seed reward, loaded through
+   the sandbox's loader as candidate code is), for HalfCheetah and Hopper: env-steps/s of
+   one process pinned to one core, and summed over one process per core; the ratio to the
+   raw simulator on the same cores; the reward function's share of the training loop's time;
+3. one iteration of K=8 candidates (the offline backend's, same seed) with 1 worker against
+   one worker per core: wall time, and where the time went;
+4. successive halving against full training on those 8 candidates: env steps spent, and
+   which candidate each chose.
+
+Targets (issue "throughput"): training at least 50% of the raw simulator's rate on the same
+cores; the reward at most 5% of step time; halving choosing the same best with at most 50%
+of the env steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CORES = sorted(os.sched_getaffinity(0))
+
+
+def raw_rate(env_id: str, cores: list[int], nsim: int = 64, seconds: float = 4.0) -> float:
+    """Env-steps/s of the bare simulator on ``cores`` (a thread per core)."""
+    import mujoco.batch
+
+    from eureka_lab.task import make_env
+
+    os.sched_setaffinity(0, cores)
+    env = make_env(env_id)
+    core = env.unwrapped
+    batch = mujoco.batch.Batch(core.model, nsim=nsim, nthread=len(cores))
+    batch.reset()
+    ctrl = batch.bind("ctrl")
+    low, high = core.model.actuator_ctrlrange.T
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(low, high, (256, nsim, len(low)))
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        ctrl[:] = actions[steps % 256]
+        batch.step(nstep=core.frame_skip)
+        steps += 1
+    rate = steps * nsim / (time.perf_counter() - started)
+    os.sched_setaffinity(0, CORES)
+    return rate
+
+
+def gym_rate(env_id: str, seconds: float = 3.0) -> float:
+    from eureka_lab.task import make_env
+
+    os.sched_setaffinity(0, CORES[:1])
+    env = make_env(env_id)
+    env.reset(seed=0)
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            env.reset()
+        steps += 1
+    os.sched_setaffinity(0, CORES)
+    return steps / (time.perf_counter() - started)
+
+
+def _train(task_name: str, timesteps: int, seed: int, core: int, out: Any) -> None:
+    """In a process pinned to ``core``: train the task's first seed reward, loaded as
+    candidate code is, timing the reward's share of the loop."""
+    os.sched_setaffinity(0, [core])
+    from eureka_lab import wrapper
+    from eureka_lab.sandbox import load_reward
+    from eureka_lab.task import load_task
+    from eureka_lab.trainers import Budget
+
+    task = load_task(task_name)
+    code = task.reward_source(task.seed_rewards[0])
+    in_reward = [0.0]
+    batched = wrapper.RewardComputer.batched
+
+    def timed(self: Any, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return batched(self, *args)
+        finally:
+            in_reward[0] += time.perf_counter() - started
+
+    wrapper.RewardComputer.batched = timed  # type: ignore[method-assign]
+    trainer = task.trainer.make()
+    report = trainer.train(
+        task, lambda: load_reward(code), Budget(timesteps, seed, 2), lambda *a, **k: None
+    )
+    out.put(
+        {
+            "steps": report.steps,
+            "seconds": report.seconds,
+            "reward_seconds": in_reward[0],
+            "envs": trainer.envs_for(timesteps),
+        }
+    )
+
+
+def train_rate(task_name: str, timesteps: int, processes: int) -> list[dict[str, Any]]:
+    """``processes`` trainings at once, each pinned to its own core."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_train, args=(task_name, timesteps, i, CORES[i], out))
+        for i in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return results
+
+
+def iteration(
+    task_name: str, timesteps: int, workers: int, schedule: str, root: Path
+) -> dict[str, Any]:
+    """One iteration of K=8 offline candidates; wall time and what each candidate spent."""
+    from eureka_lab.backends import BackendSettings, make_backend
+    from eureka_lab.loop import Loop, LoopConfig
+    from eureka_lab.store import RunStore
+    from eureka_lab.task import load_task
+
+    task = load_task(task_name)
+    config = LoopConfig(
+        iterations=1, samples=8, timesteps=timesteps, workers=workers, schedule=schedule
+    )
+    store = RunStore.create(root, f"{schedule}-{workers}", {"task": task.model_dump(mode="json")})
+    settings = BackendSettings(
+        seed=0, seeds=tuple(task.reward_source(r) or "" for r in task.seed_rewards)
+    )
+    loop = Loop(store, task, config, make_backend("offline", settings))
+    opening = loop._opening()
+    started = time.perf_counter()
+    record = loop.iteration(0, opening, None)
+    wall = time.perf_counter() - started
+    cands = store.candidates(0)
+    results = [store.result(c.id) for c in cands]
+    trained = [r for r in results if r is not None and r.status == "trained"]
+    return {
+        "wall": wall,
+        "best": record.best,
+        "best_fitness": record.best_fitness,
+        "trained": len(trained),
+        "spent": sum(r.spent for r in trained),
+        "train_seconds": sum(r.seconds for r in trained),
+        "job_seconds": sum(r.wall_seconds for r in trained),
+        "fitness": {c.id: (r.fitness if r else None) for c, r in zip(cands, results, strict=True)},
+        "stopped": {c.id: r.stopped_at for c, r in zip(cands, results, strict=True) if r},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--timesteps", type=int, default=200_000, help="PPO throughput budget")
+    ap.add_argument(
+        "--iteration-timesteps", type=int, default=100_000, help="budget per candidate in 3-4"
+    )
+    ap.add_argument("--task", default="half_cheetah", help="the task of parts 3 and 4")
+    ap.add_argument("--skip-iteration", action="store_true")
+    args = ap.parse_args()
+    n = len(CORES)
+    print(f"machine: {n} usable cores {CORES}, {os.cpu_count()} CPUs; {time.ctime()}")
+
+    print("\n1. raw simulator (mujoco.batch, 64 sims, random controls)")
+    raw1 = raw_rate("HalfCheetah-v5", CORES[:1])
+    rawn = raw_rate("HalfCheetah-v5", CORES)
+    print(f"   HalfCheetah-v5, 1 core:   {raw1:9,.0f} env-steps/s")
+    print(f"   HalfCheetah-v5, {n} cores:  {rawn:9,.0f} env-steps/s")
+    print(f"   (Gymnasium env, 1 core:  {gym_rate('HalfCheetah-v5'):9,.0f} env-steps/s)")
+    raw_hopper = raw_rate("Hopper-v5", CORES[:1])
+    print(f"   Hopper-v5, 1 core:        {raw_hopper:9,.0f} env-steps/s")
+
+    print(f"\n2. PPO training with a generated reward, {args.timesteps:,} steps (training loop)")
+    for name, env_id in (("half_cheetah", "HalfCheetah-v5"), ("hopper", "Hopper-v5")):
+        raw = raw1 if env_id == "HalfCheetah-v5" else raw_hopper
+        (one,) = train_rate(name, args.timesteps, 1)
+        rate1 = one["steps"] / one["seconds"]
+        share = one["reward_seconds"] / one["seconds"]
+        print(
+            f"   {env_id}: 1 process on 1 core: {rate1:9,.0f} env-steps/s "
+            f"({one['envs']} envs) = {rate1 / raw:.0%} of the raw simulator on 1 core; "
+            f"reward {share:.1%} of the loop's time"
+        )
+        if n > 1:
+            many = train_rate(name, args.timesteps, n)
+            total = sum(r["steps"] / r["seconds"] for r in many)
+            raw_all = rawn if env_id == "HalfCheetah-v5" else raw_hopper * n
+            print(
+                f"   {env_id}: {n} processes, 1 per core: {total:9,.0f} env-steps/s in all = "
+                f"{total / raw_all:.0%} of the raw simulator on {n} cores"
+            )
+
+    if args.skip_iteration:
+        return
+    t = args.iteration_timesteps
+    print(f"\n3. one iteration of K=8 ({args.task}, {t:,} steps each, offline candidates)")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        one = iteration(args.task, t, 1, "full", root)
+        full = iteration(args.task, t, n, "full", root)
+        for label, r in (("1 worker   ", one), (f"{n} workers  ", full)):
+            print(
+                f"   {label}: {r['wall']:6.1f} s wall; {r['trained']} trained; training loops "
+                f"{r['train_seconds']:.0f} s, jobs (set-up, training, evaluation) "
+                f"{r['job_seconds']:.0f} s in all; best {r['best']} ({r['best_fitness']:.1f})"
+            )
+        print(f"   speed-up with {n} workers: {one['wall'] / full['wall']:.2f}x")
+        if one["fitness"] != full["fitness"]:
+            print("   note: the two runs' fitness differ (thread timing is not part of training)")
+
+        print("\n4. successive halving against full training (same 8 candidates)")
+        halving = iteration(args.task, t, n, "halving", root)
+        same = halving["best"] == full["best"]
+        print(
+            f"   full:    {full['spent']:>10,} env steps, {full['wall']:6.1f} s, best "
+            f"{full['best']} ({full['best_fitness']:.1f})"
+        )
+        print(
+            f"   halving: {halving['spent']:>10,} env steps "
+            f"({halving['spent'] / full['spent']:.0%} of full), {halving['wall']:6.1f} s, best "
+            f"{halving['best']} ({halving['best_fitness']:.1f}); same best: {same}"
+        )
+        stopped = {k: v for k, v in halving["stopped"].items() if v is not None}
+        print(f"   stopped: {stopped}")
+        ranked = sorted(full["fitness"].items(), key=lambda kv: -(kv[1] or -1e18))
+        print("   full training's fitness: " + ", ".join(f"{k[-7:]} {v:.1f}" for k, v in ranked))
+
+
+if __name__ == "__main__":
+    main()
