@@ -215,3 +215,17 @@ def test_env_count_is_chosen_from_the_budget():
     assert trainer.envs_for(200_000) == 64
     assert trainer.envs_for(10_000_000) == 128
     assert make_trainer("ppo", {"n_envs": 24}).envs_for(10_000_000) == 24
+
+
+def test_gaussian_log_prob_and_entropy_equal_torch_distributions():
+    from eureka_lab.trainers.ppo_core import ActionSpace, Actor, PPOConfig
+
+    space = ActionSpace(discrete=False, shape=(3,), low=-torch.ones(3), high=torch.ones(3))
+    actor = Actor(5, space, PPOConfig())
+    with torch.no_grad():
+        actor.log_std.copy_(torch.tensor([0.1, -0.3, 0.5]))
+    obs, action = torch.randn(7, 5), torch.randn(7, 3)
+    logp, entropy = actor.log_prob_entropy(obs, action)
+    reference = actor.dist(obs)
+    torch.testing.assert_close(logp, reference.log_prob(action).sum(-1))
+    torch.testing.assert_close(entropy, reference.entropy().sum(-1))
