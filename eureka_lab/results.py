@@ -76,6 +76,22 @@ class Candidate:
         return self.result.success_rate if self.result else None
 
     @property
+    def steps(self) -> int:
+        """Env steps its policy was trained for (0 if it was not trained)."""
+        return self.result.steps if self.result else 0
+
+    @property
+    def spent_steps(self) -> int:
+        """Env steps spent training it, over every round (more than ``steps`` where a
+        trainer that cannot continue started a round of halving again)."""
+        return self.result.spent if self.result else 0
+
+    @property
+    def stopped_at(self) -> int | None:
+        """Where successive halving stopped its training (steps), if it did."""
+        return self.result.stopped_at if self.result else None
+
+    @property
     def components(self) -> list[str]:
         return self.record.components or (self.result.components if self.result else [])
 
@@ -237,7 +253,7 @@ class Run:
 
     def to_frame(self) -> Any:
         """A pandas DataFrame, one row per candidate: iteration, status, stage, fitness,
-        success, parent, based_on, components, tokens and cost."""
+        success, steps, stopped_at, parent, based_on, components, tokens and cost."""
         try:
             import pandas as pd
         except ImportError:
@@ -255,6 +271,8 @@ class Run:
                     "stage": c.stage,
                     "fitness": c.fitness,
                     "success": c.success,
+                    "steps": c.steps,
+                    "stopped_at": c.stopped_at,
                     "parent": c.parent,
                     "based_on": c.based_on,
                     "components": ", ".join(c.components),

@@ -4,10 +4,13 @@ trainer, an in-process executor and a scripted selector."""
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.errors import ConfigError
 from eureka_lab.loop import Loop, LoopConfig
+from eureka_lab.report import show_run
+from eureka_lab.results import load_run
 from eureka_lab.store import RunStore
 from eureka_lab.task import task_from_dict
 
@@ -177,6 +180,18 @@ def test_halving_trains_the_better_half_on_from_saved_state(tmp_path, growing_ta
     ]
     assert all(c.fitness is not None for c in store.checkpoints("iter_00/cand_01"))
     assert store.iteration(0).best == "iter_00/cand_01"
+    run = load_run(store.root)
+    views = {c.id: c for c in run.candidates}
+    assert views["iter_00/cand_03"].stopped_at == 512 and views["iter_00/cand_03"].steps == 512
+    assert (
+        views["iter_00/cand_01"].spent_steps == 1024 and views["iter_00/cand_01"].stopped_at is None
+    )
+    # show and the next prompt's table say which were stopped, and where.
+    console = Console(record=True, width=200)
+    show_run(store, console)
+    assert "stopped at 256 steps" in console.export_text()
+    tried = {t.id: t for t in Loop(store, growing_task, config, backend)._tried(range(1))}
+    assert tried["iter_00/cand_03"].status == "stopped early, scored at 512 of 1,024 steps"
 
     # Resuming the finished iteration trains nothing again.
     GrowingTrainer.budgets.clear()
