@@ -64,31 +64,54 @@ def _make_modules() -> dict[str, types.ModuleType]:
 _MODULES = _make_modules()
 
 
-def _restricted_import(
-    name: str,
-    globals: Mapping[str, Any] | None = None,  # noqa: A002 - the signature of __import__
-    locals: Mapping[str, Any] | None = None,  # noqa: A002
-    fromlist: tuple[str, ...] | None = (),
-    level: int = 0,
-) -> types.ModuleType:
-    if level != 0 or name not in _MODULES:
-        raise ImportError(f"import of {name!r} is not allowed in reward code (only numpy, math)")
-    module = _MODULES[name]
-    for item in fromlist or ():
-        if item == "*" or not hasattr(module, item):
-            raise ImportError(f"cannot import {item!r} from the sandboxed {name!r}")
-    return module
+def _torch_modules(device: str) -> dict[str, types.ModuleType]:
+    """The modules reward code imports on a torch trainer: numpy's names over torch."""
+    from eureka_lab.torch_numpy import install_array_methods, make_numpy
+
+    names = make_numpy(device)
+    install_array_methods()
+    linalg = _FrozenModule("numpy.linalg", types.SimpleNamespace(), frozenset(), **names["linalg"])
+    numpy = _FrozenModule(
+        "numpy", types.SimpleNamespace(), frozenset(), **names["numpy"], linalg=linalg
+    )
+    return {"numpy": numpy, "math": _MODULES["math"]}
 
 
-def _safe_builtins() -> dict[str, Any]:
+def _importer(modules: Mapping[str, types.ModuleType]) -> Callable[..., types.ModuleType]:
+    def restricted_import(
+        name: str,
+        globals: Mapping[str, Any] | None = None,  # noqa: A002 - the signature of __import__
+        locals: Mapping[str, Any] | None = None,  # noqa: A002
+        fromlist: tuple[str, ...] | None = (),
+        level: int = 0,
+    ) -> types.ModuleType:
+        if level != 0 or name not in modules:
+            raise ImportError(
+                f"import of {name!r} is not allowed in reward code (only numpy, math)"
+            )
+        module = modules[name]
+        for item in fromlist or ():
+            if item == "*" or not hasattr(module, item):
+                raise ImportError(f"cannot import {item!r} from the sandboxed {name!r}")
+        return module
+
+    return restricted_import
+
+
+_restricted_import = _importer(_MODULES)
+
+
+def _safe_builtins(modules: Mapping[str, types.ModuleType] | None = None) -> dict[str, Any]:
     safe = {n: getattr(builtins, n) for n in SAFE_BUILTINS}
-    safe["__import__"] = _restricted_import
+    safe["__import__"] = _restricted_import if modules is None else _importer(modules)
     return safe
 
 
-def load_reward(code: str) -> Callable[..., Any]:
+def load_reward(code: str, namespace: str = "numpy", device: str = "cpu") -> Callable[..., Any]:
     """Check ``code`` against the policy, run it in the sandbox, return ``compute_reward``.
 
+    ``namespace="torch"``: its ``import numpy`` gives numpy's names over torch tensors on
+    ``device`` (:mod:`eureka_lab.torch_numpy`), for trainers whose simulations are tensors.
     Raises ContractError naming every policy violation, or what went wrong while the
     module ran.
     """
@@ -98,7 +121,8 @@ def load_reward(code: str) -> Callable[..., Any]:
             f"the reward code breaks the policy ({len(violations)} problem"
             f"{'s' if len(violations) > 1 else ''}): " + "; ".join(violations)
         )
-    return _exec_reward(code)
+    modules = _torch_modules(device) if namespace == "torch" else None
+    return _exec_reward(code, modules=modules)
 
 
 _ATTRIBUTE_OPS = frozenset(
@@ -161,11 +185,18 @@ def _bytecode_violations(code: types.CodeType) -> list[str]:
     return sorted(bad)
 
 
-def _exec_reward(code: str, filename: str = "<reward>") -> Callable[..., Any]:
+def _exec_reward(
+    code: str,
+    filename: str = "<reward>",
+    modules: Mapping[str, types.ModuleType] | None = None,
+) -> Callable[..., Any]:
     """Run ``code`` in a fresh restricted namespace and return its ``compute_reward``.
     No AST policy check (callers outside this module are tests of the runtime layers); the
     bytecode check, restricted builtins, import and numpy proxy still apply."""
-    namespace: dict[str, Any] = {"__builtins__": _safe_builtins(), "__name__": "eureka_reward"}
+    namespace: dict[str, Any] = {
+        "__builtins__": _safe_builtins(modules),
+        "__name__": "eureka_reward",
+    }
     try:
         compiled = compile(code, filename, "exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
@@ -200,6 +231,8 @@ def call_reward(fn: Callable[..., Any], obs: Any, action: Any, next_obs: Any, in
 def _private(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.copy()
+    if type(value).__name__ == "Tensor" and hasattr(value, "clone"):  # torch, not imported here
+        return value.clone()
     if isinstance(value, Mapping):  # Dict observation spaces
         return {k: _private(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

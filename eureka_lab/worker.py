@@ -64,9 +64,17 @@ class JobSpec:
 
 
 def validate(
-    task: Task, load: Callable[[], Any], n_envs: int = 4, steps: int = 32, seed: int = 0
+    task: Task,
+    load: Callable[..., Any],
+    n_envs: int = 4,
+    steps: int = 32,
+    seed: int = 0,
+    on_torch: bool = False,
 ) -> dict:
-    """Run the reward on real batched transitions: shapes, finite values, components sum."""
+    """Run the reward on real batched transitions: shapes, finite values, components sum.
+    ``on_torch``: also on the same transitions as torch tensors, through the numpy the
+    reward gets there (``load(namespace="torch")``), with the same result to float32
+    precision; for trainers that run the reward on tensors."""
     from eureka_lab.wrapper import RewardComputer
 
     started = time.monotonic()
@@ -75,6 +83,7 @@ def validate(
     for i, env in enumerate(envs):
         env.action_space.seed(seed + i)
     compute = RewardComputer(load())
+    on_tensors = TensorCheck(load(namespace="torch"), n_envs) if on_torch else None
     names: list[str] = []
     for _ in range(steps):
         actions = np.stack([np.asarray(env.action_space.sample()) for env in envs])
@@ -85,7 +94,9 @@ def validate(
             rewards.append(r)
             infos.append(info)
             resets.append(env.reset()[0] if term or trunc else o)
-        _, comps = compute(obs, actions, np.stack(nexts), infos, np.asarray(rewards, float))
+        total, comps = compute(obs, actions, np.stack(nexts), infos, np.asarray(rewards, float))
+        if on_tensors is not None:
+            on_tensors(obs, actions, np.stack(nexts), infos, total)
         names = sorted(comps)
         obs = np.stack(resets)
     for env in envs:
@@ -96,6 +107,47 @@ def validate(
         "transitions": n_envs * steps,
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+class TensorCheck:
+    """Runs a reward loaded over torch on numpy transitions made tensors, and compares."""
+
+    def __init__(self, fn: Any, n_envs: int) -> None:
+        self.fn, self.n_envs = fn, n_envs
+
+    def __call__(
+        self, obs: Any, actions: Any, next_obs: Any, infos: Any, expected: np.ndarray
+    ) -> None:
+        import torch
+
+        from eureka_lab.contract import batch_info
+        from eureka_lab.errors import ContractError
+        from eureka_lab.sandbox import call_reward
+        from eureka_lab.torch_numpy import check_output
+
+        def tensor(x: Any) -> Any:
+            t = torch.as_tensor(np.asarray(x))
+            return t.float() if t.is_floating_point() else t
+
+        info = {k: tensor(v) for k, v in batch_info(infos).items()}
+        try:
+            out = call_reward(self.fn, tensor(obs), tensor(actions), tensor(next_obs), info)
+            total, _ = check_output(out, self.n_envs)
+        except Exception as e:
+            raise ContractError(
+                f"the reward works on numpy arrays but not on the torch tensors this task's "
+                f"trainer gives it ({type(e).__name__}: {e}). It gets `np` as numpy's names over "
+                "torch: use numpy functions on whole arrays (np.sum(x, axis=1), np.clip, "
+                "np.where, x.astype(np.float32)); no Python float() or int() of arrays, no "
+                "numpy-only functions, no lists of per-env values"
+            ) from e
+        got = total.double().numpy()
+        gap = float(np.max(np.abs(got - expected)))
+        if gap > 1e-3 * (1.0 + float(np.max(np.abs(expected)))):
+            raise ContractError(
+                f"the reward gives different values on torch tensors than on numpy arrays "
+                f"(largest gap {gap:.3g}): keep it to numpy's functions on whole arrays"
+            )
 
 
 MAX_REASON_CHARS = 2000
@@ -138,17 +190,24 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
     task = Task.model_validate(spec.task)
     code = spec.code
 
-    def load() -> Any:
-        confine()
+    confined: list[bool] = []
+
+    def load(namespace: str = "numpy", device: str = "cpu") -> Any:
+        """The candidate's reward, confining the process first (once); ``namespace="torch"``
+        for a trainer that calls it on tensors on ``device``."""
+        if not confined:
+            confine()
+            confined.append(True)
         if code is None:
             return None
         from eureka_lab.sandbox import load_reward
 
-        return load_reward(code)
+        return load_reward(code, namespace, device)
 
     if spec.kind == "validate":
         try:
-            result = validate(task, load, seed=spec.seed)
+            on_torch = getattr(task.trainer.make(), "reward_namespace", "numpy") == "torch"
+            result = validate(task, load, seed=spec.seed, on_torch=on_torch)
         except Exception as e:
             result = failure("validation", e, code)
         channel.send("result", result)

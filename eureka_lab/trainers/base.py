@@ -86,6 +86,10 @@ class Trainer(Protocol):
     Settings: ClassVar[type[BaseModel]]
     resumable: ClassVar[bool]
     """Whether :meth:`train` continues from ``budget.resume`` (else it starts afresh)."""
+    reward_namespace: ClassVar[str]
+    """``numpy`` (the default where absent), or ``torch``: :meth:`train` calls
+    ``load_reward(namespace="torch", device=...)`` and the reward gets tensors; validation
+    then also runs it on tensors."""
     """The task's trainer block (minus ``name``) is validated by this model."""
 
     def __init__(self, settings: Any) -> None: ...

@@ -46,7 +46,7 @@ def child_main(
     if "bytecode" in layers:
         sandbox._bytecode_violations = lambda code: []
     if "namespace" in layers:
-        sandbox._safe_builtins = lambda: dict(vars(builtins))
+        sandbox._safe_builtins = lambda modules=None: dict(vars(builtins))
     for folder in (scratch, marker_dir):
         if folder is not None:
             with open(os.path.join(folder, f"{MARKER}.{os.getpid()}"), "w") as f:

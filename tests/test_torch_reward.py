@@ -1,0 +1,138 @@
+"""Reward code on torch tensors: the numpy it imports there, its output check, and the
+validation that sends a numpy-only reward back with the reason."""
+
+from __future__ import annotations
+
+import glob
+
+import numpy as np
+import pytest
+import torch
+
+from eureka_lab.batched import GymBatch
+from eureka_lab.contract import check_reward_output
+from eureka_lab.errors import ContractError
+from eureka_lab.sandbox import call_reward, load_reward
+from eureka_lab.task import load_task
+from eureka_lab.torch_numpy import check_output
+from eureka_lab.worker import validate
+
+pytest.importorskip("array_api_compat")
+
+
+def _tensor(x):
+    t = torch.as_tensor(np.asarray(x))
+    return t.float() if t.is_floating_point() else t
+
+
+def _transition(task, n=4, steps=5):
+    batch = GymBatch(task.make_env, n)
+    obs = batch.reset(0)
+    batch.action_space.seed(0)
+    for _ in range(steps):
+        actions = np.stack([batch.action_space.sample() for _ in range(n)])
+        step = batch.step(actions)
+        before, obs = obs, step.obs
+    return before, actions, step.reached, step.info
+
+
+REWARDS = [
+    (path, ref)
+    for path in sorted(glob.glob("envs/*.yaml"))
+    for task in [load_task(path)]
+    for ref in [*task.seed_rewards, task.human_reward, task.sparse_reward]
+    if ref and ref != "env"
+]
+
+
+@pytest.mark.parametrize(("path", "ref"), REWARDS)
+def test_every_builtin_reward_runs_on_tensors_and_equals_numpy(path, ref):
+    task = load_task(path)
+    code = task.reward_source(ref)
+    obs, actions, reached, info = _transition(task)
+    expected, _ = check_reward_output(
+        call_reward(load_reward(code), obs, actions, reached, info), 4
+    )
+    on_torch = load_reward(code, namespace="torch")
+    result = call_reward(
+        on_torch,
+        _tensor(obs),
+        _tensor(actions),
+        _tensor(reached),
+        {k: _tensor(v) for k, v in info.items()},
+    )
+    total, comps = check_output(result, 4)
+    assert total.dtype == torch.float32 and all(c.dtype == torch.float32 for c in comps.values())
+    np.testing.assert_allclose(total.double().numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_namespace_speaks_numpy_in_float32():
+    np_t = load_reward(
+        "import numpy as np\n"
+        "def compute_reward(obs, action, next_obs, info):\n"
+        "    a = np.concatenate([obs, next_obs], axis=1).astype(np.float64)\n"
+        "    b = np.clip(np.power(a, 2), 0.0, 4.0).sum(axis=1)\n"
+        "    c = np.where(np.abs(obs[:, 0]) > 0.5, 1.0, 0.0) * np.linalg.norm(obs, axis=1)\n"
+        "    d = np.zeros(obs.shape[0]) + np.arctan2(obs[:, 0], 1.0) * 0.0\n"
+        "    return b + c + d, {'b': b, 'c': c, 'd': d}\n",
+        namespace="torch",
+    )
+    obs = torch.tensor([[1.0, 2.0], [0.1, -0.2]])
+    total, comps = check_output(np_t(obs, obs[:, :1], obs, {}), 2)
+    assert total.dtype == torch.float32
+    expected = np.clip(np.concatenate([obs, obs], 1) ** 2, 0, 4).sum(1) + np.where(
+        np.abs(obs[:, 0]) > 0.5, 1.0, 0.0
+    ) * np.linalg.norm(obs.numpy(), axis=1)
+    np.testing.assert_allclose(total.numpy(), expected, rtol=1e-6)
+
+
+NUMPY_ONLY = """
+import numpy as np
+
+def compute_reward(obs, action, next_obs, info):
+    share = np.abs(next_obs[:, 8:]).sum(axis=1) / next_obs.size  # a method on a tensor
+    return share, {"share": share}
+"""
+
+
+def test_a_numpy_only_reward_is_sent_back_saying_why():
+    task = load_task("half_cheetah")
+
+    def load(namespace="numpy", device="cpu"):
+        return load_reward(NUMPY_ONLY, namespace, device)
+
+    assert validate(task, load, n_envs=2, steps=2)["ok"]  # fine on numpy
+    with pytest.raises(ContractError, match="not on the torch tensors") as caught:
+        validate(task, load, n_envs=2, steps=2, on_torch=True)
+    assert "np.sum(x, axis=1)" in str(caught.value)
+
+
+def test_a_reward_that_differs_on_tensors_is_refused():
+    differs = (
+        "import numpy as np\n"
+        "def compute_reward(obs, action, next_obs, info):\n"
+        "    big = np.exp(np.ones(obs.shape[0]) * 30.0) - np.exp(np.ones(obs.shape[0]) * 30.0 - 1e-9)\n"
+        "    return big, {'big': big}\n"
+    )
+    task = load_task("half_cheetah")
+
+    def load(namespace="numpy", device="cpu"):
+        return load_reward(differs, namespace, device)
+
+    with pytest.raises(ContractError, match="different values on torch"):
+        validate(task, load, n_envs=2, steps=1, on_torch=True)
+
+
+@pytest.mark.parametrize(
+    ("result", "words"),
+    [
+        (torch.ones(3), "must return (total, components)"),
+        ((torch.ones(2), {"a": torch.ones(2)}), "shape (2,); it must have shape (3,)"),
+        ((torch.full((3,), float("nan")), {"a": torch.ones(3)}), "non-finite"),
+        ((torch.ones(3), {"a": torch.zeros(3)}), "do not sum"),
+        ((torch.tensor(1.0), {"a": torch.ones(3)}), "is a scalar"),
+    ],
+)
+def test_tensor_output_check_names_the_problem(result, words):
+    with pytest.raises(ContractError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_output(result, 3)
