@@ -262,3 +262,23 @@ def _as_batch(value: Any, n_envs: int, what: str, like: Any = None) -> Any:
     if not bool(torch.isfinite(value).all()):
         raise ContractError(f"{what} has non-finite values (NaN or inf)")
     return value
+
+
+class TensorReward:
+    """Applies a reward loaded over torch to one batched transition of tensors, checked
+    (the tensor twin of :class:`eureka_lab.wrapper.RewardComputer`)."""
+
+    def __init__(self, reward_fn: Any) -> None:
+        self.reward_fn = reward_fn
+
+    def batched(
+        self, obs: Any, actions: Any, next_obs: Any, info: dict[str, Any], env_rewards: Any
+    ) -> tuple[Any, dict[str, Any]]:
+        from eureka_lab.wrapper import ENV_COMPONENT
+
+        if self.reward_fn is None:
+            total = env_rewards.float()
+            return total, {ENV_COMPONENT: total}
+        from eureka_lab.sandbox import call_reward
+
+        return check_output(call_reward(self.reward_fn, obs, actions, next_obs, info), len(obs))

@@ -32,32 +32,37 @@ class Locomotion:
     module: str
     """Gymnasium's module of the env class (its keyword defaults are read from there)."""
     cls: str
+    qvel_noise: str = "uniform"
+    """How ``reset_model`` perturbs the velocities: ``uniform`` in +-scale, or ``normal``
+    with std scale (the positions are always uniform)."""
 
-    def observe(self, kw: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+    def observe(self, kw: dict[str, Any], qpos: Any, qvel: Any, xp: Any = np) -> Any:
         raise NotImplementedError
 
     def noise(
         self, kw: dict[str, Any], rng: np.random.Generator, nq: int, nv: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """One env's reset noise, drawn in Gymnasium's order from its generator."""
+        scale = kw["reset_noise_scale"]
+        dq = rng.uniform(low=-scale, high=scale, size=nq)
+        if self.qvel_noise == "normal":
+            return dq, scale * rng.standard_normal(nv)
+        return dq, rng.uniform(low=-scale, high=scale, size=nv)
 
     def outcome(
         self,
         kw: dict[str, Any],
-        x_before: np.ndarray,
-        qpos: np.ndarray,
-        qvel: np.ndarray,
-        action: np.ndarray,
+        x_before: Any,
+        qpos: Any,
+        qvel: Any,
+        action: Any,
         dt: float,
-        init_qpos: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(env reward, terminated, info) after a step."""
+        init_qpos: Any,
+        xp: Any = np,
+    ) -> tuple[Any, Any, dict[str, Any]]:
+        """(env reward, terminated, info) after a step. ``xp``: numpy, or numpy's names
+        over torch (:func:`eureka_lab.torch_numpy.make_numpy`) for tensors."""
         raise NotImplementedError
-
-    def reset_info(
-        self, kw: dict[str, Any], qpos: np.ndarray, init_qpos: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        return {"x_position": qpos[:, 0].copy()}
 
     def env_class(self) -> Any:
         import importlib
@@ -74,67 +79,54 @@ class Locomotion:
         }
 
 
-def _positions(kw: dict[str, Any], qpos: np.ndarray) -> np.ndarray:
+def _positions(kw: dict[str, Any], qpos: Any) -> Any:
     return qpos[:, 1:] if kw["exclude_current_positions_from_observation"] else qpos
 
 
-def _ctrl_cost(kw: dict[str, Any], action: np.ndarray) -> np.ndarray:
-    return kw["ctrl_cost_weight"] * np.sum(np.square(action), axis=1)
+def _ctrl_cost(kw: dict[str, Any], action: Any, xp: Any) -> Any:
+    return kw["ctrl_cost_weight"] * xp.sum(xp.square(action), axis=1)
 
 
 class HalfCheetah(Locomotion):
-    def observe(self, kw: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
-        return np.concatenate([_positions(kw, qpos), qvel], axis=1)
-
-    def noise(
-        self, kw: dict[str, Any], rng: np.random.Generator, nq: int, nv: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        scale = kw["reset_noise_scale"]
-        dq = rng.uniform(low=-scale, high=scale, size=nq)
-        return dq, scale * rng.standard_normal(nv)
+    def observe(self, kw: dict[str, Any], qpos: Any, qvel: Any, xp: Any = np) -> Any:
+        return xp.concatenate([_positions(kw, qpos), qvel], axis=1)
 
     def outcome(
         self,
         kw: dict[str, Any],
-        x_before: np.ndarray,
-        qpos: np.ndarray,
-        qvel: np.ndarray,
-        action: np.ndarray,
+        x_before: Any,
+        qpos: Any,
+        qvel: Any,
+        action: Any,
         dt: float,
-        init_qpos: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        x_after = qpos[:, 0].copy()
+        init_qpos: Any,
+        xp: Any = np,
+    ) -> tuple[Any, Any, dict[str, Any]]:
+        x_after = xp.copy(qpos[:, 0])
         x_velocity = (x_after - x_before) / dt
         forward = kw["forward_reward_weight"] * x_velocity
-        ctrl = _ctrl_cost(kw, action)
+        ctrl = _ctrl_cost(kw, action, xp)
         info = {
             "x_position": x_after,
             "x_velocity": x_velocity,
             "reward_forward": forward,
             "reward_ctrl": -ctrl,
         }
-        return forward - ctrl, np.zeros(len(qpos), dtype=bool), info
+        return forward - ctrl, xp.zeros(qpos.shape[0], dtype=xp.bool_), info
 
 
 class Hopper(Locomotion):
-    def observe(self, kw: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
-        return np.concatenate([_positions(kw, qpos), np.clip(qvel, -10, 10)], axis=1)
+    def observe(self, kw: dict[str, Any], qpos: Any, qvel: Any, xp: Any = np) -> Any:
+        return xp.concatenate([_positions(kw, qpos), xp.clip(qvel, -10, 10)], axis=1)
 
-    def noise(
-        self, kw: dict[str, Any], rng: np.random.Generator, nq: int, nv: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        scale = kw["reset_noise_scale"]
-        dq = rng.uniform(low=-scale, high=scale, size=nq)
-        return dq, rng.uniform(low=-scale, high=scale, size=nv)
-
-    def healthy(self, kw: dict[str, Any], qpos: np.ndarray, qvel: np.ndarray) -> np.ndarray:
+    def healthy(self, kw: dict[str, Any], qpos: Any, qvel: Any, xp: Any = np) -> Any:
         z, angle = qpos[:, 1], qpos[:, 2]
-        state = np.concatenate([qpos, qvel], axis=1)[:, 2:]
+        state = xp.concatenate([qpos, qvel], axis=1)[:, 2:]
         lo_s, hi_s = kw["healthy_state_range"]
         lo_z, hi_z = kw["healthy_z_range"]
         lo_a, hi_a = kw["healthy_angle_range"]
         return (
-            np.all((lo_s < state) & (state < hi_s), axis=1)
+            xp.all((lo_s < state) & (state < hi_s), axis=1)
             & (lo_z < z)
             & (z < hi_z)
             & (lo_a < angle)
@@ -144,20 +136,21 @@ class Hopper(Locomotion):
     def outcome(
         self,
         kw: dict[str, Any],
-        x_before: np.ndarray,
-        qpos: np.ndarray,
-        qvel: np.ndarray,
-        action: np.ndarray,
+        x_before: Any,
+        qpos: Any,
+        qvel: Any,
+        action: Any,
         dt: float,
-        init_qpos: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        x_after = qpos[:, 0].copy()
+        init_qpos: Any,
+        xp: Any = np,
+    ) -> tuple[Any, Any, dict[str, Any]]:
+        x_after = xp.copy(qpos[:, 0])
         x_velocity = (x_after - x_before) / dt
-        healthy = self.healthy(kw, qpos, qvel)
+        healthy = self.healthy(kw, qpos, qvel, xp)
         forward = kw["forward_reward_weight"] * x_velocity
         survive = healthy * float(kw["healthy_reward"])
-        ctrl = _ctrl_cost(kw, action)
-        terminated = ~healthy if kw["terminate_when_unhealthy"] else np.zeros_like(healthy)
+        ctrl = _ctrl_cost(kw, action, xp)
+        terminated = ~healthy if kw["terminate_when_unhealthy"] else xp.zeros_like(healthy)
         info = {
             "x_position": x_after,
             "z_distance_from_origin": qpos[:, 1] - init_qpos[1],
@@ -168,19 +161,13 @@ class Hopper(Locomotion):
         }
         return forward + survive - ctrl, terminated, info
 
-    def reset_info(
-        self, kw: dict[str, Any], qpos: np.ndarray, init_qpos: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        return {
-            "x_position": qpos[:, 0].copy(),
-            "z_distance_from_origin": qpos[:, 1] - init_qpos[1],
-        }
-
 
 LOCOMOTION: dict[str, Locomotion] = {
     d.env_id: d
     for d in (
-        HalfCheetah("HalfCheetah-v5", "gymnasium.envs.mujoco.half_cheetah_v5", "HalfCheetahEnv"),
+        HalfCheetah(
+            "HalfCheetah-v5", "gymnasium.envs.mujoco.half_cheetah_v5", "HalfCheetahEnv", "normal"
+        ),
         Hopper("Hopper-v5", "gymnasium.envs.mujoco.hopper_v5", "HopperEnv"),
     )
 }

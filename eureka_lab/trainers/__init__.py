@@ -18,6 +18,7 @@ TRAINERS: Registry[type[Trainer]] = Registry(
     {
         "sb3": "eureka_lab.trainers.sb3:SB3Trainer",
         "ppo": "eureka_lab.trainers.ppo:PPOTrainer",
+        "warp": "eureka_lab.trainers.warp:WarpTrainer",
     },
 )
 

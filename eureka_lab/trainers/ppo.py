@@ -162,14 +162,13 @@ class PPOTrainer:
     ) -> TrainingReport:
         import torch
 
-        from eureka_lab.batched import make_batched
         from eureka_lab.trainers.ppo_core import PPO, ActionSpace
-        from eureka_lab.wrapper import ComponentStats, EpisodeTracker, RewardComputer
+        from eureka_lab.wrapper import ComponentStats, EpisodeTracker
 
         s = self.settings
         torch.set_num_threads(s.threads)
         device = torch.device(_device_name(s.device))
-        env = make_batched(task, self.envs_for(budget.timesteps), s.threads)
+        env = self.make_env(task, self.envs_for(budget.timesteps), device)
         n = env.num_envs
         space = ActionSpace.from_gym(env.action_space, device)
         obs_dim = int(np.prod(env.observation_space.shape))
@@ -180,18 +179,22 @@ class PPOTrainer:
         if budget.resume is not None:
             ppo.load_state({k: torch.from_numpy(np.array(v)) for k, v in budget.resume.items()})
 
-        # The numpy <-> torch boundary: the batched env and the reward speak numpy.
-        def to_t(x: np.ndarray, dtype: Any = torch.float32) -> Any:
-            return torch.as_tensor(np.asarray(x).reshape(n, -1), device=device).to(dtype)
+        # The numpy <-> torch boundary. A numpy batched env and its reward speak numpy; a
+        # tensor env (MuJoCo Warp) and its reward speak torch on the device, and nothing
+        # crosses but the statistics.
+        def to_t(x: Any, dtype: Any = torch.float32) -> Any:
+            return torch.as_tensor(x, device=device).reshape(n, -1).to(dtype)
 
-        def to_np(x: Any) -> np.ndarray:
-            return x.cpu().numpy()
+        def as_np(x: Any) -> np.ndarray:
+            return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+        tensors = bool(getattr(env, "tensors", False))
 
         obs = env.reset(seed=seed)
         if ppo.obs_norm is not None and budget.resume is None:
             ppo.obs_norm.update(to_t(obs))
             ppo.freeze_obs_norm()
-        compute = RewardComputer(load_reward())
+        compute = self.reward_computer(load_reward, device)
         components, episodes = ComponentStats(), EpisodeTracker(n)
 
         per_rollout = n * s.n_steps
@@ -220,18 +223,19 @@ class PPOTrainer:
             for _ in range(s.n_steps):
                 nobs = ppo.normalize(obs_t)
                 action, logp, value = ppo.act(nobs)
-                env_action = to_np(space.to_env(action))
-                if space.discrete:
-                    env_action = env_action.reshape(n)
-                else:
-                    env_action = env_action.reshape(n, *space.shape)
+                env_action = space.to_env(action)
+                env_action = env_action.reshape(n) if space.discrete else env_action.reshape(n, -1)
+                if not tensors:
+                    env_action = as_np(env_action).reshape(n, *space.shape)
                 step = env.step(env_action)
                 total, comps = compute.batched(
                     obs, env_action, step.reached, step.info, step.reward
                 )
-                components.add(comps)
+                components.add({k: as_np(v) for k, v in comps.items()})
                 done = step.terminated | step.truncated
-                episodes.add(np.asarray(step.reward, dtype=np.float64), total, done)
+                episodes.add(
+                    as_np(step.reward).astype(np.float64), as_np(total), as_np(done).astype(bool)
+                )
                 reward = ppo.shape_reward(
                     torch.as_tensor(total, device=device),
                     torch.as_tensor(step.terminated, device=device),
@@ -251,6 +255,19 @@ class PPOTrainer:
         return TrainingReport(
             steps=steps, seconds=round(time.monotonic() - started, 2), components=names
         )
+
+    def make_env(self, task: Any, n_envs: int, device: Any) -> Any:
+        """The batched env this trainer steps (numpy arrays here; a subclass may give one
+        whose ``tensors`` attribute is True and which speaks torch on ``device``)."""
+        from eureka_lab.batched import make_batched
+
+        return make_batched(task, n_envs, self.settings.threads)
+
+    def reward_computer(self, load_reward: Callable[..., RewardFn | None], device: Any) -> Any:
+        """What applies the candidate's reward to a batched transition (confines the job)."""
+        from eureka_lab.wrapper import RewardComputer
+
+        return RewardComputer(load_reward())
 
     @staticmethod
     def _arrays(ppo: Any) -> Arrays:

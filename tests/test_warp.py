@@ -1,0 +1,177 @@
+"""The warp trainer on Warp's CPU device: the batched tasks equal Gymnasium step by step,
+training records the same statistics, a numpy-only reward is sent back with the reason, and
+a run's directory is the same as with the CPU trainers. Warp's kernel cache lives in
+``~/.cache/eureka-lab/warp``, so only the first run of the suite compiles (tens of seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mujoco_warp")
+pytest.importorskip("array_api_compat")
+
+import torch  # noqa: E402
+
+from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
+from eureka_lab.batched.warp import WarpBatch  # noqa: E402
+from eureka_lab.loop import Loop, LoopConfig  # noqa: E402
+from eureka_lab.results import load_run  # noqa: E402
+from eureka_lab.sandbox import load_reward  # noqa: E402
+from eureka_lab.store import RunStore  # noqa: E402
+from eureka_lab.task import Task, load_task  # noqa: E402
+from eureka_lab.trainers import Budget, make_trainer  # noqa: E402
+
+from doubles import register  # noqa: E402
+
+register()
+
+TOL = 2e-3
+"""Largest gap allowed after one step from the same state. Warp computes in float32 and
+MuJoCo C in float64: the largest one-step gap measured was 7.5e-4 for HalfCheetah (a
+velocity, through contacts) and 2.5e-6 for Hopper; a wrong observation, reward or dynamics
+is off by far more. Trajectories are chaotic (float32 and float64 part within 30 steps), so
+the Gymnasium states are copied over before every step."""
+
+
+def _compare(task, n: int, steps: int) -> tuple[float, int]:
+    warp = WarpBatch(task, n, "cpu")
+    warp.reset(0)
+    envs = [task.make_env() for _ in range(n)]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    rng = np.random.default_rng(1)
+    low, high = warp.action_space.low, warp.action_space.high
+    worst, ended = 0.0, 0
+    for _ in range(steps):
+        warp.set_state(
+            np.stack([e.unwrapped.data.qpos for e in envs]),
+            np.stack([e.unwrapped.data.qvel for e in envs]),
+        )
+        warp.elapsed[:] = torch.tensor([e._elapsed_steps for e in envs])
+        actions = rng.uniform(1.2 * low, 1.2 * high, (n, *low.shape)).astype(np.float32)
+        step = warp.step(torch.as_tensor(actions))
+        out = [env.step(a) for env, a in zip(envs, actions, strict=True)]
+        reached = np.stack([o[0] for o in out])
+        np.testing.assert_allclose(step.reached.numpy(), reached, rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(step.reward.numpy(), [o[1] for o in out], rtol=TOL, atol=TOL)
+        np.testing.assert_array_equal(step.terminated.numpy(), [o[2] for o in out])
+        np.testing.assert_array_equal(step.truncated.numpy(), [o[3] for o in out])
+        for key, value in step.info.items():
+            expected = [o[4][key] for o in out]
+            np.testing.assert_allclose(value.numpy(), expected, rtol=TOL, atol=TOL, err_msg=key)
+        assert set(step.info) == {k for k in out[0][4] if not k.startswith("reward")}
+        worst = max(worst, float(np.abs(step.reached.numpy() - reached).max()))
+        for env, o in zip(envs, out, strict=True):
+            if o[2] or o[3]:
+                ended += 1
+                env.reset()
+    return worst, ended
+
+
+def test_half_cheetah_equals_gymnasium_step_by_step_through_the_time_limit():
+    task = load_task("half_cheetah").model_copy(update={"max_episode_steps": 40})
+    worst, ended = _compare(task, n=3, steps=90)
+    assert ended == 6 and worst < TOL
+
+
+def test_hopper_equals_gymnasium_with_falls():
+    worst, ended = _compare(load_task("hopper"), n=3, steps=120)
+    assert ended >= 3 and worst < TOL
+
+
+def test_hopper_without_termination_follows_the_task():
+    task = load_task("hopper_backflip").model_copy(update={"max_episode_steps": 30})
+    worst, ended = _compare(task, n=2, steps=65)
+    assert ended == 4  # the time limit only
+
+
+def test_resets_draw_gymnasium_noise_on_the_device():
+    task = load_task("half_cheetah")
+    warp = WarpBatch(task, 512, "cpu")
+    obs = warp.reset(3)
+    qpos, qvel = warp.qpos - warp.init_qpos, warp.qvel - warp.init_qvel
+    assert float(qpos.abs().max()) <= 0.1 and abs(float(qvel.std()) - 0.1) < 0.01
+    assert obs.shape == (512, 17) and obs.dtype == torch.float32
+    again = WarpBatch(task, 512, "cpu").reset(3)
+    torch.testing.assert_close(obs, again)  # seeded
+
+
+def _loader(code):
+    return lambda namespace="numpy", device="cpu": load_reward(code, namespace, device)
+
+
+def test_training_records_checkpoints_and_components():
+    task = load_task("half_cheetah")
+    trainer = make_trainer("warp", {"n_envs": 32, "n_steps": 16, "minibatch_size": 256})
+    assert trainer.reward_namespace == "torch" and trainer.resources.gpus == 0.0
+    seen = []
+    code = task.reward_source(task.seed_rewards[0])
+    out = trainer.train(
+        task,
+        _loader(code),
+        Budget(2048, 0, 2),
+        lambda stats, arrays, state=None: seen.append((stats, arrays)),
+    )
+    assert out.steps == 2048 and out.components == ["forward", "torque"]
+    assert [s.step for s, _ in seen] == [1024, 2048]
+    for stats, arrays in seen:
+        assert set(stats.components) == {"forward", "torque"}
+        assert all(a.dtype == np.float32 and np.all(np.isfinite(a)) for a in arrays.values())
+    # The evaluator rebuilds the policy from the arrays, on Gymnasium, without Warp.
+    act = trainer.policy(task, seen[-1][1])
+    assert act(np.zeros((2, 17))).shape == (2, 6)
+
+
+NUMPY_ONLY = """Forward speed, normalised by the observation size.
+
+```python
+import numpy as np
+
+def compute_reward(obs, action, next_obs, info):
+    speed = next_obs[:, 8] / next_obs.size * next_obs.shape[0]
+    return speed, {"speed": speed}
+```
+"""
+
+FIXED = """Forward speed.
+
+```python
+import numpy as np
+
+def compute_reward(obs, action, next_obs, info):
+    speed = np.asarray(info["x_velocity"], dtype=np.float64)
+    return speed, {"speed": speed}
+```
+"""
+
+
+def test_a_run_on_warp_repairs_a_numpy_only_reward_and_keeps_the_run_format(tmp_path):
+    task = Task.model_validate(
+        {
+            **load_task("half_cheetah").model_dump(),
+            "trainer": {"name": "warp", "n_envs": 16, "n_steps": 16, "minibatch_size": 256},
+            "timesteps": 1024,
+            "checkpoints": 2,
+            "eval_episodes": 1,
+            "max_episode_steps": 100,
+        }
+    )
+    backend = ScriptedBackend(responses=[NUMPY_ONLY, FIXED])
+    store = RunStore.create(tmp_path, "w", {"task": task.model_dump(mode="json")})
+    config = LoopConfig(iterations=1, samples=1, executor="inline")
+    loop = Loop(store, task, config, backend)
+    loop.iteration(0, loop._opening(), None)
+
+    broken, repaired = store.candidate("iter_00/cand_00"), store.candidate("iter_00/cand_00_r1")
+    assert broken.status == "failed" and "not on the torch tensors" in broken.reason
+    repair_prompt = backend.prompts[1].messages[-1].content
+    assert "not on the torch tensors" in repair_prompt
+    assert repaired.status == "valid"
+    result = store.result(repaired.id)
+    assert result.status == "trained" and result.fitness is not None
+    run = load_run(store.root)
+    (trained,) = [c for c in run.candidates if c.status == "trained"]
+    assert [c.step for c in trained.checkpoints] == [512, 1024]
+    assert all(c.fitness is not None for c in trained.checkpoints)
+    assert trained.policy_path is not None and trained.components == ["speed"]
