@@ -76,23 +76,8 @@ def check_reward_output(
         )
     total, components = result
     total = _as_batch(total, n_envs, "total reward")
-    if not isinstance(components, dict) or not components:
-        raise ContractError("the second return value must be a non-empty dict of named components")
-    if len(components) > MAX_COMPONENTS:
-        raise ContractError(
-            f"the reward returns {len(components)} components; at most {MAX_COMPONENTS} are "
-            "allowed: merge related terms"
-        )
-    comps: dict[str, np.ndarray] = {}
-    for name, value in components.items():
-        if not isinstance(name, str):
-            raise ContractError(f"component names must be strings, got a {type(name).__name__}")
-        if len(name) > MAX_NAME or not name.isprintable():
-            raise ContractError(
-                f"component name {safe_name(name, 40)!r} is not a short printable name "
-                f"(at most {MAX_NAME} characters): name each component after what it rewards"
-            )
-        comps[name] = _as_batch(value, n_envs, f"component {name!r}")
+    check_components(components)
+    comps = {name: _as_batch(v, n_envs, f"component {name!r}") for name, v in components.items()}
     summed = np.sum(list(comps.values()), axis=0)
     gap = float(np.max(np.abs(summed - total)))
     scale = 1.0 + float(np.max(np.abs(total)))
@@ -102,6 +87,25 @@ def check_reward_output(
             "of the components as the total"
         )
     return total, comps
+
+
+def check_components(components: Any) -> None:
+    """The components' container, count and names (their values are the caller's to check)."""
+    if not isinstance(components, dict) or not components:
+        raise ContractError("the second return value must be a non-empty dict of named components")
+    if len(components) > MAX_COMPONENTS:
+        raise ContractError(
+            f"the reward returns {len(components)} components; at most {MAX_COMPONENTS} are "
+            "allowed: merge related terms"
+        )
+    for name in components:
+        if not isinstance(name, str):
+            raise ContractError(f"component names must be strings, got a {type(name).__name__}")
+        if len(name) > MAX_NAME or not name.isprintable():
+            raise ContractError(
+                f"component name {safe_name(name, 40)!r} is not a short printable name "
+                f"(at most {MAX_NAME} characters): name each component after what it rewards"
+            )
 
 
 def _as_batch(value: Any, n_envs: int, what: str) -> np.ndarray:

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from eureka_lab.contract import MAX_COMPONENTS, MAX_NAME
+from eureka_lab.contract import check_components
 from eureka_lab.errors import ContractError
 
 
@@ -206,28 +206,17 @@ def install_array_methods() -> None:
 def check_output(result: Any, n_envs: int, tolerance: float = 1e-3) -> tuple[Any, dict[str, Any]]:
     """Validate a reward's output on tensors, as :func:`eureka_lab.contract.check_reward_output`
     does on arrays; ContractError names the problem. Returns float32 tensors."""
-    from eureka_lab.text import safe_name
-
     if not isinstance(result, tuple) or len(result) != 2:
         raise ContractError(
             f"compute_reward must return (total, components), got {type(result).__name__}"
         )
     total, components = result
     total = _as_batch(total, n_envs, "total reward")
-    if not isinstance(components, dict) or not components:
-        raise ContractError("the second return value must be a non-empty dict of named components")
-    if len(components) > MAX_COMPONENTS:
-        raise ContractError(
-            f"the reward returns {len(components)} components; at most {MAX_COMPONENTS} are "
-            "allowed: merge related terms"
-        )
-    comps = {}
-    for name, value in components.items():
-        if not isinstance(name, str) or len(name) > MAX_NAME or not name.isprintable():
-            raise ContractError(
-                f"component name {safe_name(str(name), 40)!r} is not a short printable name"
-            )
-        comps[name] = _as_batch(value, n_envs, f"component {name!r}", total)
+    check_components(components)
+    comps = {
+        name: _as_batch(value, n_envs, f"component {name!r}", total)
+        for name, value in components.items()
+    }
     import torch
 
     summed = torch.stack(list(comps.values())).sum(0)

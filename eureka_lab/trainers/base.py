@@ -67,6 +67,19 @@ class Budget:
         return step < self.timesteps and step // self.interval > last // self.interval
 
 
+def ppo_description(algorithm: str, envs: Any, settings: Any) -> dict[str, Any]:
+    """What the prompt says of a PPO trainer: its name, env count, discount, normalisation."""
+    return {
+        "algorithm": algorithm,
+        "settings": {
+            "parallel environments": envs,
+            "discount": settings.gamma,
+            "rewards normalised": "yes" if settings.normalize_reward else "no",
+            "observations normalised": "yes" if settings.normalize_obs else "no",
+        },
+    }
+
+
 @dataclass(frozen=True)
 class Resources:
     """What one training process needs; the executor sets limits and placement from it."""

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eureka_lab.contract import RewardFn
 from eureka_lab.records import CheckpointStats, TrainingReport
-from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources
+from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources, ppo_description
 
 ACTOR_PREFIX = "actor/"
 OBS_MEAN, OBS_VAR = "obs_norm/mean", "obs_norm/var"
@@ -143,15 +143,7 @@ class PPOTrainer:
     def describe(self) -> dict[str, Any]:
         s = self.settings
         envs = s.n_envs or f"{ENV_CHOICES[0]} to {ENV_CHOICES[-1]}, chosen from the budget"
-        return {
-            "algorithm": "PPO (eureka-lab's torch PPO on batched simulations)",
-            "settings": {
-                "parallel environments": envs,
-                "discount": s.gamma,
-                "rewards normalised": "yes" if s.normalize_reward else "no",
-                "observations normalised": "yes" if s.normalize_obs else "no",
-            },
-        }
+        return ppo_description("PPO (eureka-lab's torch PPO on batched simulations)", envs, s)
 
     def train(
         self,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eureka_lab.contract import RewardFn
 from eureka_lab.records import CheckpointStats, TrainingReport
-from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources
+from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources, ppo_description
 
 POLICY_PREFIX = "policy/"
 OBS_MEAN, OBS_VAR = "obs_norm/mean", "obs_norm/var"
@@ -79,16 +79,7 @@ class SB3Trainer:
         )
 
     def describe(self) -> dict[str, Any]:
-        s = self.settings
-        return {
-            "algorithm": "PPO (stable-baselines3)",
-            "settings": {
-                "parallel environments": s.n_envs,
-                "discount": s.gamma,
-                "rewards normalised": "yes" if s.normalize_reward else "no",
-                "observations normalised": "yes" if s.normalize_obs else "no",
-            },
-        }
+        return ppo_description("PPO (stable-baselines3)", self.settings.n_envs, self.settings)
 
     def train(
         self,
