@@ -255,6 +255,12 @@ def main() -> None:
             f"({halving['spent'] / full['spent']:.0%} of full), {halving['wall']:6.1f} s, best "
             f"{halving['best']} ({halving['best_fitness']:.1f}); same best: {same}"
         )
+        chosen = full["fitness"].get(halving["best"])
+        if chosen is not None and full["best_fitness"]:
+            print(
+                f"   halving's choice under full training: {chosen:.1f}, "
+                f"{chosen / full['best_fitness']:.0%} of full training's best"
+            )
         stopped = {k: v for k, v in halving["stopped"].items() if v is not None}
         print(f"   stopped: {stopped}")
         ranked = sorted(full["fitness"].items(), key=lambda kv: -(kv[1] or -1e18))
