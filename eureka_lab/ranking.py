@@ -190,6 +190,14 @@ class RankingServer:
         self.httpd.server_close()
 
 
+def recorded_order(store: Any, annotator: str, ids: list[str]) -> list[list[str]] | None:
+    """The order ``annotator`` already gave these candidates (a resumed run), if any."""
+    for r in reversed(store.rankings()):
+        if r.annotator == annotator and sorted(r.candidates) == sorted(ids):
+            return r.order
+    return None
+
+
 class HumanSelector:
     """A person ranks each iteration's candidates on the page (videos required)."""
 
@@ -218,11 +226,10 @@ class HumanSelector:
     def rank(self, trained: Sequence[Trained]) -> list[list[str]]:
         if self.store is None:
             raise ConfigError("The human selector needs a run store (the loop attaches it).")
-        ids = [t.id for t in trained]
+        recorded = recorded_order(self.store, self.annotator, [t.id for t in trained])
+        if recorded is not None:
+            return recorded
         iteration = max(t.candidate.iteration for t in trained)
-        for r in reversed(self.store.rankings()):  # already ranked (a resumed run)
-            if r.annotator == self.annotator and sorted(r.candidates) == sorted(ids):
-                return r.order
         request = RankingRequest(self.store, iteration, trained, self.task)
         with RankingServer(request, self.host, self.port, self.annotator) as server:
             self.announce(server.url)
@@ -261,9 +268,9 @@ class TextSelector:
         if self.store is None:
             raise ConfigError("The text selector needs a run store (the loop attaches it).")
         ids = [t.id for t in trained]
-        for r in reversed(self.store.rankings()):  # already ranked (a resumed run)
-            if r.annotator == self.annotator and sorted(r.candidates) == sorted(ids):
-                return r.order
+        recorded = recorded_order(self.store, self.annotator, ids)
+        if recorded is not None:
+            return recorded
         iteration = max(t.candidate.iteration for t in trained)
         print(f"\nTask: {safe_text(self.task, 500)}\nIteration {iteration}: the candidates")
         for i, t in enumerate(trained, start=1):
