@@ -723,7 +723,7 @@ class Loop:
         except ValidationError as e:
             self.emit("checkpoint_refused", id=event.key, reason=safe_text(e, 500))
             return
-        policy = _checked_policy(event.artefact)
+        policy = _checked_arrays(event.artefact)
         if policy is None or (live and stats.step <= live[-1].step):
             self.emit("checkpoint_refused", id=event.key, reason="invalid policy or step")
             return
@@ -963,12 +963,6 @@ def _score(result: TrainingResult | None) -> float:
     if result is None or result.fitness is None:
         return -math.inf
     return result.fitness
-
-
-def _checked_policy(data: bytes | None) -> bytes | None:
-    """Policy parameters from an untrusted process, re-written by us if they are plain,
-    finite float arrays within the size limit (safetensors cannot carry code)."""
-    return _checked_arrays(data)
 
 
 def _checked_arrays(data: bytes | None) -> bytes | None:
