@@ -271,3 +271,54 @@ class TensorReward:
         from eureka_lab.sandbox import call_reward
 
         return check_output(call_reward(self.reward_fn, obs, actions, next_obs, info), len(obs))
+
+
+def to_tensor(x: Any) -> Any:
+    """A numpy array (or number) as a CPU tensor, floats as float32."""
+    import numpy as np
+    import torch
+
+    t = torch.as_tensor(np.asarray(x))
+    return t.float() if t.is_floating_point() else t
+
+
+class TensorCheck:
+    """Validation's run on tensors: the reward loaded over torch, on the same numpy
+    transitions made tensors, must work and give the numpy result to float32 precision."""
+
+    def __init__(self, reward_fn: Any) -> None:
+        self.reward = TensorReward(reward_fn)
+
+    def __call__(
+        self,
+        obs: Any,
+        actions: Any,
+        next_obs: Any,
+        info: dict[str, Any],
+        env_rewards: Any,
+        expected: Any,
+    ) -> None:
+        import numpy as np
+
+        try:
+            total, _ = self.reward.batched(
+                to_tensor(obs),
+                to_tensor(actions),
+                to_tensor(next_obs),
+                {k: to_tensor(v) for k, v in info.items()},
+                to_tensor(env_rewards),
+            )
+        except Exception as e:
+            raise ContractError(
+                f"the reward works on numpy arrays but not on the torch tensors this task's "
+                f"trainer gives it ({type(e).__name__}: {e}). It gets `np` as numpy's names over "
+                "torch: use numpy functions on whole arrays (np.sum(x, axis=1), np.clip, "
+                "np.where, x.astype(np.float32)); no Python float() or int() of arrays, no "
+                "numpy-only functions, no lists of per-env values"
+            ) from e
+        gap = float(np.max(np.abs(total.double().numpy() - expected)))
+        if gap > 1e-3 * (1.0 + float(np.max(np.abs(expected)))):
+            raise ContractError(
+                f"the reward gives different values on torch tensors than on numpy arrays "
+                f"(largest gap {gap:.3g}): keep it to numpy's functions on whole arrays"
+            )

@@ -14,15 +14,10 @@ from eureka_lab.contract import check_reward_output
 from eureka_lab.errors import ContractError
 from eureka_lab.sandbox import call_reward, load_reward
 from eureka_lab.task import load_task
-from eureka_lab.torch_numpy import check_output
+from eureka_lab.torch_numpy import check_output, to_tensor
 from eureka_lab.worker import validate
 
 pytest.importorskip("array_api_compat")
-
-
-def _tensor(x):
-    t = torch.as_tensor(np.asarray(x))
-    return t.float() if t.is_floating_point() else t
 
 
 def _transition(task, n=4, steps=5):
@@ -56,10 +51,10 @@ def test_every_builtin_reward_runs_on_tensors_and_equals_numpy(path, ref):
     on_torch = load_reward(code, namespace="torch")
     result = call_reward(
         on_torch,
-        _tensor(obs),
-        _tensor(actions),
-        _tensor(reached),
-        {k: _tensor(v) for k, v in info.items()},
+        to_tensor(obs),
+        to_tensor(actions),
+        to_tensor(reached),
+        {k: to_tensor(v) for k, v in info.items()},
     )
     total, comps = check_output(result, 4)
     assert total.dtype == torch.float32 and all(c.dtype == torch.float32 for c in comps.values())
