@@ -83,8 +83,22 @@ def _positions(kw: dict[str, Any], qpos: Any) -> Any:
     return qpos[:, 1:] if kw["exclude_current_positions_from_observation"] else qpos
 
 
-def _ctrl_cost(kw: dict[str, Any], action: Any, xp: Any) -> Any:
-    return kw["ctrl_cost_weight"] * xp.sum(xp.square(action), axis=1)
+def _progress(
+    kw: dict[str, Any], x_before: Any, qpos: Any, action: Any, dt: float, xp: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The forward reward, the control cost and their ``info``, as every locomotion env
+    computes them from the x position before and after the step."""
+    x_after = xp.copy(qpos[:, 0])
+    x_velocity = (x_after - x_before) / dt
+    forward = kw["forward_reward_weight"] * x_velocity
+    ctrl = kw["ctrl_cost_weight"] * xp.sum(xp.square(action), axis=1)
+    info = {
+        "x_position": x_after,
+        "x_velocity": x_velocity,
+        "reward_forward": forward,
+        "reward_ctrl": -ctrl,
+    }
+    return forward, ctrl, info
 
 
 class HalfCheetah(Locomotion):
@@ -102,16 +116,7 @@ class HalfCheetah(Locomotion):
         init_qpos: Any,
         xp: Any = np,
     ) -> tuple[Any, Any, dict[str, Any]]:
-        x_after = xp.copy(qpos[:, 0])
-        x_velocity = (x_after - x_before) / dt
-        forward = kw["forward_reward_weight"] * x_velocity
-        ctrl = _ctrl_cost(kw, action, xp)
-        info = {
-            "x_position": x_after,
-            "x_velocity": x_velocity,
-            "reward_forward": forward,
-            "reward_ctrl": -ctrl,
-        }
+        forward, ctrl, info = _progress(kw, x_before, qpos, action, dt, xp)
         return forward - ctrl, xp.zeros(qpos.shape[0], dtype=xp.bool_), info
 
 
@@ -144,21 +149,12 @@ class Hopper(Locomotion):
         init_qpos: Any,
         xp: Any = np,
     ) -> tuple[Any, Any, dict[str, Any]]:
-        x_after = xp.copy(qpos[:, 0])
-        x_velocity = (x_after - x_before) / dt
+        forward, ctrl, info = _progress(kw, x_before, qpos, action, dt, xp)
         healthy = self.healthy(kw, qpos, qvel, xp)
-        forward = kw["forward_reward_weight"] * x_velocity
         survive = healthy * float(kw["healthy_reward"])
-        ctrl = _ctrl_cost(kw, action, xp)
         terminated = ~healthy if kw["terminate_when_unhealthy"] else xp.zeros_like(healthy)
-        info = {
-            "x_position": x_after,
-            "z_distance_from_origin": qpos[:, 1] - init_qpos[1],
-            "x_velocity": x_velocity,
-            "reward_forward": forward,
-            "reward_ctrl": -ctrl,
-            "reward_survive": survive,
-        }
+        info["z_distance_from_origin"] = qpos[:, 1] - init_qpos[1]
+        info["reward_survive"] = survive
         return forward + survive - ctrl, terminated, info
 
 
