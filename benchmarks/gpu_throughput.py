@@ -59,7 +59,7 @@ def train_rate(task_name: str, envs: int, timesteps: int) -> dict[str, Any]:
         Budget(timesteps, 0, 2),
         lambda *a, **k: None,
     )
-    return {"steps": report.steps, "seconds": report.seconds, "device": trainer._device()}
+    return {"steps": report.steps, "seconds": report.seconds, "device": trainer.device_name}
 
 
 def iteration(task_name: str, envs: int, samples: int, timesteps: int) -> float:

@@ -28,14 +28,21 @@ from eureka_lab.batched.mujoco import LOCOMOTION, MujocoBatch
 CACHE = Path.home() / ".cache" / "eureka-lab" / "warp"
 
 
+def kernel_cache() -> str:
+    """Warp's kernel cache: ``WARP_CACHE_PATH``, set to :data:`CACHE` where unset, so that
+    jobs (whose home is a scratch folder) inherit the orchestrator's."""
+    path = os.environ.setdefault("WARP_CACHE_PATH", str(CACHE))
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def init_warp() -> Any:
     """Import and initialise Warp quietly, its kernel cache in a known folder."""
-    os.environ.setdefault("WARP_CACHE_PATH", str(CACHE))
-    Path(os.environ["WARP_CACHE_PATH"]).mkdir(parents=True, exist_ok=True)
+    cache = kernel_cache()
     import warp as wp
 
     wp.config.quiet = True
-    wp.config.kernel_cache_dir = os.environ["WARP_CACHE_PATH"]
+    wp.config.kernel_cache_dir = cache
     wp.init()
     return wp
 

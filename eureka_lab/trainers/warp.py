@@ -10,6 +10,7 @@ slow, but the same code). The tasks are the batched MuJoCo tasks
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -51,16 +52,14 @@ class WarpTrainer(PPOTrainer):
     reward_namespace: ClassVar[str] = "torch"
 
     def __init__(self, settings: WarpSettings) -> None:
+        from eureka_lab.batched.warp import kernel_cache
+
         super().__init__(settings)
-        # Jobs inherit the orchestrator's environment: one kernel cache for all of them
-        # (a job's own home is its scratch folder, removed when it ends).
-        import os
+        kernel_cache()  # one cache for the orchestrator and every job it starts
 
-        from eureka_lab.batched.warp import CACHE
-
-        os.environ.setdefault("WARP_CACHE_PATH", str(CACHE))
-
-    def _device(self) -> str:
+    @cached_property
+    def device_name(self) -> str:
+        """``cpu`` or ``cuda``; for ``auto``, asks Warp once."""
         if self.settings.device != "auto":
             return self.settings.device
         from eureka_lab.batched.warp import default_device
@@ -69,14 +68,14 @@ class WarpTrainer(PPOTrainer):
 
     @property
     def n_envs(self) -> int:
-        return self.settings.n_envs or (GPU_ENVS if self._device() == "cuda" else CPU_ENVS)
+        return self.settings.n_envs or (GPU_ENVS if self.device_name == "cuda" else CPU_ENVS)
 
     def envs_for(self, timesteps: int) -> int:
         return self.n_envs
 
     @property
     def resources(self) -> Resources:
-        cuda = self._device() == "cuda"
+        cuda = self.device_name == "cuda"
         mem = self.settings.memory_gib
         return Resources(
             threads=self.settings.threads,
@@ -105,7 +104,7 @@ class WarpTrainer(PPOTrainer):
     def make_env(self, task: Any, n_envs: int, device: Any) -> Any:
         from eureka_lab.batched.warp import WarpBatch
 
-        return WarpBatch(task, n_envs, self._device())
+        return WarpBatch(task, n_envs, self.device_name)
 
     def reward_computer(self, load_reward: Callable[..., RewardFn | None], device: Any) -> Any:
         from eureka_lab.torch_numpy import TensorReward
