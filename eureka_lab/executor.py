@@ -164,6 +164,23 @@ def _ready() -> None:
     """A child that does nothing: its start shows the fork server is ready."""
 
 
+def gpu_count() -> int:
+    """GPUs torch sees here (0 without torch's CUDA build or a driver)."""
+    try:
+        import torch
+
+        return int(torch.cuda.device_count())
+    except Exception:  # noqa: BLE001 - no usable CUDA is no GPU
+        return 0
+
+
+def gpu_slot(loads: list[float], need: float) -> int | None:
+    """The GPU a job needing ``need`` of one fits on (the least loaded that has room), or
+    None while none has room. ``loads``: the share of each GPU taken by running jobs."""
+    fits = [i for i, load in enumerate(loads) if load + need <= 1.0 + 1e-9]
+    return min(fits, key=lambda i: loads[i]) if fits else None
+
+
 def cpu_slots(workers: int, cpus: Sequence[int] | None = None) -> list[tuple[int, ...]]:
     """The cores each of ``workers`` parallel jobs is pinned to: the usable cores split into
     equal, disjoint groups (one core each when there are as many workers as cores); with more
@@ -183,6 +200,7 @@ def _child_main(
     env: dict[str, str],
     allow_weak: bool = False,
     cpus: tuple[int, ...] = (),
+    gpu: bool = False,
 ) -> None:
     """Runs in the forked child: own session, log, environment and limits, then the job."""
     os.setsid()
@@ -202,7 +220,7 @@ def _child_main(
     from eureka_lab import worker
 
     channel = Channel(conn)
-    confine = _confinement(spec, allow_weak) if spec.runs_candidate_code else (lambda: None)
+    confine = _confinement(spec, allow_weak, gpu) if spec.runs_candidate_code else (lambda: None)
     try:
         worker.run_job(spec, channel, confine)
     except BaseException as e:
@@ -213,16 +231,21 @@ def _child_main(
     os._exit(0)
 
 
-def _confinement(spec: JobSpec, allow_weak: bool) -> Callable[[], None]:
+def _confinement(spec: JobSpec, allow_weak: bool, gpu: bool = False) -> Callable[[], None]:
     """What a job that runs candidate code calls once its set-up is done: confine the
-    process, and refuse to go on with a layer missing unless a weaker sandbox is accepted."""
+    process, and refuse to go on with a layer missing unless a weaker sandbox is accepted.
+    ``gpu``: the job computes on a GPU, so it keeps its driver's device files and ioctls."""
 
     def confine() -> None:
         from eureka_lab import lockdown
         from eureka_lab.errors import SandboxError
 
         source_dir = spec.task.get("source_dir")
-        state = lockdown.lock_down(lockdown.default_read_paths([source_dir] if source_dir else []))
+        extra = [source_dir] if source_dir else []
+        devices = lockdown.gpu_devices() if gpu else []
+        if devices:
+            extra += lockdown.NVIDIA_READ_PATHS
+        state = lockdown.lock_down(lockdown.default_read_paths(extra), devices=devices)
         missing = {layer: why for layer, why in state.items() if why is not True}
         for layer, why in missing.items():
             sys.stderr.write(f"eureka-lab sandbox: {layer} NOT applied: {why}\n")
@@ -249,6 +272,7 @@ class _Running:
     exited: float | None = None
     timed_out: bool = False
     slot: int = 0
+    gpu: int | None = None
 
 
 def _signal_reason(code: int | None) -> str:
@@ -303,10 +327,15 @@ class LocalExecutor:
         workers: int,
         limits: sandbox_limits.Limits | None = None,
         allow_weak_sandbox: bool = False,
+        gpus: int | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
+        self.gpus = gpus
+        """GPUs to place jobs on (None: as many as torch sees, counted when a job needs
+        one). A job needing a share of a GPU (``resources.gpus``) waits until one has that
+        much free, and sees only that GPU."""
         self.limits = limits or sandbox_limits.supported(sandbox_limits.Limits())
         self.allow_weak_sandbox = allow_weak_sandbox
         self._checked = False
@@ -331,7 +360,12 @@ class LocalExecutor:
         )
 
     def _start(
-        self, job: Job, running: list[_Running], wake: queue.Queue[None], slot: int = 0
+        self,
+        job: Job,
+        running: list[_Running],
+        wake: queue.Queue[None],
+        slot: int = 0,
+        gpu: int | None = None,
     ) -> None:
         limits = self._limits_for(job)
         scratch = Path(tempfile.mkdtemp(prefix="eureka-job-"))
@@ -339,6 +373,14 @@ class LocalExecutor:
         env = sandbox_limits.child_env(scratch, os.environ)
         for var in THREAD_VARIABLES:  # no thread may start before the job confines itself
             env[var] = str(job.resources.threads)
+        # A job sees the GPU it was placed on (as device 0), or none.
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+        if gpu is None:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        else:
+            env["CUDA_VISIBLE_DEVICES"] = (
+                visible[gpu] if gpu < len(visible) and visible[gpu] else str(gpu)
+            )
         ctx = fork_context()
         reader, writer = ctx.Pipe(duplex=False)
         proc = ctx.Process(
@@ -351,12 +393,13 @@ class LocalExecutor:
                 env,
                 self.allow_weak_sandbox,
                 self.slots[slot],
+                job.resources.device == "cuda",
             ),
             name=f"eureka-lab {job.key}",
             daemon=False,
         )
         frames: queue.Queue[Frame | BaseException | None] = queue.Queue()
-        run = _Running(job, proc, scratch, frames, slot=slot)
+        run = _Running(job, proc, scratch, frames, slot=slot, gpu=gpu)
         running.append(run)  # before start, so that an interrupt from here on kills it
         with _main_module_hidden():
             proc.start()
@@ -402,6 +445,25 @@ class LocalExecutor:
             return JobOutput(None, _signal_reason(run.proc.exitcode), tail, seconds)
         return JobOutput(run.result, None, tail, seconds)
 
+    def _next(self, pending: list[Job], running: list[_Running]) -> tuple[Job | None, int | None]:
+        """The first pending job that can start now, and the GPU it goes on (None: none)."""
+        for job in pending:
+            need = job.resources.gpus
+            if need <= 0:
+                return job, None
+            if self.gpus is None:
+                self.gpus = gpu_count()
+            if not self.gpus:
+                return job, None  # no GPU here: the job itself says what it lacks
+            loads = [0.0] * self.gpus
+            for r in running:
+                if r.gpu is not None:
+                    loads[r.gpu] += r.job.resources.gpus
+            slot = gpu_slot(loads, min(need, 1.0))
+            if slot is not None:
+                return job, slot
+        return None, None
+
     def run(self, jobs: Sequence[Job], on_event: OnEvent | None = None) -> dict[str, JobOutput]:
         """Run every job; return outputs by job key. Ctrl-C kills the children and re-raises."""
         if not self._checked and any(j.spec.runs_candidate_code for j in jobs):
@@ -414,9 +476,13 @@ class LocalExecutor:
         try:
             while pending or running:
                 while pending and len(running) < self.workers:
+                    job, gpu = self._next(pending, running)
+                    if job is None:
+                        break  # every job left waits for a GPU share
                     busy = {r.slot for r in running}
                     free = next(i for i in range(self.workers) if i not in busy)
-                    self._start(pending.pop(0), running, wake, free)
+                    pending.remove(job)
+                    self._start(job, running, wake, free, gpu)
                 with contextlib.suppress(queue.Empty):
                     wake.get(timeout=0.1)
                 for run in list(running):

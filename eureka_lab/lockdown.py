@@ -59,6 +59,7 @@ LANDLOCK_CREATE_RULESET_VERSION = 1
 LANDLOCK_RULE_PATH_BENEATH = 1
 FS_EXECUTE = 1 << 0
 FS_READ_FILE = 1 << 2
+FS_WRITE_FILE = 1 << 1
 FS_READ_DIR = 1 << 3
 FS_ABI1 = (1 << 13) - 1  # EXECUTE .. MAKE_SYM
 FS_REFER = 1 << 13  # ABI 2
@@ -206,6 +207,13 @@ ALLOWED_SYSCALLS = (
 # ioctl requests that only ask about a descriptor: isatty (TCGETS), bytes waiting,
 # non-blocking and close-on-exec flags, terminal size.
 ALLOWED_IOCTLS = (0x5401, 0x541B, 0x5421, 0x5450, 0x5451, 0x5413)
+# The NVIDIA driver's ioctls, allowed only when a job opens a GPU (``devices``): every
+# request of the control and GPU devices has type 'F' (NV_IOCTL_MAGIC, the second byte);
+# the unified-memory device numbers its requests 1..255, plus two fixed ones.
+NVIDIA_IOCTL_TYPE = ord("F") << 8
+NVIDIA_UVM_IOCTLS = (0x30000001, 0x30000002)  # UVM_INITIALIZE, UVM_DEINITIALIZE
+NVIDIA_DEVICES = ("/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools")
+NVIDIA_READ_PATHS = ("/proc/driver/nvidia", "/sys/bus/pci/devices", "/sys/devices")
 # prctl options that read state or name a thread.
 ALLOWED_PRCTLS = (
     3,  # PR_GET_DUMPABLE
@@ -325,7 +333,9 @@ def landlock_abi() -> int | str:
     return int(abi)
 
 
-def _landlock(libc: ctypes.CDLL, read_paths: Sequence[str]) -> bool | str:
+def _landlock(
+    libc: ctypes.CDLL, read_paths: Sequence[str], devices: Sequence[str] = ()
+) -> bool | str:
     abi = landlock_abi()
     if isinstance(abi, str):
         return abi
@@ -346,15 +356,19 @@ def _landlock(libc: ctypes.CDLL, read_paths: Sequence[str]) -> bool | str:
                            ctypes.c_size_t(size), ctypes.c_uint32(0))  # fmt: skip
     if ruleset < 0:
         return _err("landlock_create_ruleset")
+    device_access = FS_READ_FILE | FS_WRITE_FILE | (FS_IOCTL_DEV if abi >= 5 else 0)
+    rules = [(p, None) for p in read_paths] + [(p, device_access) for p in devices]
     try:
-        for path in read_paths:
+        for path, access in rules:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:
                 continue  # a path that is not there needs no rule
             try:
                 is_dir = os.path.isdir(f"/proc/self/fd/{fd}")
-                rule = _PathBeneathAttr(FS_READ_FILE | (FS_READ_DIR if is_dir else 0), fd)
+                if access is None:
+                    access = FS_READ_FILE | (FS_READ_DIR if is_dir else 0)
+                rule = _PathBeneathAttr(access, fd)
                 if libc.syscall(SYS_LANDLOCK_ADD_RULE, ctypes.c_int(ruleset),
                                 ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH),
                                 ctypes.byref(rule), ctypes.c_uint32(0)) != 0:  # fmt: skip
@@ -381,7 +395,7 @@ def _load_pyseccomp() -> ModuleType | str:
     return pyseccomp
 
 
-def _seccomp(sc: ModuleType | str, threads: bool) -> bool | str:
+def _seccomp(sc: ModuleType | str, threads: bool, devices: bool = False) -> bool | str:
     if isinstance(sc, str):
         return sc
     try:
@@ -398,6 +412,14 @@ def _seccomp(sc: ModuleType | str, threads: bool) -> bool | str:
             f.add_rule(sc.ALLOW, "open", sc.Arg(1, sc.MASKED_EQ, O_WRITING, 0))
         for request in ALLOWED_IOCTLS:
             f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.EQ, request))
+        if devices:
+            # The GPU driver: its ioctls, and opening its device files read-write (which
+            # files: Landlock's rules; the driver opens more for some mappings).
+            f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFF00, NVIDIA_IOCTL_TYPE))
+            f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFF00, 0))
+            for request in NVIDIA_UVM_IOCTLS:
+                f.add_rule(sc.ALLOW, "ioctl", sc.Arg(1, sc.EQ, request))
+            f.add_rule(sc.ALLOW, "openat", sc.Arg(2, sc.MASKED_EQ, O_WRITING, os.O_RDWR))
         for option in ALLOWED_PRCTLS:
             f.add_rule(sc.ALLOW, "prctl", sc.Arg(0, sc.EQ, option))
         # resource limits may be read, never changed
@@ -429,6 +451,7 @@ def lock_down(
     *,
     threads: bool = True,
     layers: Collection[str] = LAYERS,
+    devices: Sequence[str | os.PathLike[str]] = (),
 ) -> dict[str, bool | str]:
     """Confine this process for good: no capabilities, the filesystem read-only beneath
     ``read_paths`` (and closed elsewhere), and a seccomp allow-list. ``threads`` lets it
@@ -436,10 +459,15 @@ def lock_down(
     right before untrusted code is loaded. ``layers`` applies only some of
     :data:`LAYERS` (tests use it to show which layer stops what).
 
+    ``devices``: device files the process may also open read-write and drive with the
+    GPU driver's ioctls (:func:`gpu_devices`, for a job that computes on a GPU); the
+    rest of the boundary stays as it is.
+
     Returns ``{layer: True}`` or ``{layer: "why not"}`` for each layer applied; a layer
     the OS refuses is reported, never raised.
     """
     paths = [os.fspath(p) for p in read_paths]
+    device_paths = [os.fspath(p) for p in devices]
     result: dict[str, bool | str] = {}
     if not sys.platform.startswith("linux"):
         return dict.fromkeys(layers, f"only Linux has these layers; this is {sys.platform}")
@@ -452,9 +480,9 @@ def lock_down(
     if "capabilities" in layers:
         result["capabilities"] = _drop_capabilities(libc)
     if "landlock" in layers:
-        result["landlock"] = _landlock(libc, paths)
+        result["landlock"] = _landlock(libc, paths, device_paths)
     if "seccomp" in layers:
-        result["seccomp"] = _seccomp(sc, threads)
+        result["seccomp"] = _seccomp(sc, threads, bool(device_paths))
     if others:
         # Capabilities and Landlock bind the calling thread and the threads it starts later.
         why = (
@@ -465,6 +493,16 @@ def lock_down(
             if result.get(layer) is True:
                 result[layer] = why
     return result
+
+
+def gpu_devices() -> list[str]:
+    """The NVIDIA device files of this machine (control, unified memory, each GPU, and
+    the capability files): what a CUDA process keeps talking to after it is confined."""
+    import glob
+
+    found = [p for p in NVIDIA_DEVICES if os.path.exists(p)]
+    found += sorted(glob.glob("/dev/nvidia[0-9]*")) + sorted(glob.glob("/dev/nvidia-caps/*"))
+    return found
 
 
 def _loaded_package_dirs(entry: Path) -> list[str]:

@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from safetensors.numpy import load
@@ -25,6 +26,7 @@ from eureka_lab.executor import Job, LocalExecutor, _signal_reason
 from eureka_lab.limits import Limits
 from eureka_lab.records import CheckpointStats
 from eureka_lab.task import task_from_dict
+from eureka_lab.trainers.base import Resources
 from eureka_lab.worker import JobSpec
 
 from conftest import tiny_task_dict
@@ -79,8 +81,8 @@ def started(monkeypatch):
     procs.scratch = []
     real_start = LocalExecutor._start
 
-    def spy(self, job, running, wake, slot=0):
-        real_start(self, job, running, wake, slot)
+    def spy(self, job, running, wake, slot=0, gpu=None):
+        real_start(self, job, running, wake, slot, gpu)
         procs.append(running[-1].proc)
         procs.slots.append(len(running))
         procs.scratch.append(str(running[-1].scratch))
@@ -106,11 +108,11 @@ def _gone(pid):
 # session, log, scratch folder, limits: everything but the job itself).
 
 
-def _child_with(spec, conn, scratch, limits, env, allow_weak=False, cpus=(), *, job):
+def _child_with(spec, conn, scratch, limits, env, allow_weak=False, cpus=(), gpu=False, *, job):
     from eureka_lab import executor, worker
 
     worker.run_job = job
-    executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus)
+    executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus, gpu)
 
 
 def _dies(spec, channel, confine):
@@ -121,6 +123,13 @@ def _dies(spec, channel, confine):
 
 def _reports_scratch(spec, channel, confine):
     channel.send("result", {"cwd": os.getcwd(), "files": sorted(os.listdir("."))})
+
+
+def _reports_gpu(spec, channel, confine):
+    started = time.monotonic()
+    time.sleep(0.6)  # jobs sharing a GPU overlap meanwhile
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    channel.send("result", {"gpu": visible, "start": started, "end": time.monotonic()})
 
 
 def _reports_cores(spec, channel, confine):
@@ -409,3 +418,37 @@ def test_parallel_jobs_are_pinned_to_their_own_cores(task, monkeypatch):
     slots = LocalExecutor(2, limits=LIMITS).slots
     assert all(c in slots for c in cores)
     assert set(cores[:2]) == set(slots)  # the two jobs in flight together never share a core
+
+
+def test_gpu_placement_fits_shares_on_the_least_loaded_gpu():
+    assert executor_mod.gpu_slot([0.0, 0.0], 0.5) == 0
+    assert executor_mod.gpu_slot([0.5, 0.0], 0.5) == 1
+    assert executor_mod.gpu_slot([0.75, 0.5], 0.5) == 1
+    assert executor_mod.gpu_slot([0.75, 0.75], 0.5) is None
+    assert executor_mod.gpu_slot([0.25, 0.25, 0.25, 0.25][:1] * 4, 0.75) == 0
+
+
+def _overlap(outs):
+    """The most jobs running at one moment, from their own start and end times."""
+    spans = [(o.result["start"], o.result["end"]) for o in outs]
+    return max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+
+
+def test_jobs_share_a_gpu_up_to_its_whole_and_see_only_their_own(task, monkeypatch):
+    """Jobs asking for half a GPU: two at a time on one GPU although four workers are
+    free, and each child sees only the GPU it was placed on (through the user's list)."""
+    _with_job(monkeypatch, _reports_gpu)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    half = Resources(device="cpu", gpus=0.5)
+    jobs = [replace(_validate_job(task, f"j{i}"), resources=half) for i in range(4)]
+    one = LocalExecutor(4, limits=LIMITS, gpus=1).run(jobs)
+    assert {o.result["gpu"] for o in one.values()} == {"3"}
+    assert _overlap(one.values()) == 2
+    two = LocalExecutor(4, limits=LIMITS, gpus=2).run(jobs)
+    assert {o.result["gpu"] for o in two.values()} == {"3", "5"}
+    assert _overlap(two.values()) == 4
+    # a CPU job is never held back by GPU shares, and sees no GPU
+    cpu = LocalExecutor(4, limits=LIMITS, gpus=1).run(
+        [replace(j, resources=Resources()) for j in jobs]
+    )
+    assert {o.result["gpu"] for o in cpu.values()} == {""} and _overlap(cpu.values()) == 4

@@ -282,3 +282,61 @@ def test_the_probe_sees_every_layer():
     assert lockdown.probe() == dict.fromkeys(lockdown.LAYERS, True)
     caps = limits.capabilities()
     assert limits.weak_layers(caps) == {}, caps
+
+
+GPU_CHILD = r"""
+import errno, fcntl, json, os, sys
+from eureka_lab import lockdown
+
+mode = sys.argv[1]
+before = os.open("/dev/zero", os.O_RDONLY)  # as CUDA opens its devices before confinement
+devices = ["/dev/zero"] if mode == "gpu" else []  # /dev/zero stands for a GPU's device file
+state = lockdown.lock_down(lockdown.default_read_paths(), devices=devices)
+assert all(v is True for v in state.values()), state
+out = {}
+
+
+def attempt(name, fn):
+    try:
+        fn()
+        out[name] = "ok"
+    except OSError as e:
+        out[name] = errno.errorcode.get(e.errno, str(e.errno))
+
+
+attempt("nvidia ioctl", lambda: fcntl.ioctl(before, 0xC0104601, bytes(16)))  # _IOWR('F', 1, 16)
+attempt("uvm ioctl", lambda: fcntl.ioctl(before, 39, bytes(16)))
+attempt("terminal ioctl", lambda: fcntl.ioctl(before, 0x5402, bytes(64)))  # TCSETS: never
+attempt("open device rw", lambda: os.close(os.open("/dev/zero", os.O_RDWR)))
+attempt("open other rw", lambda: os.close(os.open("/dev/urandom", os.O_RDWR)))
+attempt("create file", lambda: os.close(os.open("made-here", os.O_RDWR | os.O_CREAT)))
+print(json.dumps(out))
+"""
+
+
+def test_a_gpu_job_keeps_its_device_files_and_the_driver_ioctls_only(tmp_path):
+    """With ``devices`` (a job on a GPU), the filter lets the NVIDIA driver's ioctls through
+    (the device then answers; /dev/zero, standing in, says ENOTTY) and the device files open
+    read-write; other ioctls, other files and creating files stay refused. Without it, the
+    same ioctls are refused by seccomp (EPERM)."""
+
+    def run(mode):
+        proc = subprocess.run(
+            [sys.executable, "-c", GPU_CHILD, mode],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout)
+
+    gpu, cpu = run("gpu"), run("cpu")
+    assert gpu["nvidia ioctl"] == gpu["uvm ioctl"] == "ENOTTY"
+    assert gpu["open device rw"] == "ok"
+    assert gpu["terminal ioctl"] == "EPERM"
+    assert gpu["open other rw"] == "EACCES"  # Landlock: read-only there
+    assert gpu["create file"] == "EPERM"  # seccomp: read-write, never create
+    assert cpu["nvidia ioctl"] == cpu["uvm ioctl"] == cpu["terminal ioctl"] == "EPERM"
+    assert cpu["open device rw"] == "EPERM" and cpu["create file"] == "EPERM"
+    assert not (tmp_path / "made-here").exists()
