@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -205,6 +205,8 @@ class Loop:
         self.timesteps = config.timesteps or task.timesteps
         self.seeds = tuple(task.reward_source(r) or "" for r in task.seed_rewards)
         self._live: dict[str, list[Checkpoint]] = {}
+        self._groups: dict[str, list[str]] = {}
+        """Group jobs running now (their key: the members' keys in order)."""
         if not task.has_fitness and getattr(self.selector, "annotator", None) in (None, "oracle"):
             raise ConfigError(
                 f"Task {task.name!r} has no fitness (fitness: none), so only a person can "
@@ -519,7 +521,11 @@ class Loop:
         return None
 
     def _job(self, key: str, spec: JobSpec, timeout: float) -> Job:
-        return Job(key, spec, timeout, self.trainer.resources)
+        """A job with the trainer's resources; only training takes a GPU share."""
+        resources = self.trainer.resources
+        if spec.kind != "train" and resources.gpus:
+            resources = replace(resources, device="cpu", gpus=0.0)
+        return Job(key, spec, timeout, resources)
 
     def _validate(self, cands: list[Candidate]) -> None:
         todo = [c for c in cands if c.status == "parsed"]
@@ -665,7 +671,7 @@ class Loop:
             self.emit("training_started", id=t.key, timesteps=target, start=start)
         if not jobs:
             return
-        outputs = self.executor.run(jobs, on_event=self._on_event)
+        outputs = self._run_trainings(jobs)
         reports: dict[str, TrainingReport] = {}
         for job in jobs:
             report = self._training_report(job.key, outputs[job.key], starts[job.key])
@@ -695,9 +701,54 @@ class Loop:
             self._record(key, self._result(key, reports[key], output, starts[key], target))
         self._live = {}
 
+    def _run_trainings(self, jobs: list[Job]) -> dict[str, JobOutput]:
+        """Run training jobs: ``group`` fresh ones with one seed per process where the
+        trainer trains several at once (its ``group`` setting), each alone otherwise. The
+        outputs and events of a group's job are split back to its members' keys."""
+        size = int(getattr(self.trainer, "group", 1))
+        runs: list[Job] = []
+        together: dict[int, list[Job]] = {}
+        for job in jobs:
+            if size > 1 and job.spec.start == 0 and job.spec.resume is None:
+                together.setdefault(job.spec.seed, []).append(job)
+            else:
+                runs.append(job)
+        self._groups = {}
+        for same in together.values():
+            for i in range(0, len(same), size):
+                members = same[i : i + size]
+                if len(members) == 1:
+                    runs.extend(members)
+                    continue
+                key = "+".join(j.key for j in members)
+                self._groups[key] = [j.key for j in members]
+                spec = replace(
+                    members[0].spec, code=None, group=tuple(j.spec.code for j in members)
+                )
+                runs.append(
+                    replace(
+                        members[0], key=key, spec=spec, timeout=members[0].timeout * len(members)
+                    )
+                )
+                self.emit("training_grouped", ids=[j.key for j in members])
+        outputs = self.executor.run(runs, on_event=self._on_event)
+        for key, members in self._groups.items():
+            outputs.update(_member_outputs(outputs.pop(key), members))
+        self._groups = {}
+        return outputs
+
     def _on_event(self, event: JobEvent) -> None:
         """A checkpoint from a training job: validate it, keep its policy, report progress.
-        A video from an evaluation job: check it looks like an mp4 and keep it."""
+        A video from an evaluation job: check it looks like an mp4 and keep it. A group's
+        frame goes to the member it names."""
+        if event.key in self._groups:
+            member = event.data.get("member")
+            keys = self._groups[event.key]
+            if type(member) is not int or not 0 <= member < len(keys):
+                self.emit("checkpoint_refused", id=event.key, reason="no valid member")
+                return
+            data = {k: v for k, v in event.data.items() if k != "member"}
+            event = replace(event, key=keys[member], data=data)
         if event.kind == "video" and event.key in self._live:
             from eureka_lab.video import looks_like_mp4
 
@@ -963,6 +1014,23 @@ def _score(result: TrainingResult | None) -> float:
     if result is None or result.fitness is None:
         return -math.inf
     return result.fitness
+
+
+def _member_outputs(output: JobOutput, keys: list[str]) -> dict[str, JobOutput]:
+    """A group job's output as one per member: its own result where the job returned
+    one for each, else the job's failure for all of them."""
+    res = output.result
+    members = res.get("members") if isinstance(res, dict) else None
+    if not isinstance(members, list) or len(members) != len(keys):
+        if isinstance(res, dict) and res.get("ok") is not False:
+            output = replace(output, result=None, reason="the job returned an invalid result")
+        return dict.fromkeys(keys, output)
+    return {
+        key: replace(output, result=r)
+        if isinstance(r, dict)
+        else replace(output, result=None, reason="the job returned an invalid result")
+        for key, r in zip(keys, members, strict=True)
+    }
 
 
 def _checked_arrays(data: bytes | None) -> bytes | None:

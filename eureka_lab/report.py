@@ -68,6 +68,8 @@ def describe_event(e: dict[str, Any]) -> str | None:
                 f" ({_num(e['seconds'], '.0f')} s, {_num(e['steps_per_second'], '.0f')} steps/s)"
             )
         return f"  {e['id']}: training failed: {e['reason']}"
+    if kind == "training_grouped":
+        return f"  training {', '.join(e['ids'])} together in one process"
     if kind == "candidate_stopped":
         return (
             f"  {e['id']}: stopped after {e['steps']:,} steps (halving: in the worse half, "

@@ -57,6 +57,10 @@ class JobSpec:
     """``train``: send the trainer's state at the end (a ``state`` frame), to continue later."""
     every: int | None = None
     """``train``: steps between checkpoints (None: ``timesteps // checkpoints``)."""
+    group: tuple[str | None, ...] = ()
+    """``train``: several rewards (instead of ``code``) trained together in this one process
+    by the trainer's ``train_group``, each on its own worlds. Every frame then carries its
+    ``member`` (the index here), and the result is ``{"members": [one result each]}``."""
 
     @property
     def runs_candidate_code(self) -> bool:
@@ -157,17 +161,22 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
 
     confined: list[bool] = []
 
-    def load(namespace: str = "numpy", device: str = "cpu") -> Any:
-        """The candidate's reward, confining the process first (once); ``namespace="torch"``
-        for a trainer that calls it on tensors on ``device``."""
-        if not confined:
-            confine()
-            confined.append(True)
-        if code is None:
-            return None
-        from eureka_lab.sandbox import load_reward
+    def loader(code: str | None) -> Callable[..., Any]:
+        def load(namespace: str = "numpy", device: str = "cpu") -> Any:
+            """The candidate's reward, confining the process first (once);
+            ``namespace="torch"`` for a trainer that calls it on tensors on ``device``."""
+            if not confined:
+                confine()
+                confined.append(True)
+            if code is None:
+                return None
+            from eureka_lab.sandbox import load_reward
 
-        return load_reward(code, namespace, device)
+            return load_reward(code, namespace, device)
+
+        return load
+
+    load = loader(code)
 
     if spec.kind == "validate":
         try:
@@ -201,14 +210,19 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
 
     from eureka_lab.trainers import Budget
 
-    def report(
-        stats: CheckpointStats,
-        arrays: dict[str, np.ndarray],
-        state: dict[str, np.ndarray] | None = None,
-    ) -> None:
-        channel.send("checkpoint", stats.model_dump(mode="json"), save_arrays(arrays))
-        if state is not None:
-            channel.send("state", {"step": stats.step}, save_arrays(state))
+    def reporter(member: dict[str, int]) -> Callable[..., None]:
+        def report(
+            stats: CheckpointStats,
+            arrays: dict[str, np.ndarray],
+            state: dict[str, np.ndarray] | None = None,
+        ) -> None:
+            channel.send(
+                "checkpoint", {**stats.model_dump(mode="json"), **member}, save_arrays(arrays)
+            )
+            if state is not None:
+                channel.send("state", {"step": stats.step, **member}, save_arrays(state))
+
+        return report
 
     budget = Budget(
         timesteps=spec.timesteps,
@@ -219,9 +233,25 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         keep_state=spec.keep_state,
         every=spec.every,
     )
+    if spec.group:
+        outcomes = task.trainer.make().train_group(
+            task,
+            [loader(c) for c in spec.group],
+            budget,
+            [reporter({"member": i}) for i in range(len(spec.group))],
+        )
+        results = [
+            failure("training", o, c) if isinstance(o, BaseException) else _trained(o)
+            for o, c in zip(outcomes, spec.group, strict=True)
+        ]
+        channel.send("result", {"members": results})
+        return
     try:
-        outcome = task.trainer.make().train(task, load, budget, report)
-        result = {"ok": True, **outcome.model_dump(mode="json")}
+        result = _trained(task.trainer.make().train(task, load, budget, reporter({})))
     except Exception as e:
         result = failure("training", e, code)
     channel.send("result", result)
+
+
+def _trained(outcome: Any) -> dict[str, Any]:
+    return {"ok": True, **outcome.model_dump(mode="json")}

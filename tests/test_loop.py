@@ -234,3 +234,47 @@ def test_load_run_reads_a_finished_run(finished_run):
     assert "IndexError" in broken.error and broken.fitness is None
     repair = run.candidate("iter_00/cand_01_r1")
     assert repair.parent == broken.id and repair.prompt[-1].content.startswith("The reward")
+
+
+TIRED = """```python
+import numpy as np
+
+calls = [0]
+
+def compute_reward(obs, action, next_obs, info):
+    calls[0] += 1
+    if calls[0] > 60:
+        raise RuntimeError("tired after 60 calls")
+    height = np.sin(3 * next_obs[:, 0])
+    return height, {"height": height}
+```"""
+
+
+def test_a_group_of_candidates_trains_in_one_process_and_fails_apart(tmp_path):
+    """With the trainer's ``group`` at 2, the first two candidates train in one job and the
+    third alone; the one whose reward raises during training fails alone, with its reason,
+    and the others are trained, evaluated and stored as usual. The closing comparison
+    groups its trainings of one seed the same way."""
+    from eureka_lab.task import task_from_dict
+
+    from conftest import tiny_task_dict
+
+    trainer = {"name": "ppo", "n_envs": 2, "n_steps": 32, "minibatch_size": 32, "epochs": 1}
+    task = task_from_dict(tiny_task_dict(trainer={**trainer, "group": 2}))
+    backend = ScriptedBackend(responses=[good(1.0), TIRED, good(2.0)])
+    store = RunStore.create(tmp_path, "tiny", {"task": task.model_dump(mode="json")})
+    events: list[dict] = []
+    config = LoopConfig(iterations=1, samples=3, workers=2, final_seeds=1)
+    Loop(store, task, config, backend, reporter=events.append).run()
+    grouped = [e["ids"] for e in events if e["event"] == "training_grouped"]
+    assert grouped[0] == ["iter_00/cand_00", "iter_00/cand_01"]
+    assert ["final/best/seed_1000", "final/human/seed_1000"] in grouped
+    for key in ("iter_00/cand_00", "iter_00/cand_02"):
+        result = store.result(key)
+        assert result.status == "trained" and result.fitness is not None, result
+        assert result.components == ["height", "speed"]
+        assert [c.step for c in store.checkpoints(key)] == [256, 512]
+    tired = store.result("iter_00/cand_01")
+    assert tired.status == "failed" and "tired after 60 calls" in tired.reason
+    assert "final/sparse/seed_1000" not in {k for ids in grouped for k in ids}
+    assert store.result("final/sparse/seed_1000").status == "trained"

@@ -229,3 +229,56 @@ def test_gaussian_log_prob_and_entropy_equal_torch_distributions():
     reference = actor.dist(obs)
     torch.testing.assert_close(logp, reference.log_prob(action).sum(-1))
     torch.testing.assert_close(entropy, reference.entropy().sum(-1))
+
+
+def test_a_group_trains_each_reward_as_it_would_alone_and_a_failing_one_fails_alone():
+    """Three rewards in one process, each on its own worlds of one batch: the first trains
+    exactly as it does alone (same worlds, same seed, its own PPO), the one that raises
+    stops with its exception, and the third learns its own policy."""
+    task = _task("Pendulum-v1")
+    trainer = task.trainer.make()
+    budget = Budget(timesteps=512, seed=3, checkpoints=2)
+    calls = []
+
+    def upright(obs, action, next_obs, info):
+        up = next_obs[:, 0].astype(np.float64)
+        return up, {"upright": up}
+
+    def tired(obs, action, next_obs, info):
+        calls.append(len(obs))
+        if len(calls) > 80:
+            raise RuntimeError("tired after 80 calls")
+        return upright(obs, action, next_obs, info)
+
+    def still(obs, action, next_obs, info):
+        speed = -np.abs(next_obs[:, 2]).astype(np.float64)
+        return speed, {"still": speed}
+
+    alone = []
+    trainer.train(task, lambda: upright, budget, lambda s, a: alone.append((s, a)))
+    seen = [[], [], []]
+    outcomes = trainer.train_group(
+        task,
+        [lambda: upright, lambda: tired, lambda: still],
+        budget,
+        [lambda s, a, i=i: seen[i].append((s, a)) for i in range(3)],
+    )
+    assert outcomes[0].steps == outcomes[2].steps == 512
+    assert isinstance(outcomes[1], RuntimeError) and calls == [4] * 81  # its own 4 worlds
+    assert outcomes[2].components == ["still"]
+    assert [s.step for s, _ in seen[1]] == [256]  # it reported until it failed
+    for (s1, a1), (s2, a2) in zip(alone, seen[0], strict=True):
+        assert s1.model_dump(exclude={"seconds"}) == s2.model_dump(exclude={"seconds"})
+        for k in a1:
+            np.testing.assert_array_equal(a1[k], a2[k])
+    assert any(not np.array_equal(seen[0][-1][1][k], seen[2][-1][1][k]) for k in seen[0][-1][1])
+
+
+def test_only_a_fresh_start_trains_a_group():
+    task = _task()
+    trainer = task.trainer.make()
+    resume = {"x": np.zeros(1)}
+    with pytest.raises(ValueError, match="only one reward"):
+        trainer.train_group(
+            task, [lambda: None] * 2, Budget(256, 0, 1, start=128, resume=resume), [print] * 2
+        )

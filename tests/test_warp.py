@@ -175,3 +175,27 @@ def test_a_run_on_warp_repairs_a_numpy_only_reward_and_keeps_the_run_format(tmp_
     assert [c.step for c in trained.checkpoints] == [512, 1024]
     assert all(c.fitness is not None for c in trained.checkpoints)
     assert trained.policy_path is not None and trained.components == ["speed"]
+
+
+def test_a_group_trains_on_its_own_worlds_of_one_warp_batch():
+    """Two rewards in one process on one batch of 2 x 16 worlds: each its own policy and
+    statistics; a reward that breaks on tensors fails alone."""
+    task = load_task("half_cheetah")
+    trainer = make_trainer("warp", {"n_envs": 16, "n_steps": 16, "minibatch_size": 256, "group": 2})
+    code = task.reward_source(task.seed_rewards[0])
+    broken = code.replace(
+        "def compute_reward(obs, action, next_obs, info):",
+        "def compute_reward(obs, action, next_obs, info):\n    raise ValueError('not today')",
+        1,
+    )
+    seen = [[], []]
+    outcomes = trainer.train_group(
+        task,
+        [_loader(code), _loader(broken)],
+        Budget(1024, 0, 2),
+        [lambda s, a, state=None, i=i: seen[i].append((s, a)) for i in range(2)],
+    )
+    assert outcomes[0].steps == 1024 and outcomes[0].components == ["forward", "torque"]
+    assert isinstance(outcomes[1], ValueError) and seen[1] == []
+    assert [s.step for s, _ in seen[0]] == [512, 1024]
+    assert trainer.last.buffer.obs.shape[1] == 16  # each PPO sees its own 16 worlds

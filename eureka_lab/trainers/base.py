@@ -10,6 +10,11 @@ A trainer runs in two places:
   measures fitness. A trainer that can continue later (``resumable``) passes its whole
   training state at the last report when ``budget.keep_state`` asks for it, and picks up
   from ``budget.resume`` at ``budget.start``: successive halving trains in rounds.
+- A trainer may also train several rewards in one process (``group`` > 1 and
+  ``train_group(task, load_rewards, budget, reports)``, one loader and one report each,
+  returning a report or the exception per reward): the loop then sends fresh trainings
+  of one seed in groups, one job each. Rewards in one process are not isolated from each
+  other; fitness is still measured apart, by the evaluator.
 - :meth:`Trainer.policy` runs in the evaluator, which never loads reward code: it rebuilds
   the policy from those arrays (after the orchestrator checked them) for rollouts.
 """

@@ -9,7 +9,8 @@ batched form is registered); it is fastest with many envs per process on a batch
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -61,6 +62,12 @@ class PPOSettings(BaseModel):
     threads: int = Field(
         1, ge=1, description="Torch threads, and threads of the batched env, per candidate."
     )
+    group: int = Field(
+        1,
+        ge=1,
+        description="Candidates trained together in one process, each with its own policy "
+        "on its own n_envs worlds of one batch (1: a process per candidate).",
+    )
     device: Literal["cpu", "cuda", "auto"] = Field(
         "cpu", description="Where the networks and rollout live ('auto': cuda if available)."
     )
@@ -109,8 +116,24 @@ def _device_name(name: str) -> str:
     return name
 
 
+@dataclass(eq=False)
+class _Member:
+    """One reward in a training: its worlds (rows of the batch), PPO and statistics."""
+
+    rows: slice
+    ppo: Any
+    report: Report
+    components: Any
+    episodes: Any
+    compute: Any = None
+    names: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+    """Why this reward stopped (it raised); it is then left out of the rest."""
+
+
 class PPOTrainer:
-    """Lean torch PPO on a batched env, one process per candidate."""
+    """Lean torch PPO on a batched env: one candidate per process, or a group of them
+    (``group``) on one batch."""
 
     Settings: ClassVar[type[BaseModel]] = PPOSettings
     resumable: ClassVar[bool] = True
@@ -127,6 +150,11 @@ class PPOTrainer:
 
     def envs_for(self, timesteps: int) -> int:
         return self.settings.n_envs or envs_for(timesteps, self.settings.n_steps)
+
+    @property
+    def group(self) -> int:
+        """Candidates per training process (:meth:`train_group`)."""
+        return self.settings.group
 
     @property
     def resources(self) -> Resources:
@@ -152,101 +180,160 @@ class PPOTrainer:
         budget: Budget,
         report: Report,
     ) -> TrainingReport:
+        (outcome,) = self.train_group(task, [load_reward], budget, [report])
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def train_group(
+        self,
+        task: Any,
+        load_rewards: Sequence[Callable[..., RewardFn | None]],
+        budget: Budget,
+        reports: Sequence[Report],
+    ) -> list[TrainingReport | BaseException]:
+        """Train several rewards at once in this process: one batched env of
+        ``len(load_rewards) * n_envs`` worlds, each reward with its own PPO on its own
+        ``n_envs`` of them, stepped together. A reward that raises fails alone (its
+        exception takes its place in the list); the others train on. Only a fresh start
+        (``budget.resume`` None) trains more than one."""
         import torch
 
         from eureka_lab.trainers.ppo_core import PPO, ActionSpace
         from eureka_lab.wrapper import ComponentStats, EpisodeTracker
 
+        if budget.resume is not None and len(load_rewards) != 1:
+            raise ValueError("only one reward can continue a training (budget.resume)")
         s = self.settings
         torch.set_num_threads(s.threads)
         device = torch.device(_device_name(s.device))
-        env = self.make_env(task, self.envs_for(budget.timesteps), device)
+        each = self.envs_for(budget.timesteps)
+        env = self.make_env(task, each * len(load_rewards), device)
         n = env.num_envs
         space = ActionSpace.from_gym(env.action_space, device)
         obs_dim = int(np.prod(env.observation_space.shape))
         # A continued training draws new noise: seeded by where it starts.
         seed = budget.seed + budget.start
-        ppo = PPO(obs_dim, space, n, s.config(), device, s.normalize_obs, s.normalize_reward, seed)
-        self.last = ppo
-        if budget.resume is not None:
-            ppo.load_state({k: torch.from_numpy(np.array(v)) for k, v in budget.resume.items()})
 
         # The numpy <-> torch boundary. A numpy batched env and its reward speak numpy; a
         # tensor env (MuJoCo Warp) and its reward speak torch on the device, and nothing
         # crosses but the statistics.
         def to_t(x: Any, dtype: Any = torch.float32) -> Any:
-            return torch.as_tensor(x, device=device).reshape(n, -1).to(dtype)
+            return torch.as_tensor(x, device=device).reshape(len(x), -1).to(dtype)
 
         def as_np(x: Any) -> np.ndarray:
             return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
         tensors = bool(getattr(env, "tensors", False))
-
         obs = env.reset(seed=seed)
-        if ppo.obs_norm is not None and budget.resume is None:
-            ppo.obs_norm.update(to_t(obs))
-            ppo.freeze_obs_norm()
-        compute = self.reward_computer(load_reward, device)
-        components, episodes = ComponentStats(), EpisodeTracker(n)
+        obs_t = to_t(obs)
+        members = []
+        for g, report in enumerate(reports):
+            rows = slice(g * each, (g + 1) * each)
+            ppo = PPO(
+                obs_dim, space, each, s.config(), device, s.normalize_obs, s.normalize_reward, seed
+            )
+            if budget.resume is not None:
+                ppo.load_state({k: torch.from_numpy(np.array(v)) for k, v in budget.resume.items()})
+            elif ppo.obs_norm is not None:
+                ppo.obs_norm.update(obs_t[rows])
+                ppo.freeze_obs_norm()
+            members.append(_Member(rows, ppo, report, ComponentStats(), EpisodeTracker(each)))
+        self.last = members[0].ppo
+        for m, load_reward in zip(members, load_rewards, strict=True):
+            try:
+                m.compute = self.reward_computer(load_reward, device)
+            except Exception as e:
+                m.error = e
 
-        per_rollout = n * s.n_steps
+        per_rollout = each * s.n_steps
         planned = budget.start + -(-(budget.timesteps - budget.start) // per_rollout) * per_rollout
         started = time.monotonic()
-        names: list[str] = []
 
-        def checkpoint(step: int, last: bool = False) -> None:
-            comps = components.snapshot()
-            names[:] = sorted(set(names) | set(comps))
+        def checkpoint(m: _Member, step: int, last: bool = False) -> None:
+            comps = m.components.snapshot()
+            m.names[:] = sorted(set(m.names) | set(comps))
             stats = CheckpointStats(
                 step=step,
                 components=comps,
                 seconds=round(time.monotonic() - started, 2),
-                **episodes.snapshot(),
+                **m.episodes.snapshot(),
             )
             if last and budget.keep_state:
-                state = {k: v.numpy() for k, v in ppo.state().items()}
-                report(stats, self._arrays(ppo), state=state)
+                state = {k: v.numpy() for k, v in m.ppo.state().items()}
+                m.report(stats, self._arrays(m.ppo), state=state)
             else:
-                report(stats, self._arrays(ppo))
+                m.report(stats, self._arrays(m.ppo))
 
         steps = budget.start
-        obs_t = to_t(obs)
-        while steps < planned:
+        while steps < planned and any(m.error is None for m in members):
             for _ in range(s.n_steps):
-                nobs = ppo.normalize(obs_t)
-                action, logp, value = ppo.act(nobs)
+                acted = []
+                for m in members:
+                    nobs = m.ppo.normalize(obs_t[m.rows])
+                    acted.append((nobs, *m.ppo.act(nobs)))
+                action = torch.cat([a[1] for a in acted]) if len(members) > 1 else acted[0][1]
                 env_action = space.to_env(action)
                 env_action = env_action.reshape(n) if space.discrete else env_action.reshape(n, -1)
                 if not tensors:
                     env_action = as_np(env_action).reshape(n, *space.shape)
                 step = env.step(env_action)
-                total, comps = compute.batched(
-                    obs, env_action, step.reached, step.info, step.reward
-                )
-                components.add({k: as_np(v) for k, v in comps.items()})
                 done = step.terminated | step.truncated
-                episodes.add(
-                    as_np(step.reward).astype(np.float64), as_np(total), as_np(done).astype(bool)
-                )
-                reward = ppo.shape_reward(
-                    torch.as_tensor(total, device=device),
-                    torch.as_tensor(step.terminated, device=device),
-                    torch.as_tensor(step.truncated, device=device),
-                    to_t(step.reached),
-                )
-                ppo.buffer.add(
-                    obs_t, nobs, action, logp, value, reward, torch.as_tensor(done, device=device)
-                )
+                for m, (nobs, act, logp, value) in zip(members, acted, strict=True):
+                    if m.error is not None:
+                        continue
+                    r = m.rows
+                    try:
+                        total, comps = m.compute.batched(
+                            obs[r],
+                            env_action[r],
+                            step.reached[r],
+                            {k: v[r] for k, v in step.info.items()},
+                            step.reward[r],
+                        )
+                    except Exception as e:  # this reward fails; the others train on
+                        m.error = e
+                        continue
+                    m.components.add({k: as_np(v) for k, v in comps.items()})
+                    m.episodes.add(
+                        as_np(step.reward[r]).astype(np.float64),
+                        as_np(total),
+                        as_np(done[r]).astype(bool),
+                    )
+                    reward = m.ppo.shape_reward(
+                        torch.as_tensor(total, device=device),
+                        torch.as_tensor(step.terminated[r], device=device),
+                        torch.as_tensor(step.truncated[r], device=device),
+                        to_t(step.reached[r]),
+                    )
+                    m.ppo.buffer.add(
+                        obs_t[r],
+                        nobs,
+                        act,
+                        logp,
+                        value,
+                        reward,
+                        torch.as_tensor(done[r], device=device),
+                    )
                 obs, obs_t = step.obs, to_t(step.obs)
-                steps += n
-                if steps < planned and budget.due(steps, steps - n):
-                    checkpoint(steps)
-            ppo.update(ppo.normalize(obs_t))
-        checkpoint(steps, last=True)
+                steps += each
+                if steps < planned and budget.due(steps, steps - each):
+                    for m in members:
+                        if m.error is None:
+                            checkpoint(m, steps)
+            for m in members:
+                if m.error is None:
+                    m.ppo.update(m.ppo.normalize(obs_t[m.rows]))
+        seconds = round(time.monotonic() - started, 2)
+        outcomes: list[TrainingReport | BaseException] = []
+        for m in members:
+            if m.error is not None:
+                outcomes.append(m.error)
+                continue
+            checkpoint(m, steps, last=True)
+            outcomes.append(TrainingReport(steps=steps, seconds=seconds, components=m.names))
         env.close()
-        return TrainingReport(
-            steps=steps, seconds=round(time.monotonic() - started, 2), components=names
-        )
+        return outcomes
 
     def make_env(self, task: Any, n_envs: int, device: Any) -> Any:
         """The batched env this trainer steps (numpy arrays here; a subclass may give one

@@ -43,10 +43,31 @@ class WarpSettings(PPOSettings):
     memory_gib: float | None = Field(
         None, gt=0, description="Address-space limit (None: CUDA reserves far more than it uses)."
     )
+    per_gpu: int = Field(
+        4,
+        ge=1,
+        description="Training processes that share one GPU at once, each held to 1/per_gpu "
+        "of its memory (with group > 1, each process trains a group).",
+    )
+
+
+def hold_memory_share(share: float) -> None:
+    """Hold this process to ``share`` of the GPU's memory: torch's allocator (networks,
+    rollouts, the reward's tensors) raises an out-of-memory error past it, and Warp's
+    memory pool gives back what it frees beyond it, so processes sharing a GPU leave each
+    other room. Warp's worlds are allocated once, at the start."""
+    import torch
+
+    from eureka_lab.batched.warp import init_warp
+
+    share = min(max(share, 0.01), 1.0)
+    torch.cuda.set_per_process_memory_fraction(share)
+    init_warp().set_mempool_release_threshold("cuda:0", share)
 
 
 class WarpTrainer(PPOTrainer):
-    """Lean PPO on MuJoCo Warp, one process per candidate."""
+    """Lean PPO on MuJoCo Warp: a process per candidate (or per ``group`` of them), up
+    to ``per_gpu`` processes on one GPU at once."""
 
     Settings: ClassVar[type[BaseModel]] = WarpSettings
     reward_namespace: ClassVar[str] = "torch"
@@ -81,7 +102,7 @@ class WarpTrainer(PPOTrainer):
             threads=self.settings.threads,
             device="cuda" if cuda else "cpu",
             memory_bytes=None if mem is None else int(mem * 1024**3),
-            gpus=1.0 if cuda else 0.0,
+            gpus=1.0 / self.settings.per_gpu if cuda else 0.0,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -104,6 +125,8 @@ class WarpTrainer(PPOTrainer):
     def make_env(self, task: Any, n_envs: int, device: Any) -> Any:
         from eureka_lab.batched.warp import WarpBatch
 
+        if self.device_name == "cuda":
+            hold_memory_share(self.resources.gpus)
         return WarpBatch(task, n_envs, self.device_name)
 
     def reward_computer(self, load_reward: Callable[..., RewardFn | None], device: Any) -> Any:
