@@ -8,9 +8,13 @@ Prints, for HalfCheetah and Hopper:
 - env-steps/s of stepping alone (random actions, the task's observation and reward included);
 - env-steps/s of PPO training with a generated reward (a task's seed reward, loaded as
   candidate code is, on tensors);
+- several candidates trained at once on the one device, through the real executor and
+  sandboxed jobs (``--together K``): as K separate processes, ``--per-gpu`` of them at
+  once, each held to its memory share; and as one process training all K, each on its
+  own worlds of one batch (the trainer's ``group``);
 and with ``--iteration``, the wall time of one iteration of K candidates (the offline
-backend's, one job each, one at a time on the one device) at the given budget. Without it,
-the iteration's time is projected from the measured training rate, and says so.
+backend's, ``--per-gpu`` processes at once, ``--group`` candidates each) at the given budget.
+Without it, the iteration's time is projected from the measured training rate, and says so.
 """
 
 from __future__ import annotations
@@ -62,15 +66,55 @@ def train_rate(task_name: str, envs: int, timesteps: int) -> dict[str, Any]:
     return {"steps": report.steps, "seconds": report.seconds, "device": trainer.device_name}
 
 
-def iteration(task_name: str, envs: int, samples: int, timesteps: int) -> float:
+def together(task_name: str, envs: int, k: int, timesteps: int, per_gpu: int) -> dict[str, float]:
+    """Wall seconds to train ``k`` candidates (the task's seed rewards in turn) as ``k``
+    sandboxed jobs, ``per_gpu`` at once, and as one job training all ``k`` (a group)."""
+    from eureka_lab.executor import Job, LocalExecutor
+    from eureka_lab.task import Task, load_task
+    from eureka_lab.worker import JobSpec
+
+    base = load_task(task_name)
+    trainer = {"name": "warp", "n_envs": envs, "per_gpu": per_gpu}
+    task = Task.model_validate({**base.model_dump(), "trainer": trainer})
+    codes = [task.reward_source(task.seed_rewards[i % len(task.seed_rewards)]) for i in range(k)]
+    resources = task.trainer.make().resources
+    raw = task.model_dump(mode="json")
+    timeout = 3600.0
+
+    def spec(**kw: Any) -> JobSpec:
+        return JobSpec("train", raw, timesteps=timesteps, checkpoints=1, **kw)
+
+    out = {}
+    for form, jobs, workers in (
+        (
+            "apart",
+            [Job(f"c{i}", spec(code=c), timeout, resources) for i, c in enumerate(codes)],
+            per_gpu,
+        ),
+        ("group", [Job("g", spec(group=tuple(codes)), timeout * k, resources)], 1),
+    ):
+        started = time.perf_counter()
+        outputs = LocalExecutor(workers).run(jobs)
+        out[form] = time.perf_counter() - started
+        for key, o in outputs.items():
+            results = (o.result or {}).get("members", [o.result])
+            if not all(r and r.get("ok") for r in results):
+                raise SystemExit(f"{form} job {key} failed: {o.reason or o.result}")
+    return out
+
+
+def iteration(
+    task_name: str, envs: int, samples: int, timesteps: int, per_gpu: int, group: int
+) -> float:
     from eureka_lab.backends import BackendSettings, make_backend
     from eureka_lab.loop import Loop, LoopConfig
     from eureka_lab.store import RunStore
     from eureka_lab.task import Task, load_task
 
     base = load_task(task_name)
-    task = Task.model_validate({**base.model_dump(), "trainer": {"name": "warp", "n_envs": envs}})
-    config = LoopConfig(iterations=1, samples=samples, timesteps=timesteps, workers=1)
+    trainer = {"name": "warp", "n_envs": envs, "per_gpu": per_gpu, "group": group}
+    task = Task.model_validate({**base.model_dump(), "trainer": trainer})
+    config = LoopConfig(iterations=1, samples=samples, timesteps=timesteps, workers=per_gpu)
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore.create(Path(tmp), "gpu", {"task": task.model_dump(mode="json")})
         seeds = tuple(task.reward_source(r) or "" for r in task.seed_rewards)
@@ -90,6 +134,10 @@ def main() -> None:
     ap.add_argument("--iteration", action="store_true", help="run one iteration for real")
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--iteration-timesteps", type=int, default=20_000_000)
+    ap.add_argument("--together", type=int, default=4, help="candidates trained at once")
+    ap.add_argument("--together-timesteps", type=int, default=None)
+    ap.add_argument("--per-gpu", type=int, default=None, help="processes at once on the device")
+    ap.add_argument("--group", type=int, default=1, help="candidates per process (iteration)")
     args = ap.parse_args()
     device = default_device()
     envs = args.envs or (4096 if device == "cuda" else 256)
@@ -105,9 +153,24 @@ def main() -> None:
             f"{name}: stepping alone {sim:12,.0f} env-steps/s; PPO training with a generated "
             f"reward {rate:12,.0f} env-steps/s ({rate / sim:.0%} of stepping)"
         )
+    import os
+
+    per_gpu = args.per_gpu or (4 if device == "cuda" else len(os.sched_getaffinity(0)))
+    k, each = args.together, args.together_timesteps or timesteps // 4
+    walls = together("half_cheetah", envs, k, each, per_gpu)
+    for form, wall in walls.items():
+        how = (
+            f"{k} processes, {per_gpu} at once"
+            if form == "apart"
+            else f"one process, {k} groups of {envs} worlds"
+        )
+        print(
+            f"{k} candidates x {each:,} steps together (half_cheetah), {how}: {wall:,.1f} s "
+            f"wall, {k * each / wall:,.0f} env-steps/s in all (sandboxed jobs, start-up included)"
+        )
     k, budget = args.samples, args.iteration_timesteps
     if args.iteration:
-        wall = iteration("half_cheetah", envs, k, budget)
+        wall = iteration("half_cheetah", envs, k, budget, per_gpu, args.group)
         print(f"one iteration of K={k} at {budget:,} steps each (half_cheetah): {wall:,.0f} s")
     else:
         projected = k * budget / rates["half_cheetah"]

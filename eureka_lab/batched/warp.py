@@ -15,6 +15,7 @@ constructor, before the job confines itself and loads reward code.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from types import SimpleNamespace
@@ -41,7 +42,7 @@ def init_warp() -> Any:
     cache = kernel_cache()
     import warp as wp
 
-    wp.config.quiet = True
+    wp.config.log_level = logging.WARNING  # no banner, no line per kernel module loaded
     wp.config.kernel_cache_dir = cache
     wp.init()
     return wp
