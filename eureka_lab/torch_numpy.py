@@ -219,14 +219,23 @@ def check_output(result: Any, n_envs: int, tolerance: float = 1e-3) -> tuple[Any
     }
     import torch
 
+    # One wait for the device per call: every check in one boolean; the slow path below
+    # only runs to name what failed.
     summed = torch.stack(list(comps.values())).sum(0)
-    gap = float((summed - total).abs().max())
-    if gap > tolerance * (1.0 + float(total.abs().max())):
-        raise ContractError(
-            f"the components do not sum to the total (largest gap {gap:.3g}); return the sum "
-            "of the components as the total"
-        )
-    return total, comps
+    gap = (summed - total).abs().max()
+    finite = torch.isfinite(torch.stack([total, *comps.values()])).all()
+    if bool(finite & (gap <= tolerance * (1.0 + total.abs().max()))):
+        return total, comps
+    for what, value in [
+        ("total reward", total),
+        *((f"component {k!r}", v) for k, v in comps.items()),
+    ]:
+        if not bool(torch.isfinite(value).all()):
+            raise ContractError(f"{what} has non-finite values (NaN or inf)")
+    raise ContractError(
+        f"the components do not sum to the total (largest gap {float(gap):.3g}); return the "
+        "sum of the components as the total"
+    )
 
 
 def _as_batch(value: Any, n_envs: int, what: str, like: Any = None) -> Any:
@@ -248,8 +257,6 @@ def _as_batch(value: Any, n_envs: int, what: str, like: Any = None) -> Any:
         raise ContractError(
             f"{what} has shape {tuple(value.shape)}; it must have shape ({n_envs},)"
         )
-    if not bool(torch.isfinite(value).all()):
-        raise ContractError(f"{what} has non-finite values (NaN or inf)")
     return value
 
 

@@ -199,6 +199,7 @@ class PPOTrainer:
         (``budget.resume`` None) trains more than one."""
         import torch
 
+        from eureka_lab.device_stats import DeviceComponentStats, DeviceEpisodeTracker
         from eureka_lab.trainers.ppo_core import PPO, ActionSpace
         from eureka_lab.wrapper import ComponentStats, EpisodeTracker
 
@@ -238,7 +239,11 @@ class PPOTrainer:
             elif ppo.obs_norm is not None:
                 ppo.obs_norm.update(obs_t[rows])
                 ppo.freeze_obs_norm()
-            members.append(_Member(rows, ppo, report, ComponentStats(), EpisodeTracker(each)))
+            if tensors:  # statistics stay on the device until a checkpoint reads them
+                stats = DeviceComponentStats(), DeviceEpisodeTracker(each, device)
+            else:
+                stats = ComponentStats(), EpisodeTracker(each)
+            members.append(_Member(rows, ppo, report, *stats))
         self.last = members[0].ppo
         for m, load_reward in zip(members, load_rewards, strict=True):
             try:
@@ -294,12 +299,13 @@ class PPOTrainer:
                     except Exception as e:  # this reward fails; the others train on
                         m.error = e
                         continue
-                    m.components.add({k: as_np(v) for k, v in comps.items()})
-                    m.episodes.add(
-                        as_np(step.reward[r]).astype(np.float64),
-                        as_np(total),
-                        as_np(done[r]).astype(bool),
-                    )
+                    m.components.add(comps)
+                    if tensors:
+                        m.episodes.add(step.reward[r], total, done[r])
+                    else:
+                        m.episodes.add(
+                            np.asarray(step.reward[r], np.float64), total, np.asarray(done[r], bool)
+                        )
                     reward = m.ppo.shape_reward(
                         torch.as_tensor(total, device=device),
                         torch.as_tensor(step.terminated[r], device=device),

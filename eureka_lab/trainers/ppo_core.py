@@ -350,7 +350,8 @@ class PPO:
         done = terminated | truncated
         r = self.reward_norm(reward, done) if self.reward_norm is not None else reward.float()
         cut = truncated & ~terminated
-        if bool(cut.any()):
+        # On a GPU, computing the values always is cheaper than waiting to see if any is cut.
+        if reward.device.type != "cpu" or bool(cut.any()):
             r = r + self.cfg.gamma * torch.where(cut, self.value(self.normalize(reached)), 0.0)
         return r
 
