@@ -278,3 +278,30 @@ def test_a_group_of_candidates_trains_in_one_process_and_fails_apart(tmp_path):
     assert tired.status == "failed" and "tired after 60 calls" in tired.reason
     assert "final/sparse/seed_1000" not in {k for ids in grouped for k in ids}
     assert store.result("final/sparse/seed_1000").status == "trained"
+
+
+def test_halving_groups_the_first_round_and_continues_the_better_alone(tmp_path):
+    """Successive halving with groups: the first round trains both candidates in one job,
+    each keeping its own training state; the better one continues alone from its state."""
+    from eureka_lab.task import task_from_dict
+
+    from conftest import tiny_task_dict
+
+    trainer = {"name": "ppo", "n_envs": 2, "n_steps": 32, "minibatch_size": 32, "epochs": 1}
+    task = task_from_dict(tiny_task_dict(trainer={**trainer, "group": 2}))
+    backend = ScriptedBackend(responses=[good(1.0), good(3.0)])
+    store = RunStore.create(tmp_path, "tiny", {"task": task.model_dump(mode="json")})
+    events: list[dict] = []
+    config = LoopConfig(iterations=1, samples=2, workers=2, schedule="halving")
+    loop = Loop(store, task, config, backend, reporter=events.append)
+    loop.iteration(0, loop._opening(), None)
+    grouped = [e["ids"] for e in events if e["event"] == "training_grouped"]
+    assert grouped == [["iter_00/cand_00", "iter_00/cand_01"]]
+    starts = [(e["id"], e["start"]) for e in events if e["event"] == "training_started"]
+    results = {k: store.result(k) for k in ("iter_00/cand_00", "iter_00/cand_01")}
+    (kept,) = [k for k, r in results.items() if r.stopped_at is None]
+    (stopped,) = [k for k, r in results.items() if r.stopped_at is not None]
+    assert starts == [("iter_00/cand_00", 0), ("iter_00/cand_01", 0), (kept, 256)]
+    assert results[kept].steps == 512 and results[kept].spent_steps == 512
+    assert results[stopped].steps == results[stopped].stopped_at == 256
+    assert [c.step for c in store.checkpoints(kept)] == [256, 512]

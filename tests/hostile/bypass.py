@@ -33,6 +33,7 @@ def child_main(
     env: dict[str, str],
     allow_weak: bool = False,
     cpus: tuple[int, ...] = (),
+    gpu: bool = False,
     *,
     layers: tuple[str, ...],
     marker_dir: str | None = None,
@@ -51,4 +52,4 @@ def child_main(
         if folder is not None:
             with open(os.path.join(folder, f"{MARKER}.{os.getpid()}"), "w") as f:
                 f.write(",".join(layers))
-    executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus)
+    executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus, gpu)
