@@ -5,6 +5,8 @@ a run's directory is the same as with the CPU trainers. Warp's kernel cache live
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ pytest.importorskip("array_api_compat")
 import torch  # noqa: E402
 
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
-from eureka_lab.batched.warp import WarpBatch  # noqa: E402
+from eureka_lab.batched.warp import WarpBatch, init_warp, kernel_cache  # noqa: E402
 from eureka_lab.loop import Loop, LoopConfig  # noqa: E402
 from eureka_lab.results import load_run  # noqa: E402
 from eureka_lab.sandbox import load_reward  # noqa: E402
@@ -199,3 +201,15 @@ def test_a_group_trains_on_its_own_worlds_of_one_warp_batch():
     assert isinstance(outcomes[1], ValueError) and seen[1] == []
     assert [s.step for s, _ in seen[0]] == [512, 1024]
     assert trainer.last.buffer.obs.shape[1] == 16  # each PPO sees its own 16 worlds
+
+
+def test_one_kernel_cache_in_warps_folder_for_this_version():
+    """Warp is initialised once per process: its kernels go to the versioned folder under
+    WARP_CACHE_PATH, never beside it (a second, cold cache)."""
+    import warp as wp
+
+    assert init_warp() is init_warp()
+    WarpBatch(load_task("hopper"), 2, "cpu")
+    root = Path(kernel_cache())
+    assert wp.config.kernel_cache_dir == str(root / wp.config.version)
+    assert not [p.name for p in root.iterdir() if p.name.startswith("wp_")]

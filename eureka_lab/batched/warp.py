@@ -15,6 +15,7 @@ constructor, before the job confines itself and loads reward code.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -37,8 +38,11 @@ def kernel_cache() -> str:
     return path
 
 
+@functools.cache
 def init_warp() -> Any:
-    """Import and initialise Warp quietly, its kernel cache in a known folder."""
+    """Import and initialise Warp quietly, its kernel cache in a known folder; once per
+    process (Warp resolves the folder to a per-version one at its start: setting it again
+    afterwards would start a second, cold cache)."""
     cache = kernel_cache()
     import warp as wp
 
