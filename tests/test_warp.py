@@ -213,3 +213,22 @@ def test_one_kernel_cache_in_warps_folder_for_this_version():
     root = Path(kernel_cache())
     assert wp.config.kernel_cache_dir == str(root / wp.config.version)
     assert not [p.name for p in root.iterdir() if p.name.startswith("wp_")]
+
+
+@pytest.mark.parametrize(
+    ("warp_gpus", "torch_cuda", "expected"),
+    [(1, True, "cuda"), (1, False, "cpu"), (0, True, "cpu"), (0, False, "cpu")],
+)
+def test_the_gpu_is_used_only_where_warp_and_torch_both_see_one(
+    monkeypatch, warp_gpus, torch_cuda, expected
+):
+    from eureka_lab.batched.warp import default_device
+
+    wp = init_warp()
+    monkeypatch.setattr(wp, "get_cuda_device_count", lambda: warp_gpus)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: torch_cuda)
+    assert default_device() == expected
+    trainer = make_trainer("warp", {})
+    assert trainer.device_name == expected
+    assert trainer.n_envs == (4096 if expected == "cuda" else 64)
+    assert trainer.resources.gpus == (0.25 if expected == "cuda" else 0.0)

@@ -53,8 +53,12 @@ def init_warp() -> Any:
 
 
 def default_device() -> str:
-    """``cuda`` where Warp sees a GPU, else Warp's ``cpu`` device."""
-    return "cuda" if init_warp().get_cuda_device_count() > 0 else "cpu"
+    """``cuda`` where both Warp and torch see a GPU (a CPU build of torch on a GPU machine
+    does not), else Warp's ``cpu`` device."""
+    import torch
+
+    cuda = init_warp().get_cuda_device_count() > 0 and torch.cuda.is_available()
+    return "cuda" if cuda else "cpu"
 
 
 class WarpBatch:
