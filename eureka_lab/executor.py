@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -39,6 +39,7 @@ from typing import Any, Protocol
 from eureka_lab import limits as sandbox_limits
 from eureka_lab.channel import Channel, Frame, ProtocolError, read_frames
 from eureka_lab.registry import Registry
+from eureka_lab.task import Task
 from eureka_lab.text import safe_text
 from eureka_lab.trainers.base import Resources
 from eureka_lab.worker import JobSpec
@@ -202,7 +203,8 @@ def _child_main(
     cpus: tuple[int, ...] = (),
     gpu: bool = False,
 ) -> None:
-    """Runs in the forked child: own session, log, environment and limits, then the job."""
+    """Runs in the forked child: own session, log, descriptors, environment and limits,
+    then the job."""
     os.setsid()
     if cpus:  # pinned before any thread starts, so every thread stays on the job's cores
         os.sched_setaffinity(0, cpus)
@@ -211,8 +213,7 @@ def _child_main(
     os.dup2(devnull, 0)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.close(log)
-    os.close(devnull)
+    close_inherited(keep=[conn.fileno()])
     os.chdir(scratch)
     os.environ.clear()
     os.environ.update(env)
@@ -231,6 +232,32 @@ def _child_main(
     os._exit(0)
 
 
+def open_descriptors() -> list[int]:
+    """This process's open file descriptors."""
+    return sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+
+
+def close_inherited(keep: Collection[int]) -> None:
+    """Close every descriptor but the standard streams and ``keep`` (the job's channel).
+
+    A forked job inherits the fork server's descriptors: its liveness pipe and the write end
+    of multiprocessing's resource tracker, an unconfined process outside the sandbox that
+    unlinks whatever shared memory a ``REGISTER`` line names when the run ends. Closed, and
+    the tracker's functions disabled, before anything else runs, so no helper outside the
+    sandbox acts on what a job writes."""
+    for fd in open_descriptors():
+        if fd > 2 and fd not in keep:
+            with contextlib.suppress(OSError):  # the listing's own descriptor, already closed
+                os.close(fd)
+    from multiprocessing import resource_tracker
+
+    def refuse(*_: Any, **__: Any) -> None:
+        raise RuntimeError("a job has no multiprocessing resource tracker")
+
+    for name in ("ensure_running", "register", "unregister"):
+        setattr(resource_tracker, name, refuse)
+
+
 def _confinement(spec: JobSpec, allow_weak: bool, gpu: bool = False) -> Callable[[], None]:
     """What a job that runs candidate code calls once its set-up is done: confine the
     process, and refuse to go on with a layer missing unless a weaker sandbox is accepted.
@@ -240,12 +267,15 @@ def _confinement(spec: JobSpec, allow_weak: bool, gpu: bool = False) -> Callable
         from eureka_lab import lockdown
         from eureka_lab.errors import SandboxError
 
-        source_dir = spec.task.get("source_dir")
-        extra = [source_dir] if source_dir else []
+        task = Task.model_validate(spec.task)
+        extra: list[str | os.PathLike[str]] = list(task.job_readable())
         devices = lockdown.gpu_devices() if gpu else []
         if devices:
             extra += lockdown.NVIDIA_READ_PATHS
-        state = lockdown.lock_down(lockdown.default_read_paths(extra), devices=devices)
+        hidden = [*task.job_private(), *spec.private]
+        state = lockdown.lock_down(
+            lockdown.default_read_paths(extra), devices=devices, hidden=hidden
+        )
         missing = {layer: why for layer, why in state.items() if why is not True}
         for layer, why in missing.items():
             sys.stderr.write(f"eureka-lab sandbox: {layer} NOT applied: {why}\n")

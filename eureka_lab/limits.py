@@ -15,13 +15,17 @@ The parent starts such a child like this::
 
 Layers, applied in the child between ``fork`` and ``exec``, in this order:
 
-1. resource limits (CPU time, address space, file size, processes, open files, no cores);
-2. a fresh network namespace (``unshare(CLONE_NEWNET)``): only a loopback that is down,
-   so neither the internet nor listeners on the host's 127.0.0.1 can be reached;
+1. a fresh network namespace (``unshare(CLONE_NEWNET)``): only a loopback that is down,
+   so neither the internet nor listeners on the host's 127.0.0.1 can be reached. Without
+   root it comes inside a new user namespace, which also makes the child's count of
+   processes its own;
+2. resource limits (CPU time, address space, file size, processes and threads, open
+   files, no cores);
 3. ``PR_SET_NO_NEW_PRIVS`` (setuid binaries cannot raise privileges);
-4. when running as root: switch to an unprivileged uid/gid (``nobody``), with no
-   supplementary groups. This is what makes ``RLIMIT_NPROC`` count (root ignores it) and
-   file permissions protect the user's files.
+4. when running as root: a real uid of the child's own (:func:`job_uid`), so that
+   ``RLIMIT_NPROC``, which the kernel never applies to uid 0, bounds its threads once its
+   capabilities are gone; and where the interpreter allows it, the effective uid/gid
+   ``nobody`` with no supplementary groups, so file permissions protect the user's files.
 
 A layer the OS refuses does not stop the child (except a failed uid switch, which would
 leave a half-privileged process): the child goes on without it and writes one
@@ -66,16 +70,48 @@ __all__ = [
 GiB = 1024**3
 MiB = 1024**2
 NOBODY = 65534
+JOB_UID_BASE = 0x70000000
+"""Real uids of children started by root: ``JOB_UID_BASE + pid`` (:func:`job_uid`)."""
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 PR_SET_PDEATHSIG = 1
 PR_SET_NO_NEW_PRIVS = 38
 
-SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
-"""An environment variable whose upper-cased name contains one of these is not passed on."""
-SECRET_PREFIXES = ("OPENAI_", "ANTHROPIC_", "AWS_", "HF_", "HUGGING_FACE_")
-"""Nor is one whose name starts with one of these."""
+CHILD_ENV = frozenset(
+    {
+        # the interpreter and the C libraries under it
+        "PATH",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "LD_LIBRARY_PATH",
+        "PYTHONPATH",
+        "PYTHONHASHSEED",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONUTF8",
+        "PYTHONIOENCODING",
+        "PYTHONWARNINGS",
+        # thread pools (the executor sets them per job)
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        # offscreen rendering (MuJoCo through EGL on Mesa)
+        "MUJOCO_GL",
+        "PYOPENGL_PLATFORM",
+        "EGL_PLATFORM",
+        "LIBGL_ALWAYS_SOFTWARE",
+        # the GPU: which device, and Warp's kernel cache
+        "CUDA_VISIBLE_DEVICES",
+        "NVIDIA_VISIBLE_DEVICES",
+        "NVIDIA_DRIVER_CAPABILITIES",
+        "WARP_CACHE_PATH",
+    }
+)
+"""The environment variables a child gets, by name: what the interpreter, the libraries and
+the renderer need, and nothing else (no credentials, proxies, database URLs or tokens,
+whatever they are called). ``LC_*`` locale settings pass too."""
+CHILD_ENV_PREFIXES = ("LC_",)
 
 # Layer names, in the order describe() lists them.
 RLIMIT_LAYERS = {
@@ -89,9 +125,18 @@ RLIMIT_LAYERS = {
 CONFINEMENT = ("capabilities", "landlock", "seccomp")
 """Applied by the job itself once set-up is done (:mod:`eureka_lab.lockdown`)."""
 LAYERS = ("network", *CONFINEMENT, "privileges", "no_new_privs", *RLIMIT_LAYERS)
-BOUNDARY = ("network", *CONFINEMENT, "cpu", "memory", "file_size", "open_files", "core")
+BOUNDARY = (
+    "network",
+    *CONFINEMENT,
+    "cpu",
+    "memory",
+    "file_size",
+    "processes",
+    "open_files",
+    "core",
+)
 """The layers a run needs before it runs candidate code (unless the user accepts a weaker
-sandbox). The uid switch and RLIMIT_NPROC are extra where available: with no capabilities,
+sandbox). The switch to ``nobody`` is extra where available: with no capabilities,
 Landlock and seccomp, a job cannot touch files or start processes whatever its uid."""
 
 
@@ -109,10 +154,10 @@ class Limits:
     use: use ``None`` for children that train on a GPU."""
     file_size_bytes: int | None = 256 * MiB
     """RLIMIT_FSIZE: largest file the child may write (a policy.zip is a few MB)."""
-    max_processes: int | None = 1024
-    """RLIMIT_NPROC: processes *and threads* of the child's uid, counted over the whole
-    machine (all children share uid ``nobody``). Only enforced once privileges are dropped,
-    since root ignores it."""
+    max_processes: int | None = 512
+    """RLIMIT_NPROC: processes *and threads* of the child. Counted for the child alone: as
+    root it runs under a real uid of its own (:func:`job_uid`), otherwise in a user
+    namespace of its own."""
     open_files: int | None = 1024
     """RLIMIT_NOFILE: open file descriptors."""
     network: bool = False
@@ -133,19 +178,15 @@ class Limits:
 # ----------------------------------------------------------------------------- environment
 
 
-def _is_secret(name: str) -> bool:
-    upper = name.upper()
-    return any(m in upper for m in SECRET_MARKERS) or upper.startswith(SECRET_PREFIXES)
-
-
 def child_env(
     workdir: str | os.PathLike[str], base_env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The environment for a child: ``base_env`` (default ``os.environ``) without secrets,
-    with HOME, TMPDIR and the caches of matplotlib, torch and triton inside ``workdir``."""
+    """The environment for a child: the names of :data:`CHILD_ENV` (and ``LC_*``) that
+    ``base_env`` (default ``os.environ``) holds, with HOME, TMPDIR and the caches of
+    matplotlib, torch and triton inside ``workdir``."""
     work = Path(workdir).absolute()
     base = os.environ if base_env is None else base_env
-    env = {k: v for k, v in base.items() if not _is_secret(k)}
+    env = {k: v for k, v in base.items() if k in CHILD_ENV or k.startswith(CHILD_ENV_PREFIXES)}
     cache = work / ".cache"
     env.update(
         HOME=str(work),
@@ -218,10 +259,37 @@ def _errno_text(err: int) -> str:
     return f"errno {errno.errorcode.get(err, err)}"
 
 
+def job_uid(pid: int) -> int:
+    """The real uid a child started by root runs under: one of its own, never 0, so that
+    ``RLIMIT_NPROC`` (which the kernel counts per real uid, and never for uid 0) bounds the
+    child's own processes and threads, and no other's."""
+    return JOB_UID_BASE + pid
+
+
 def _apply(limits: Limits, workdir: str, libc: ctypes.CDLL | None) -> dict[str, str]:
     """Apply ``limits`` to this process. Returns {layer: why it failed} for the layers
     that could not be applied. Runs between fork and exec: no imports, no threads."""
     failed: dict[str, str] = {}
+    root = os.geteuid() == 0
+
+    # Namespaces first. Without root, the network namespace comes inside a new user
+    # namespace, made even when the network stays, because there RLIMIT_NPROC (set below,
+    # after it) counts the job's own processes, not every process of the user.
+    if libc is None:
+        failed["network"] = "libc could not be loaded to call unshare()"
+    elif root and not limits.network:
+        if libc.unshare(CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            failed["network"] = f"unshare(CLONE_NEWNET) not permitted here ({_errno_text(err)})"
+    elif not root:
+        flags = CLONE_NEWUSER | (0 if limits.network else CLONE_NEWNET)
+        if libc.unshare(flags) != 0:
+            err = ctypes.get_errno()
+            why = f"unshare(CLONE_NEWUSER) not permitted here ({_errno_text(err)})"
+            if not limits.network:
+                failed["network"] = why
+            if limits.max_processes is not None:
+                failed["processes"] = f"counted over all of this user's processes: {why}"
 
     wanted = {
         "cpu": None if limits.cpu_seconds is None else (limits.cpu_seconds, limits.cpu_seconds + 2),
@@ -244,28 +312,22 @@ def _apply(limits: Limits, workdir: str, libc: ctypes.CDLL | None) -> dict[str, 
         except (OSError, ValueError) as exc:
             failed[layer] = f"setrlimit({RLIMIT_LAYERS[layer][0]}) failed: {exc}"
 
-    if not limits.network:
-        if libc is None:
-            failed["network"] = "libc could not be loaded to call unshare()"
-        else:
-            err = 0
-            if libc.unshare(CLONE_NEWNET) != 0:
-                err = ctypes.get_errno()
-                # Without root, a new user namespace may grant the right to make a netns.
-                if os.geteuid() != 0 and libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
-                    err = 0
-            if err:
-                failed["network"] = f"unshare(CLONE_NEWNET) not permitted here ({_errno_text(err)})"
-
     if libc is None or libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         err = ctypes.get_errno() if libc is not None else 0
         failed["no_new_privs"] = f"prctl(PR_SET_NO_NEW_PRIVS) failed ({_errno_text(err)})"
 
-    if limits.drops:
-        # A failure here raises: Popen reports it rather than run the code as root.
-        os.setgroups([])
-        os.setresgid(limits.gid, limits.gid, limits.gid)
-        os.setresuid(limits.uid, limits.uid, limits.uid)
+    if root:
+        # A failure here raises: Popen reports it rather than run the code as root. The
+        # real uid is the job's own (job_uid), so that RLIMIT_NPROC binds once the job has
+        # dropped its capabilities; the effective uid, which file access uses, is nobody
+        # when privileges drop, else stays root (the interpreter may live where only root
+        # can read, e.g. /root/.pyenv; Landlock and seccomp decide what it may touch).
+        uid = limits.uid if limits.drops else 0
+        gid = limits.gid if limits.drops else 0
+        if limits.drops:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+        os.setresuid(job_uid(os.getpid()), uid, uid)
         os.chdir(workdir)
     # Die with the orchestrator (even on SIGKILL), so a resumed run never races an orphan.
     if libc is None or libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
@@ -324,8 +386,29 @@ for mod in sys.argv[2:]:
         out["imports"][mod] = "ok"
     except Exception as exc:
         out["imports"][mod] = f"{type(exc).__name__}: {exc}"
+# Does RLIMIT_NPROC bind this child alone? Capabilities dropped, as a confined job's are,
+# then a low limit, then more threads than it allows.
+import ctypes, threading
+libc = ctypes.CDLL(None, use_errno=True)
+libc.capset((ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)())
+resource.setrlimit(resource.RLIMIT_NPROC, (THREAD_LIMIT, resource.getrlimit(resource.RLIMIT_NPROC)[1]))
+threading.stack_size(65536)
+stop, started = threading.Event(), []
+try:
+    for _ in range(THREAD_TRY):
+        t = threading.Thread(target=stop.wait)
+        t.start()
+        started.append(t)
+except RuntimeError:
+    pass
+stop.set()
+out["threads"] = len(started)
 print(json.dumps(out))
 """
+PROBE_THREAD_LIMIT, PROBE_THREAD_TRY = 32, 128
+_PROBE = _PROBE.replace("THREAD_LIMIT", str(PROBE_THREAD_LIMIT)).replace(
+    "THREAD_TRY", str(PROBE_THREAD_TRY)
+)
 
 _PROBE_LIMITS = Limits(
     cpu_seconds=60,
@@ -414,6 +497,11 @@ def capabilities(python: str | None = None) -> dict[str, bool | str]:
             caps[layer] = f"RLIMIT_{name} is {soft} in the child, not {value}"
         else:
             caps[layer] = True
+    if caps["processes"] is True and seen["threads"] >= PROBE_THREAD_TRY:
+        caps["processes"] = (
+            f"RLIMIT_NPROC does not bind: a child without capabilities started "
+            f"{seen['threads']} threads under a limit of {PROBE_THREAD_LIMIT}"
+        )
 
     if "network" in failed:
         caps["network"] = failed["network"]
@@ -521,7 +609,7 @@ def describe(caps: Mapping[str, bool | str]) -> str:
         else:
             rlimit, what = RLIMIT_LAYERS[layer]
             text = f"{what} limited ({rlimit})" if ok is True else f"{what} NOT limited: {ok}"
-            if layer == "processes" and ok is True and caps.get("privileges") is not True:
-                text += " (not enforced for root; seccomp forbids new processes anyway)"
+            if layer == "processes" and ok is True:
+                text += ": each job's threads counted alone"
         lines.append(f"{layer}: {text}")
     return "\n".join(lines)

@@ -38,7 +38,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["LAYERS", "default_read_paths", "lock_down", "probe"]
+__all__ = ["LAYERS", "default_read_paths", "lock_down", "probe", "read_rules"]
 
 LAYERS = ("capabilities", "landlock", "seccomp")
 
@@ -333,8 +333,45 @@ def landlock_abi() -> int | str:
     return int(abi)
 
 
+def read_rules(read_paths: Sequence[str], hidden: Sequence[str] = ()) -> list[tuple[str, bool]]:
+    """Landlock's read rules for ``read_paths`` less everything beneath ``hidden``:
+    ``(path, whole)`` pairs, where ``whole`` grants reading the file or the whole folder
+    beneath it, and otherwise only listing that folder.
+
+    Landlock only adds rights, so a readable folder holding a hidden one is granted piece
+    by piece: the folder's listing, then each entry beside the hidden path, recursively
+    along the way down to it (a few hundred rules at most: one per entry of each folder on
+    the way). Paths are compared resolved."""
+    hide = {os.path.realpath(h) for h in hidden}
+    rules: list[tuple[str, bool]] = []
+
+    def grant(path: str) -> None:
+        real = os.path.realpath(path)
+        if real in hide:
+            return
+        inside = [h for h in hide if h.startswith(real.rstrip("/") + "/")]
+        if not inside or not os.path.isdir(real):
+            rules.append((real, True))
+            return
+        rules.append((real, False))
+        try:
+            names = sorted(os.listdir(real))
+        except OSError:
+            return
+        for name in names:
+            grant(os.path.join(real, name))
+
+    for path in read_paths:
+        if os.path.lexists(path):
+            grant(path)
+    return rules
+
+
 def _landlock(
-    libc: ctypes.CDLL, read_paths: Sequence[str], devices: Sequence[str] = ()
+    libc: ctypes.CDLL,
+    read_paths: Sequence[str],
+    devices: Sequence[str] = (),
+    hidden: Sequence[str] = (),
 ) -> bool | str:
     abi = landlock_abi()
     if isinstance(abi, str):
@@ -357,7 +394,10 @@ def _landlock(
     if ruleset < 0:
         return _err("landlock_create_ruleset")
     device_access = FS_READ_FILE | FS_WRITE_FILE | (FS_IOCTL_DEV if abi >= 5 else 0)
-    rules = [(p, None) for p in read_paths] + [(p, device_access) for p in devices]
+    rules: list[tuple[str, int | None]] = [
+        (path, None if whole else FS_READ_DIR) for path, whole in read_rules(read_paths, hidden)
+    ]
+    rules += [(p, device_access) for p in devices]
     try:
         for path, access in rules:
             try:
@@ -452,12 +492,16 @@ def lock_down(
     threads: bool = True,
     layers: Collection[str] = LAYERS,
     devices: Sequence[str | os.PathLike[str]] = (),
+    hidden: Sequence[str | os.PathLike[str]] = (),
 ) -> dict[str, bool | str]:
     """Confine this process for good: no capabilities, the filesystem read-only beneath
-    ``read_paths`` (and closed elsewhere), and a seccomp allow-list. ``threads`` lets it
-    start threads (never processes). Call once set-up is done, while single-threaded,
-    right before untrusted code is loaded. ``layers`` applies only some of
-    :data:`LAYERS` (tests use it to show which layer stops what).
+    ``read_paths`` except beneath ``hidden`` (and closed elsewhere), and a seccomp
+    allow-list. ``threads`` lets it start threads (never processes). Call once set-up is
+    done, while single-threaded, right before untrusted code is loaded. ``layers`` applies
+    only some of :data:`LAYERS` (tests use it to show which layer stops what).
+
+    ``hidden``: what the process must not read even where it lies beneath a readable
+    folder (a task's fitness and hand-written rewards, the run folder).
 
     ``devices``: device files the process may also open read-write and drive with the
     GPU driver's ioctls (:func:`gpu_devices`, for a job that computes on a GPU); the
@@ -480,7 +524,7 @@ def lock_down(
     if "capabilities" in layers:
         result["capabilities"] = _drop_capabilities(libc)
     if "landlock" in layers:
-        result["landlock"] = _landlock(libc, paths, device_paths)
+        result["landlock"] = _landlock(libc, paths, device_paths, [os.fspath(h) for h in hidden])
     if "seccomp" in layers:
         result["seccomp"] = _seccomp(sc, threads, bool(device_paths))
     if others:
@@ -523,9 +567,10 @@ def _loaded_package_dirs(entry: Path) -> list[str]:
 def default_read_paths(extra: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
     """What a job child needs to read: the interpreter's prefixes, every ``sys.path``
     folder inside them, the package folders already imported from other ``sys.path``
-    entries (an editable checkout: its package folder and data, never the checkout with
-    its runs), the system libraries, and a few files under /proc/self, /sys and /dev.
-    Neither the user's home (outside the prefix) nor the run folder."""
+    entries (an editable checkout: its package folder, never the checkout with its tasks
+    and runs), the system libraries, and a few files under /proc/self, /sys and /dev.
+    Neither the user's home (outside the prefix) nor the run folder. What must stay
+    unreadable beneath these (a task's private files) is :func:`lock_down`'s ``hidden``."""
     prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     paths: list[str] = [str(p) for p in sorted(prefixes)]
     for raw in sys.path:
@@ -536,12 +581,6 @@ def default_read_paths(extra: Sequence[str | os.PathLike[str]] = ()) -> list[str
             paths.append(str(entry))
         else:
             paths.extend(_loaded_package_dirs(entry))
-    try:  # eureka-lab's shipped data (envs, prompts) in a checkout
-        from eureka_lab.task import data_dir
-
-        paths.extend(str(data_dir(name)) for name in ("envs", "prompts"))
-    except Exception:  # noqa: BLE001 - the data is optional for lock_down itself
-        pass
     paths += [
         "/usr/lib",
         "/usr/lib64",

@@ -525,6 +525,7 @@ class Loop:
         resources = self.trainer.resources
         if spec.kind != "train" and resources.gpus:
             resources = replace(resources, device="cpu", gpus=0.0)
+        spec = replace(spec, private=(str(self.store.root),))
         return Job(key, spec, timeout, resources)
 
     def _validate(self, cands: list[Candidate]) -> None:

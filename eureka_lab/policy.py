@@ -15,7 +15,13 @@ import math
 from eureka_lab import ast_tools
 from eureka_lab.contract import ARGUMENTS, FUNCTION_NAME
 
-__all__ = ["LINALG_ALLOWED", "NUMPY_ALLOWED", "SAFE_BUILTINS", "check_code"]
+__all__ = [
+    "LINALG_ALLOWED",
+    "NUMPY_ALLOWED",
+    "SAFE_BUILTINS",
+    "VALUE_ATTRIBUTES",
+    "check_code",
+]
 
 
 def _names(text: str) -> frozenset[str]:
@@ -61,6 +67,25 @@ NUMPY_ALLOWED = _names(
 )
 
 LINALG_ALLOWED = frozenset({"norm", "det", "inv", "solve", "pinv"})
+
+# Reviewed attributes of the values reward code holds: arrays (numpy's, or torch tensors on
+# the warp trainer), the ``info`` dict, lists, strings and the (values, indices) pairs torch's
+# reductions return. Only reads and calls of these names: nothing reaches a file, a pointer,
+# the memory under an array (``view``, ``data``, ``base``, ``ctypes``, storages), autograd
+# (``grad_fn``, hooks), sharing or serialisation. ``.NAME`` on anything but the imported
+# modules must be one of these: the static policy and the bytecode check both hold to it.
+VALUE_ATTRIBUTES = _names(
+    """
+    shape ndim size dtype T real imag
+    astype copy reshape ravel flatten squeeze transpose swapaxes clip round
+    sum prod mean std var min max argmin argmax cumsum cumprod all any
+    dot item tolist nonzero sort argsort repeat take diagonal conj fill
+    values indices
+    get items keys update setdefault pop
+    append extend insert index count reverse
+    startswith endswith lower upper strip split join replace
+    """
+)
 
 # Attribute names rejected on any object: file/pointer access on arrays, frame and code
 # introspection, the method resolution order, and str.format (it reaches attributes by name).
@@ -300,6 +325,13 @@ class _Checker(ast.NodeVisitor):
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
         base = node.value
+        if not isinstance(node.ctx, ast.Load):
+            self.add(
+                node,
+                "attribute",
+                f"assigning or deleting an attribute (`.{attr}`) is not allowed; build new "
+                "values instead",
+            )
         if isinstance(base, ast.Name) and base.id in self.modules:
             self._attribute_bases.add(id(base))
             self._check_module_attribute(node, self.modules[base.id], attr, base.id)
@@ -318,6 +350,8 @@ class _Checker(ast.NodeVisitor):
                     f"`{base.value.id}.linalg.{attr}` is not on the reviewed list; allowed: "
                     + ", ".join(sorted(LINALG_ALLOWED)),
                 )
+        elif attr not in VALUE_ATTRIBUTES and not _refused_by_name(attr):
+            self.add(node, "attribute", value_attribute_message(attr))
         self.generic_visit(node)
 
     def _check_module_attribute(
@@ -420,6 +454,24 @@ class _Checker(ast.NodeVisitor):
     def visit_TryStar(self, node: ast.AST) -> None:
         self._forbid(node, "`try ... except*`")
         self.generic_visit(node)
+
+
+def value_attribute_message(attr: str) -> str:
+    """Why ``.attr`` on a value is refused, and what to use (the policy's and the
+    sandbox's one wording)."""
+    return (
+        f"`.{attr}` is not on the reviewed list of attributes of arrays, dicts, lists and "
+        "strings; use numpy functions on whole arrays (np.NAME(x, axis=...)) instead. "
+        "Allowed: " + ", ".join(sorted(VALUE_ATTRIBUTES))
+    )
+
+
+def _refused_by_name(attr: str) -> bool:
+    """Whether a name rule of :meth:`_Checker.check_names` already refuses ``.attr``, with
+    its own message."""
+    return (
+        attr.startswith("_") or attr in _BAD_ATTRIBUTES or attr.startswith(_INTROSPECTION_PREFIXES)
+    )
 
 
 def _all_args(args: ast.arguments) -> list[ast.arg]:

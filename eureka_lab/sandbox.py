@@ -23,11 +23,10 @@ import numpy as np
 from eureka_lab.contract import FUNCTION_NAME
 from eureka_lab.errors import ContractError
 from eureka_lab.policy import (
-    _BAD_ATTRIBUTES,
-    _INTROSPECTION_PREFIXES,
     LINALG_ALLOWED,
     NUMPY_ALLOWED,
     SAFE_BUILTINS,
+    VALUE_ATTRIBUTES,
     check_code,
 )
 
@@ -125,11 +124,19 @@ def load_reward(code: str, namespace: str = "numpy", device: str = "cpu") -> Cal
     return _exec_reward(code, modules=modules)
 
 
-_ATTRIBUTE_OPS = frozenset(
-    {"LOAD_ATTR", "STORE_ATTR", "DELETE_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR", "IMPORT_FROM"}
-)
+_READ_ATTRIBUTE_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR", "IMPORT_FROM"})
+_WRITE_ATTRIBUTE_OPS = frozenset({"STORE_ATTR", "DELETE_ATTR"})
 """Opcodes that take an attribute name from ``co_names``. ``MATCH_CLASS`` takes its names
 from a constant tuple instead: it is refused outright, and string constants are checked."""
+_MATH_NAMES = frozenset(n for n in dir(math) if not n.startswith("_"))
+READABLE_ATTRIBUTES = (
+    VALUE_ATTRIBUTES | NUMPY_ALLOWED | LINALG_ALLOWED | _MATH_NAMES | frozenset({"linalg"})
+)
+"""Every attribute name compiled reward code may read: the reviewed attributes of values
+and the names of the sandboxed modules. The bytecode cannot tell ``np.sqrt`` from
+``x.sqrt``, so a module's name is readable on a value too; ``tests/test_policy.py`` checks
+that none of them reaches anything but computing on arrays, tensors, storages, dicts, lists
+or strings."""
 # A module docstring, annotations, and the restricted importer (same as an import statement).
 _ALLOWED_DUNDERS = frozenset({"__doc__", "__annotations__", "__import__"})
 
@@ -156,10 +163,10 @@ def _bytecode_violations(code: types.CodeType) -> list[str]:
     """Names in the compiled code that the policy's attribute rules forbid.
 
     The runtime twin of the AST policy, on what will actually run: any dunder name
-    (``__class__``, ``__subclasses__``, ``__globals__``, ``__builtins__``), and as an
-    attribute any private name, file/pointer method (``tofile``, ``ctypes``), ``mro``,
-    ``format`` or frame/code introspection (``gi_frame``, ``f_globals``). Restricted
-    builtins alone do not stop ``().__class__.__bases__[0].__subclasses__()``.
+    (``__class__``, ``__subclasses__``, ``__globals__``, ``__builtins__``), any attribute
+    read outside :data:`READABLE_ATTRIBUTES` (``untyped_storage``, ``tofile``, ``ctypes``,
+    ``gi_frame``, ``format``, ...), and any attribute write or delete. Restricted builtins
+    alone do not stop ``().__class__.__bases__[0].__subclasses__()``.
     """
     bad: set[str] = set()
     for co in _code_objects(code):
@@ -172,16 +179,12 @@ def _bytecode_violations(code: types.CodeType) -> list[str]:
         for ins in dis.get_instructions(co):
             if ins.opname == "MATCH_CLASS":
                 bad.add("`match` class patterns")
-            if ins.opname in _ATTRIBUTE_OPS and isinstance(ins.argval, str):
-                attr = ins.argval
-                if attr.startswith("__"):
-                    continue  # reported from co_names
-                if (
-                    attr.startswith("_")
-                    or attr in _BAD_ATTRIBUTES
-                    or attr.startswith(_INTROSPECTION_PREFIXES)
-                ):
-                    bad.add(f"`.{attr}`")
+            if not isinstance(ins.argval, str) or ins.argval.startswith("__"):
+                continue  # dunders are reported from co_names
+            if ins.opname in _WRITE_ATTRIBUTE_OPS:
+                bad.add(f"`.{ins.argval}` (written)")
+            elif ins.opname in _READ_ATTRIBUTE_OPS and ins.argval not in READABLE_ATTRIBUTES:
+                bad.add(f"`.{ins.argval}`")
     return sorted(bad)
 
 

@@ -138,6 +138,14 @@ class Task(BaseModel):
     source_dir: Path | None = Field(
         None, description="Folder that relative code references resolve against."
     )
+    job_files: tuple[str, ...] = Field(
+        (),
+        description="Files or folders beside the task file that training jobs may read (a "
+        "custom env's assets, modules it imports late). Everything else there (the fitness, "
+        "the human and sparse rewards) stays private: only the orchestrator and the "
+        "evaluator read it. A custom env's own module (env_id 'module:Class' beside the "
+        "task) is readable without being listed.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -179,7 +187,29 @@ class Task(BaseModel):
         """A fresh single Gymnasium environment for this task (``extra``: further keyword
         arguments, e.g. a render size)."""
         kwargs = {**self.env_kwargs, **extra}
-        return make_env(self.env_id, kwargs, self.max_episode_steps, render_mode)
+        return make_env(self.env_id, kwargs, self.max_episode_steps, render_mode, self.source_dir)
+
+    def job_readable(self) -> list[Path]:
+        """What a job that runs reward code may read of the task's folder: the custom env's
+        module beside the task, and ``job_files``."""
+        if self.source_dir is None:
+            return []
+        folder = Path(self.source_dir)
+        paths = [folder / f for f in self.job_files]
+        if _is_class_ref(self.env_id):
+            module = folder / (_split_ref(self.env_id)[0].replace(".", "/") + ".py")
+            if module.is_file():
+                paths.append(module)
+        return paths
+
+    def job_private(self) -> list[Path]:
+        """What no job that runs reward code may read, even where it lies beneath a
+        readable folder: the task's folder (but :meth:`job_readable`) and the built-in
+        tasks with their fitness and rewards."""
+        private = [data_dir("envs")]
+        if self.source_dir is not None:
+            private.append(Path(self.source_dir))
+        return private
 
     def digest(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
@@ -188,12 +218,18 @@ class Task(BaseModel):
 # --------------------------------------------------------------------------- environments
 
 
-def check_env_id(env_id: str) -> None:
-    """Raise TaskError unless ``env_id`` is a registered id or an importable module:Class."""
+def _is_class_ref(env_id: str) -> bool:
+    """Whether ``env_id`` names an env class (``module:Class``), not a registered id."""
+    return ":" in env_id and env_id.split(":", 1)[1][:1].isupper()
+
+
+def check_env_id(env_id: str, source_dir: Path | None = None) -> None:
+    """Raise TaskError unless ``env_id`` is a registered id or a module:Class importable
+    beside the task (``source_dir``) or from the installed packages."""
     import gymnasium as gym
 
-    if ":" in env_id and env_id.split(":", 1)[1][:1].isupper():
-        resolve_ref(env_id, None)
+    if _is_class_ref(env_id):
+        resolve_ref(env_id, source_dir)
         return
     if env_id not in gym.registry:
         try:
@@ -242,9 +278,10 @@ def make_env(
     env_kwargs: dict[str, Any] | None = None,
     max_episode_steps: int | None = None,
     render_mode: str | None = None,
+    source_dir: Path | None = None,
 ) -> Any:
     with _quiet_known_mujoco_warnings():
-        return _make_env(env_id, env_kwargs, max_episode_steps, render_mode)
+        return _make_env(env_id, env_kwargs, max_episode_steps, render_mode, source_dir)
 
 
 def _make_env(
@@ -252,14 +289,15 @@ def _make_env(
     env_kwargs: dict[str, Any] | None,
     max_episode_steps: int | None,
     render_mode: str | None,
+    source_dir: Path | None,
 ) -> Any:
     import gymnasium as gym
 
     kwargs = dict(env_kwargs or {})
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    if ":" in env_id and env_id.split(":", 1)[1][:1].isupper():
-        cls = resolve_ref(env_id, None)
+    if _is_class_ref(env_id):
+        cls = resolve_ref(env_id, source_dir)
         env = cls(**kwargs)
         env = gym.wrappers.TimeLimit(env, max_episode_steps or 1000)
         return gym.wrappers.OrderEnforcing(env)
@@ -379,7 +417,7 @@ def task_from_dict(raw: dict[str, Any], origin: str = "task") -> Task:
         task = Task.model_validate(raw)
     except ValidationError as e:
         raise TaskError(_explain(e, origin)) from None
-    check_env_id(task.env_id)
+    check_env_id(task.env_id, task.source_dir)
     check_refs(task, origin)
     return task
 

@@ -57,6 +57,10 @@ class JobSpec:
     """``train``: send the trainer's state at the end (a ``state`` frame), to continue later."""
     every: int | None = None
     """``train``: steps between checkpoints (None: ``timesteps // checkpoints``)."""
+    private: tuple[str, ...] = ()
+    """Paths the job must not read even where they lie beneath a folder it may read (the
+    run folder, with every candidate's files); the task's own private files are added
+    from the task (:meth:`~eureka_lab.task.Task.job_private`)."""
     group: tuple[str | None, ...] = ()
     """``train``: several rewards (instead of ``code``) trained together in this one process
     by the trainer's ``train_group``, each on its own worlds. Every frame then carries its

@@ -75,9 +75,9 @@ class Case:
 
 CORPUS = [
     # --- files --------------------------------------------------------------------------
-    Case("open_write", _fn('open(WATCH + "/pwned.txt", "w").write("x")'), "write", "builtins"),
+    Case("open_write", _fn('open(WATCH + "/pwned.txt", "w").write("x")'), "write", "bytecode"),
     Case(
-        "open_read", _fn('raise ValueError(open(WATCH + "/secret.txt").read())'), "read", "builtins"
+        "open_read", _fn('raise ValueError(open(WATCH + "/secret.txt").read())'), "read", "bytecode"
     ),
     Case(
         "subclasses_write",
@@ -101,30 +101,30 @@ CORPUS = [
         "write",
         "builtins",
     ),
-    Case("np_save", _fn('np.save(WATCH + "/pwned.npy", np.zeros(3))'), "write", "numpy proxy"),
+    Case("np_save", _fn('np.save(WATCH + "/pwned.npy", np.zeros(3))'), "write", "bytecode"),
     Case(
         "np_load",
         _fn('raise ValueError(str(np.load(WATCH + "/secret.npy")))'),
         "read",
-        "numpy proxy",
+        "bytecode",
     ),
     Case(
         "np_fromfile",
         _fn('raise ValueError(np.fromfile(WATCH + "/secret.txt", dtype=np.uint8).tobytes())'),
         "read",
-        "numpy proxy",
+        "bytecode",
     ),
     Case(
         "np_memmap",
         _fn('np.memmap(WATCH + "/pwned.bin", mode="w+", shape=(4,))'),
         "write",
-        "numpy proxy",
+        "bytecode",
     ),
     Case(
         "np_ma_builtins",
         _fn('np.ma.core.builtins.open(WATCH + "/pwned.txt", "w").write("x")'),
         "write",
-        "numpy proxy",
+        "bytecode",
     ),
     Case(
         "np_lib_format",
@@ -136,19 +136,19 @@ CORPUS = [
         "np_lib_npyio",
         _fn('raise ValueError(np.lib.npyio.DataSource(None).open(WATCH + "/secret.txt").read())'),
         "read",
-        "numpy proxy",
+        "bytecode",
     ),
     Case(
         "np_testing_runstring",
         _fn("np.testing.runstring(\"open(W + '/pwned.txt', 'w').write('x')\", {\"W\": WATCH})"),
         "write",
-        "numpy proxy",
+        "bytecode",
     ),
     Case(
         "np_f2py_os",
         _fn('o = np.f2py.os\no.close(o.open(WATCH + "/pwned.txt", o.O_WRONLY | o.O_CREAT))'),
         "write",
-        "numpy proxy",
+        "bytecode",
     ),
     Case(
         "np_ctypeslib",
@@ -168,7 +168,7 @@ CORPUS = [
         'import numpy as np\n\n\ndef helper(x=open(WATCH + "/pwned.txt", "w").write("x")):\n'
         "    return x\n\n\n" + _fn("pass", head=""),
         "write",
-        "builtins",
+        "bytecode",
     ),
     Case(
         "decorator",
@@ -176,7 +176,7 @@ CORPUS = [
         '    open(WATCH + "/pwned.txt", "w").write("x")\n    return f\n\n\n'
         + _fn("pass", head="@deco").replace("@deco\n\ndef", "@deco\ndef"),
         "write",
-        "builtins",
+        "bytecode",
     ),
     Case(
         "module_level",
@@ -184,10 +184,10 @@ CORPUS = [
         'import numpy as np\n\nPWNED = open(WATCH + "/pwned.txt", "w").write("x")\n\n'
         + _fn("pass", head=""),
         "write",
-        "builtins",
+        "bytecode",
     ),
     # --- network ------------------------------------------------------------------------
-    Case("socket_import", _fn("import socket as sk\n" + _CONNECT), "net", "import"),
+    Case("socket_import", _fn("import socket as sk\n" + _CONNECT), "net", "bytecode"),
     Case(
         "subclasses_socket",
         _fn(_ESCAPE + 'sk = B["__import__"]("socket")\n' + _CONNECT),
@@ -211,7 +211,7 @@ CORPUS = [
             'timeout=3).sendall(b\'leak\')", {"P": PORT})'
         ),
         "net",
-        "numpy proxy",
+        "bytecode",
     ),
     # --- processes (never run unsandboxed) ------------------------------------------------
     Case("os_fork", _fn("import os\nos.fork()"), "other", "import"),
@@ -226,6 +226,26 @@ PASSES_POLICY = {
     "infinite_loop": (_fn("while True:\n    pass"), "timed out"),
     "memory_bomb": (_fn("hog = [np.zeros(2**27) for _ in range(10**4)]"), "MemoryError"),
     "huge_message": (_fn('raise ValueError("A" * 10**8)'), "more characters cut"),
+}
+
+# What stops the entries the bytecode check stops first (attributes off the reviewed list),
+# when that check is off too: the restricted namespace behind it.
+BEHIND_BYTECODE = {
+    "open_write": "builtins",
+    "open_read": "builtins",
+    "np_save": "numpy proxy",
+    "np_load": "numpy proxy",
+    "np_fromfile": "numpy proxy",
+    "np_memmap": "numpy proxy",
+    "np_ma_builtins": "numpy proxy",
+    "np_lib_npyio": "numpy proxy",
+    "np_testing_runstring": "numpy proxy",
+    "np_f2py_os": "numpy proxy",
+    "default_argument": "builtins",
+    "decorator": "builtins",
+    "module_level": "builtins",
+    "socket_import": "import",
+    "np_testing_socket": "numpy proxy",
 }
 
 LAYER_ERRORS = {  # what each runtime layer's refusal looks like in the recorded reason
@@ -454,6 +474,24 @@ def test_runtime_layers_hold_when_the_static_policy_is_bypassed(
     assert_no_harm(tmp_path, before, listener, results)
 
 
+def test_the_namespace_holds_behind_the_bytecode_check(task, tmp_path, listener, monkeypatch):
+    """The entries the bytecode check stops first, with it and the static policy off: the
+    restricted builtins, import and numpy proxy stop each one."""
+    _bypass(monkeypatch, tmp_path / "jobs", "policy", "bytecode")
+    watch = make_watched(tmp_path / "watched")
+    before = snapshot(tmp_path)
+    cases = [c for c in HARMFUL if c.name in BEHIND_BYTECODE]
+    assert len(cases) == len(BEHIND_BYTECODE)
+    results = run_corpus(task, watch, listener.port, cases)
+    assert _bypassed(tmp_path / "jobs") == ["policy,bytecode"] * len(cases)
+    for case in cases:
+        res = results[case.name]
+        assert res["ok"] is False, (case.name, res)
+        layer = BEHIND_BYTECODE[case.name]
+        assert any(e in res["reason"] for e in LAYER_ERRORS[layer]), (case.name, layer, res)
+    assert_no_harm(tmp_path, before, listener, results)
+
+
 @pytest.mark.oslayers
 def test_os_layers_hold_every_harmful_entry_with_every_python_layer_bypassed(
     task, tmp_path, listener, monkeypatch
@@ -481,7 +519,7 @@ def test_os_layers_hold_every_harmful_entry_with_every_python_layer_bypassed(
 # ----------------------------------------------------------------------------- 3. training time
 
 DELAYED = _fn(
-    'CALLS["n"] = CALLS["n"] + 1\nif CALLS["n"] > 40:\n    open(WATCH + "/pwned.txt", "w").write("x")',
+    'CALLS["n"] = CALLS["n"] + 1\nif CALLS["n"] > 40:\n    open(WATCH + "/pwned.txt", "w")',
     head='import numpy as np\n\nCALLS = {"n": 0}',
 )
 

@@ -211,24 +211,91 @@ def test_max_processes_stops_fork_loop(workdir):
     assert word == "stopped" and int(count) < 16, proc
 
 
-def test_processes_limit_reported_unenforced_without_drop():
-    caps = dict(capabilities(), privileges="not running as root (uid 1000)")
-    line = next(ln for ln in describe(caps).splitlines() if ln.startswith("processes:"))
-    assert "not enforced" in line
+THREAD_BOMB = (
+    "import threading\n"
+    "threading.stack_size(65536)\n"
+    "stop, n = threading.Event(), 0\n"
+    "try:\n"
+    "    for _ in range(3000):\n"
+    "        threading.Thread(target=stop.wait).start()\n"
+    "        n += 1\n"
+    "except RuntimeError:\n"
+    "    pass\n"
+    "stop.set()\n"
+    "print('started', n)\n"
+)
+DROP_CAPABILITIES = (  # what a job's lockdown does before reward code runs
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "libc.prctl(38, 1, 0, 0, 0)\n"
+    "assert libc.capset((ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)()) == 0\n"
+)
 
 
-def test_child_env_strips_secrets(workdir):
+@pytest.mark.oslayers
+def test_a_thread_bomb_is_bounded_whoever_runs_the_job(workdir):
+    """The red team started 3,000 threads in one job as root, where RLIMIT_NPROC does not
+    bind uid 0. Under the job's limits (keeping the current uid, as a root run whose
+    interpreter nobody cannot reach does), a child without capabilities starts at most
+    its limit, as root and as an ordinary user; without the limits it starts all 3,000."""
+    free = run_child(THREAD_BOMB, None, workdir)
+    assert free.stdout.split() == ["started", "3000"], free
+    bounded = run_child(DROP_CAPABILITIES + THREAD_BOMB, KEEP_UID, workdir)
+    word, count = bounded.stdout.split()
+    assert word == "started" and int(count) < KEEP_UID.max_processes, bounded
+    assert capabilities()["processes"] is True
+
+
+@pytest.mark.oslayers
+def test_each_job_counts_its_own_threads(workdir, tmp_path):
+    """Two children under one limit at once: the first holding most of its threads does not
+    starve the second (each has its own count: a real uid of its own as root, a user
+    namespace of its own otherwise)."""
+    hold = (
+        DROP_CAPABILITIES + "import threading, time\nthreading.stack_size(65536)\n"
+        "stop = threading.Event()\n"
+        "for _ in range(LIMIT - 24):\n    threading.Thread(target=stop.wait).start()\n"
+        "print('holding', flush=True)\ntime.sleep(30)\n"
+    ).replace("LIMIT", str(KEEP_UID.max_processes))
+    work = prepare_workdir(tmp_path / "holder", KEEP_UID)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold],
+        cwd=work,
+        env=child_env(work),
+        preexec_fn=preexec(KEEP_UID, work),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        second = run_child(
+            DROP_CAPABILITIES + THREAD_BOMB.replace("3000", "100"), KEEP_UID, workdir
+        )
+        assert second.stdout.split() == ["started", "100"], second
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_child_env_is_an_allow_list(workdir):
     base = {
         "PATH": "/usr/bin:/bin",
+        "LC_ALL": "C.UTF-8",
         "OPENAI_API_KEY": "sk-secret",
         "OPENAI_BASE_URL": "http://127.0.0.1:1",
         "GITHUB_TOKEN": "ghp",
         "DB_PASSWORD": "pw",
         "MY_SECRET": "s",
+        "DATABASE_URL": "postgres://admin:pw@db/prod",
+        "HTTPS_PROXY": "http://user:pw@proxy:3128",
+        "https_proxy": "http://user:pw@proxy:3128",
+        "GH_PAT": "ghp_abc",
+        "SENTRY_DSN": "https://key@sentry.io/1",
         "CUDA_VISIBLE_DEVICES": "0",
     }
     env = child_env(workdir, base)
-    assert set(base) & set(env) == {"PATH", "CUDA_VISIBLE_DEVICES"}
+    assert set(base) & set(env) == {"PATH", "LC_ALL", "CUDA_VISIBLE_DEVICES"}
     assert env["HOME"] == str(workdir)
     assert env["TMPDIR"].startswith(str(workdir))
     assert env["MPLCONFIGDIR"].startswith(str(workdir))

@@ -25,16 +25,20 @@ from eureka_lab import limits, lockdown
 pytestmark = [pytest.mark.oslayers, pytest.mark.slow]
 
 ROOT = os.geteuid() == 0
+ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
 
 # Each escape prints "harm" when it worked, or the name of the error that stopped it.
 CHILD = r"""
 import ctypes, errno, json, os, socket, sys, time
 from eureka_lab import limits, lockdown
 
-mode, watch, scratch, port, marker = sys.argv[1:6]
-port = int(port)
+mode, watch, scratch, port, marker, inherited, pkg = sys.argv[1:8]
+port, inherited = int(port), int(inherited)
 results = {}
 libc = ctypes.CDLL(None, use_errno=True)
+import threading, torch  # imported before any layer, as a job's set-up does
+from eureka_lab.executor import close_inherited
+from eureka_lab.task import data_dir
 try:  # opened before any layer; a child in its own user namespace may not open it at all
     parent_ns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY)
 except OSError as e:
@@ -50,7 +54,12 @@ elif mode == "landlock":
 elif mode == "seccomp":
     assert lockdown._seccomp(sc, True) is True
 elif mode == "job":
-    state = lockdown.lock_down(paths)
+    # What a job does: no descriptor but its own, then confinement with the task's private
+    # files hidden even beneath a folder it may read (``pkg`` stands for site-packages
+    # holding a wheel's built-in tasks).
+    close_inherited(keep=[parent_ns] if isinstance(parent_ns, int) else [])  # setns: below
+    private = [data_dir("envs"), os.path.join(pkg, "_data")]
+    state = lockdown.lock_down(lockdown.default_read_paths([pkg]), hidden=private)
     assert all(v is True for v in state.values()), state
 
 
@@ -109,10 +118,60 @@ def execve():
     os.execv("/bin/sh", ["sh", "-c", "echo EXECED"])
 
 
+def inherited_descriptor():
+    os.write(inherited, b"REGISTER:/victim:shared_memory\n")
+
+
+def read_private():  # a built-in task's fitness
+    open(os.path.join(data_dir("envs"), "hopper.py")).read()
+
+
+def read_private_beneath():  # a private file beneath a folder the job may read
+    open(os.path.join(pkg, "_data", "envs", "fitness.py")).read()
+
+
+def storage(path, shared, size):
+    try:
+        return torch.UntypedStorage.from_file(path, shared, size)
+    except RuntimeError as e:  # torch's wording of the system call's error
+        for code in ("EACCES", "EPERM", "ENOENT"):
+            if os.strerror(getattr(errno, code)) in str(e):
+                raise OSError(getattr(errno, code), str(e)) from None
+        raise
+
+
+def storage_read():
+    storage(os.path.join(watch, "secret.txt"), False, 6)
+
+
+def storage_write():
+    storage(os.path.join(watch, "pwned.txt"), True, 64)
+
+
+def thread_bomb():
+    threading.stack_size(65536)
+    stop, started = threading.Event(), 0
+    try:
+        for _ in range(3000):
+            threading.Thread(target=stop.wait).start()
+            started += 1
+    except RuntimeError:
+        pass
+    finally:
+        stop.set()
+    if started < 3000:
+        raise OSError(errno.EAGAIN, f"stopped after {started} threads")
+
+
 for name, fn in [("write_outside", write_outside), ("write_scratch", write_scratch),
                  ("read_secret", read_secret), ("connect", connect), ("setns", setns),
-                 ("fork_outlives", fork_outlives)]:
+                 ("fork_outlives", fork_outlives), ("inherited_descriptor", inherited_descriptor),
+                 ("read_private", read_private), ("read_private_beneath", read_private_beneath),
+                 ("storage_read", storage_read), ("storage_write", storage_write),
+                 ("thread_bomb", thread_bomb)]:
     attempt(name, fn)
+if mode == "job":  # the split is not a wall: what a job needs beneath ``pkg`` stays readable
+    open(os.path.join(pkg, "module.py")).read()
 try:
     execve()
 except OSError as e:
@@ -127,6 +186,12 @@ ESCAPES = (
     "connect",
     "setns",
     "fork_outlives",
+    "inherited_descriptor",
+    "read_private",
+    "read_private_beneath",
+    "storage_read",
+    "storage_write",
+    "thread_bomb",
     "execve",
 )
 
@@ -160,13 +225,15 @@ def matrix(tmp_path_factory) -> dict[str, dict[str, str]]:
         scratch.mkdir()
         (watch / "secret.txt").write_text("s3cret")
         marker = base / "outlived.txt"
+        pkg = base / "pkg"
+        (pkg / "_data" / "envs").mkdir(parents=True)
+        (pkg / "_data" / "envs" / "fitness.py").write_text("SECRET = 1")
+        (pkg / "module.py").write_text("PUBLIC = 1")
         preexec = None
         if mode in ("network", "job"):
-            preexec = limits.preexec(
-                limits.Limits(drop_privileges=False, network=False, max_processes=None),
-                scratch,
-            )
+            preexec = limits.preexec(limits.Limits(drop_privileges=False), scratch)
         before = listener.connections
+        tracker_r, tracker_w = os.pipe()  # stands for the resource tracker's pipe
         proc = subprocess.run(
             [
                 sys.executable,
@@ -177,13 +244,20 @@ def matrix(tmp_path_factory) -> dict[str, dict[str, str]]:
                 str(scratch),
                 str(listener.port),
                 str(marker),
+                str(tracker_w),
+                str(pkg),
             ],
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=120,
             preexec_fn=preexec,
             cwd=scratch,
+            pass_fds=(tracker_w,),
+            env={**os.environ, **ONE_THREAD},  # as a job: no thread before confinement
         )
+        os.close(tracker_w)
+        with os.fdopen(tracker_r, "rb") as tracker:
+            written = tracker.read()
         lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
         assert lines, (mode, proc.stdout, proc.stderr[-2000:])
         seen = json.loads(lines[-1])
@@ -197,7 +271,9 @@ def matrix(tmp_path_factory) -> dict[str, dict[str, str]]:
         else:
             time.sleep(0.1)
             assert listener.connections == before, f"{mode}: a connection arrived"
-        assert (watch / "pwned.txt").exists() == (seen["write_outside"] == "harm"), mode
+        wrote = seen["write_outside"] == "harm" or seen["storage_write"] == "harm"
+        assert (watch / "pwned.txt").exists() == wrote, mode
+        assert bool(written) == (seen["inherited_descriptor"] == "harm"), mode
         if seen["fork_outlives"] == "harm":
             time.sleep(2.5)
             seen["fork_outlives"] = "harm" if marker.exists() else "outlived, but could not write"
@@ -210,7 +286,35 @@ def matrix(tmp_path_factory) -> dict[str, dict[str, str]]:
 
 def test_every_escape_does_harm_without_the_layers(matrix):
     expected_harm = set(ESCAPES) - (set() if ROOT else {"setns"})  # needs CAP_SYS_ADMIN
+    # Reading a file beneath a folder that exists only for the job's rules does harm too.
     assert {e for e in ESCAPES if matrix["none"][e] == "harm"} >= expected_harm, matrix["none"]
+
+
+def test_only_closing_them_stops_inherited_descriptors(matrix):
+    """No kernel layer looks at a descriptor opened before it: the job closes every one it
+    did not open itself before any other layer goes on."""
+    for mode in ("none", "network", "capabilities", "landlock", "seccomp"):
+        assert matrix[mode]["inherited_descriptor"] == "harm", (mode, matrix[mode])
+    assert matrix["job"]["inherited_descriptor"] == "EBADF", matrix["job"]
+
+
+def test_the_job_set_up_bounds_a_thread_bomb(matrix):
+    """RLIMIT_NPROC under the job's real uid (as root) or user namespace (otherwise), with
+    its capabilities gone: 3,000 threads do not start."""
+    assert matrix["none"]["thread_bomb"] == "harm"
+    assert matrix["job"]["thread_bomb"] == "EAGAIN", matrix["job"]
+
+
+def test_the_tasks_private_files_and_tensor_storage_reach_nothing(matrix):
+    """A built-in task's fitness, a private folder beneath a readable one, and torch's
+    storage-from-file (read, and create-and-write): Landlock refuses the reads, seccomp or
+    Landlock the write."""
+    job = matrix["job"]
+    for escape in ("read_private", "read_private_beneath", "storage_read"):
+        assert job[escape] == "EACCES", (escape, job)
+    assert job["storage_write"] in ("EACCES", "EPERM"), job
+    assert matrix["landlock"]["storage_read"] == "EACCES"
+    assert matrix["landlock"]["read_private"] == "EACCES"
 
 
 def test_the_job_set_up_stops_every_escape(matrix):
@@ -229,6 +333,7 @@ def test_seccomp_alone_allows_only_computing(matrix):
     seccomp = matrix["seccomp"]
     for escape in ("write_outside", "write_scratch", "connect", "setns", "fork_outlives", "execve"):
         assert seccomp[escape] == "EPERM", (escape, seccomp)
+    assert seccomp["storage_write"] == "EPERM", seccomp
     assert seccomp["read_secret"] == "harm"  # reading is Landlock's to stop
 
 

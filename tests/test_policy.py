@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from eureka_lab.errors import ContractError
-from eureka_lab.policy import check_code
-from eureka_lab.sandbox import _exec_reward, call_reward, load_reward
+from eureka_lab.policy import NUMPY_ALLOWED, check_code
+from eureka_lab.sandbox import _MODULES, _exec_reward, call_reward, load_reward
 
 GOOD_REWARD = '''
 """Run forward fast while staying upright; penalise effort."""
@@ -196,23 +196,49 @@ def test_module_errors_at_load_become_contract_errors() -> None:
 @pytest.mark.parametrize(
     ("body", "error"),
     [
-        ("x = np.f2py", AttributeError),
-        ("x = np.load", AttributeError),
-        ("x = np.save", AttributeError),
-        ("x = np.linalg.eig", AttributeError),
-        ("from numpy import f2py", ImportError),
         ("import os", ImportError),
         ("import numpy.f2py", ImportError),
         ("x = open", NameError),
         ("x = getattr", NameError),
         ("x = __import__('os')", ImportError),
-        ("np.load = 1", AttributeError),
     ],
 )
 def test_runtime_layer_holds_without_the_static_check(body: str, error: type) -> None:
     fn = _exec_reward(in_reward(body))  # bypasses check_code on purpose
     with pytest.raises(error):
         fn(np.zeros((2, 2)), np.zeros((2, 1)), np.zeros((2, 2)), {})
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "x = np.f2py",
+        "from numpy import f2py",
+        "x = np.load",
+        "x = np.linalg.eig",
+        "np.load = 1",
+        "x = obs.tofile",
+        "x = obs.view",
+        "obs.shape = (4,)",
+        "del info.x",
+    ],
+)
+def test_the_bytecode_check_refuses_attributes_off_the_list(body: str) -> None:
+    with pytest.raises(ContractError, match="reaches names the sandbox forbids"):
+        _exec_reward(in_reward(body))  # bypasses check_code on purpose
+
+
+@pytest.mark.parametrize("name", ["f2py", "load", "save", "ctypeslib", "lib", "random"])
+def test_the_sandboxed_numpy_holds_only_reviewed_names(name: str) -> None:
+    numpy = _MODULES["numpy"]
+    assert not hasattr(numpy, name)
+    with pytest.raises(AttributeError, match="read-only"):
+        setattr(numpy, name, 1)
+    assert (
+        set(vars(numpy))
+        - {"__all__", "__name__", "__doc__", "__package__", "__loader__", "__spec__", "linalg"}
+        <= NUMPY_ALLOWED
+    )
 
 
 def test_exec_namespace_has_only_safe_builtins() -> None:

@@ -131,3 +131,66 @@ def test_a_reward_that_differs_on_tensors_is_refused():
 def test_tensor_output_check_names_the_problem(result, words):
     with pytest.raises(ContractError, match=words.replace("(", r"\(").replace(")", r"\)")):
         check_output(result, 3)
+
+
+# Attacks on the objects reward code holds on this trainer: tensors and their storages. The
+# red team read files through ``obs.untyped_storage().from_file(path, shared, size)``.
+TENSOR_ATTACKS = {
+    "storage_from_file": "s = obs.untyped_storage().from_file(WATCH, False, 6)",
+    "typed_storage": "s = obs.storage()",
+    "set_from_file": "obs.set_(obs.untyped_storage())",
+    "data_ptr": "p = obs.data_ptr()",
+    "share_memory": "obs.share_memory_()",
+    "register_hook": "obs.register_hook(abs)",
+    "grad_fn": "g = obs.grad_fn",
+    "tensor_data": "d = obs.data",
+    "to_numpy_view": "d = obs.numpy()",
+    "dlpack": "d = obs.to_dlpack()",
+    "pin_memory": "d = obs.pin_memory()",
+    "info_storage": "s = info['x_velocity'].untyped_storage()",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(TENSOR_ATTACKS))
+def test_tensor_attributes_off_the_list_are_refused_by_policy_and_namespace(attack, tmp_path):
+    """The static policy refuses each attribute with the reviewed list in its message, and
+    the bytecode check (the namespace's half) refuses the same code when the policy is
+    skipped: nothing reaches a file."""
+    from eureka_lab.policy import check_code
+    from eureka_lab.sandbox import _exec_reward, _torch_modules
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cret")
+    body = TENSOR_ATTACKS[attack].replace("WATCH", repr(str(secret)))
+    code = (
+        "import numpy as np\n\n\ndef compute_reward(obs, action, next_obs, info):\n"
+        f"    {body}\n    r = np.sum(obs, axis=1)\n    return r, {{'r': r}}\n"
+    )
+    violations = check_code(code)
+    assert any("[attribute]" in v and "not on the reviewed list" in v for v in violations), (
+        violations
+    )
+    with pytest.raises(ContractError, match="breaks the policy"):
+        load_reward(code, namespace="torch")
+    with pytest.raises(ContractError, match="reaches names the sandbox forbids"):
+        _exec_reward(code, modules=_torch_modules("cpu"))
+
+
+def test_every_readable_attribute_of_a_tensor_or_storage_is_reviewed():
+    """The names compiled reward code may read, looked up on what it can hold (tensors,
+    storages, arrays, dicts, lists, strings): none reaches a file, a pointer, the memory
+    under an array, autograd, sharing or serialisation. Adding such a name to the lists
+    fails here."""
+    import re
+
+    from eureka_lab.sandbox import READABLE_ATTRIBUTES
+
+    risky = re.compile(
+        r"storage|file|ptr|share|pin|^set_|hook|grad|save|load|numpy|^data$|^base$|view|"
+        r"pickle|reduce|cuda|^to$|bytes|dlpack|ctypes|pointer|mmap|buffer"
+    )
+    held = [torch.zeros(2), torch.zeros(2).untyped_storage(), np.zeros(2), {}, [], ""]
+    reachable = {name for value in held for name in READABLE_ATTRIBUTES if name in dir(value)}
+    assert len(reachable) > 50  # the lookup itself works
+    assert not {n for n in reachable if risky.search(n)}
+    assert "untyped_storage" not in READABLE_ATTRIBUTES and "storage" not in READABLE_ATTRIBUTES
