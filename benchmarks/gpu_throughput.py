@@ -30,7 +30,7 @@ def step_rate(task_name: str, envs: int, device: str, steps: int = 200) -> float
     import torch
 
     from eureka_lab.batched.warp import WarpBatch
-    from eureka_lab.task import load_task
+    from eureka_lab.task.model import load_task
 
     batch = WarpBatch(load_task(task_name), envs, device)
     batch.reset(0)
@@ -49,8 +49,8 @@ def step_rate(task_name: str, envs: int, device: str, steps: int = 200) -> float
 
 
 def train_rate(task_name: str, envs: int, timesteps: int) -> dict[str, Any]:
-    from eureka_lab.sandbox import load_reward
-    from eureka_lab.task import Task, load_task
+    from eureka_lab.reward.loader import load_reward
+    from eureka_lab.task.model import Task, load_task
     from eureka_lab.trainers import Budget
 
     base = load_task(task_name)
@@ -69,9 +69,9 @@ def train_rate(task_name: str, envs: int, timesteps: int) -> dict[str, Any]:
 def together(task_name: str, envs: int, k: int, timesteps: int, per_gpu: int) -> dict[str, float]:
     """Wall seconds to train ``k`` candidates (the task's seed rewards in turn) as ``k``
     sandboxed jobs, ``per_gpu`` at once, and as one job training all ``k`` (a group)."""
-    from eureka_lab.executor import Job, LocalExecutor
-    from eureka_lab.task import Task, load_task
-    from eureka_lab.worker import JobSpec
+    from eureka_lab.executors.job import JobSpec
+    from eureka_lab.executors.local import Job, LocalExecutor
+    from eureka_lab.task.model import Task, load_task
 
     base = load_task(task_name)
     trainer = {"name": "warp", "n_envs": envs, "per_gpu": per_gpu}
@@ -107,9 +107,9 @@ def iteration(
     task_name: str, envs: int, samples: int, timesteps: int, per_gpu: int, group: int
 ) -> float:
     from eureka_lab.backends import BackendSettings, make_backend
-    from eureka_lab.loop import Loop, LoopConfig
-    from eureka_lab.store import RunStore
-    from eureka_lab.task import Task, load_task
+    from eureka_lab.loop.loop import Loop, LoopConfig
+    from eureka_lab.runs.store import RunStore
+    from eureka_lab.task.model import Task, load_task
 
     base = load_task(task_name)
     trainer = {"name": "warp", "n_envs": envs, "per_gpu": per_gpu, "group": group}

@@ -17,13 +17,13 @@ import sys
 import time
 from dataclasses import asdict
 
-from eureka_lab.executor import Job, LocalExecutor, fork_context
-from eureka_lab.task import task_from_dict
-from eureka_lab.worker import JobSpec
+from eureka_lab.executors.job import JobSpec
+from eureka_lab.executors.local import Job, LocalExecutor, fork_context
+from eureka_lab.task.model import task_from_dict
 
 FRESH = """
 import json, sys
-from eureka_lab.worker import JobSpec, run_job
+from eureka_lab.executors.job import JobSpec, run_job
 
 class Discard:
     def send(self, kind, data, artefact=None):

@@ -20,8 +20,8 @@ import statistics
 import time
 
 from eureka_lab.batched import make_batched
-from eureka_lab.evaluation import evaluate
-from eureka_lab.task import load_task
+from eureka_lab.evaluation.evaluator import evaluate
+from eureka_lab.task.model import load_task
 from eureka_lab.trainers import Budget, make_trainer
 
 SB3_BLOCK = {

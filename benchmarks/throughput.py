@@ -40,7 +40,7 @@ def raw_rate(env_id: str, cores: list[int], nsim: int = 64, seconds: float = 4.0
     """Env-steps/s of the bare simulator on ``cores`` (a thread per core)."""
     import mujoco.batch
 
-    from eureka_lab.task import make_env
+    from eureka_lab.task.model import make_env
 
     os.sched_setaffinity(0, cores)
     env = make_env(env_id)
@@ -62,7 +62,7 @@ def raw_rate(env_id: str, cores: list[int], nsim: int = 64, seconds: float = 4.0
 
 
 def gym_rate(env_id: str, seconds: float = 3.0) -> float:
-    from eureka_lab.task import make_env
+    from eureka_lab.task.model import make_env
 
     os.sched_setaffinity(0, CORES[:1])
     env = make_env(env_id)
@@ -81,9 +81,9 @@ def _train(task_name: str, timesteps: int, seed: int, core: int, out: Any) -> No
     """In a process pinned to ``core``: train the task's first seed reward, loaded as
     candidate code is, timing the reward's share of the loop."""
     os.sched_setaffinity(0, [core])
-    from eureka_lab import wrapper
-    from eureka_lab.sandbox import load_reward
-    from eureka_lab.task import load_task
+    from eureka_lab.reward import applied as wrapper
+    from eureka_lab.reward.loader import load_reward
+    from eureka_lab.task.model import load_task
     from eureka_lab.trainers import Budget
 
     task = load_task(task_name)
@@ -134,9 +134,9 @@ def iteration(
 ) -> dict[str, Any]:
     """One iteration of K=8 offline candidates; wall time and what each candidate spent."""
     from eureka_lab.backends import BackendSettings, make_backend
-    from eureka_lab.loop import Loop, LoopConfig
-    from eureka_lab.store import RunStore
-    from eureka_lab.task import load_task
+    from eureka_lab.loop.loop import Loop, LoopConfig
+    from eureka_lab.runs.store import RunStore
+    from eureka_lab.task.model import load_task
 
     task = load_task(task_name)
     config = LoopConfig(

@@ -9,7 +9,7 @@ behaviour (the CLI is a thin shell over these)::
     run = el.load_run("runs/20261122-013731-mountain_car")       # read only
     run.best.code, run.best.fitness, run.summary
 
-Settings are the fields of :class:`~eureka_lab.loop.LoopConfig` (loop) and of
+Settings are the fields of :class:`~eureka_lab.loop.loop.LoopConfig` (loop) and of
 :class:`~eureka_lab.backends.BackendSettings` that a user sets (model endpoint); an
 unknown name is an error naming the parameter.
 """
@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from eureka_lab.backends import BackendSettings, default_backend_name, make_backend
-from eureka_lab.errors import ConfigError, did_you_mean
-from eureka_lab.loop import Loop, LoopConfig, Reporter
-from eureka_lab.results import Run, load_run
-from eureka_lab.store import RunStore
-from eureka_lab.task import Task, load_task
+from eureka_lab.core.errors import ConfigError, did_you_mean
+from eureka_lab.loop.loop import Loop, LoopConfig, Reporter
+from eureka_lab.report.results import Run, load_run
+from eureka_lab.runs.store import RunStore
+from eureka_lab.task.model import Task, load_task
 
 __all__ = ["LLM_SETTINGS", "LOOP_SETTINGS", "Run", "load_run", "resume", "run"]
 

@@ -17,14 +17,14 @@ from rich.table import Table
 
 from eureka_lab import api
 from eureka_lab.backends import default_backend_name
-from eureka_lab.errors import ConfigError, EurekaError
-from eureka_lab.executor import EXECUTORS
-from eureka_lab.feedback import FEEDBACK
-from eureka_lab.loop import SCHEDULES, LoopConfig
-from eureka_lab.report import make_reporter, show_run
-from eureka_lab.selection import SELECTORS
-from eureka_lab.store import RunStore
-from eureka_lab.task import builtin_task_files, load_task_file
+from eureka_lab.core.errors import ConfigError, EurekaError
+from eureka_lab.executors.local import EXECUTORS
+from eureka_lab.feedback.base import FEEDBACK
+from eureka_lab.loop.loop import SCHEDULES, LoopConfig
+from eureka_lab.report.terminal import make_reporter, show_run
+from eureka_lab.runs.store import RunStore
+from eureka_lab.selectors.base import SELECTORS
+from eureka_lab.task.model import builtin_task_files, load_task_file
 
 CONFIG_FILE = "eureka-lab.toml"
 _LLM_KEYS = set(api.LLM_SETTINGS)
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.workers = args.max_cost = args.allow_weak_sandbox = None
             return cmd_resume(args, console)
         if args.command == "report":
-            from eureka_lab.html_report import write_report
+            from eureka_lab.report.html import write_report
 
             where = write_report(args.run_dir, args.output, embed_videos=args.videos == "embed")
             console.print(f"report written to {where}", markup=False)

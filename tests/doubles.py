@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from eureka_lab.executor import EXECUTORS, Job, JobEvent, JobOutput, OnEvent
-from eureka_lab.records import CheckpointStats, TrainingReport
-from eureka_lab.selection import SELECTORS, Ranking, Trained
+from eureka_lab.executors.job import failure, run_job
+from eureka_lab.executors.local import EXECUTORS, Job, JobEvent, JobOutput, OnEvent
+from eureka_lab.runs.records import CheckpointStats, TrainingReport
+from eureka_lab.selectors.base import SELECTORS, Ranking, Trained
 from eureka_lab.trainers import TRAINERS, Budget, Resources
-from eureka_lab.worker import failure, run_job
 
 
 class FakeSettings(BaseModel):

@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from eureka_lab.behaviour import layout, summarise
-from eureka_lab.evaluation import Episode, rollout
-from eureka_lab.feedback import reflection, reward_hacking
-from eureka_lab.prompting import PromptBook
-from eureka_lab.task import load_task
+from eureka_lab.evaluation.behaviour import layout, summarise
+from eureka_lab.evaluation.evaluator import Episode, rollout
+from eureka_lab.feedback.base import reflection, reward_hacking
+from eureka_lab.prompt.templates import PromptBook
+from eureka_lab.task.model import load_task
 
 
 def _episodes(task_name: str, act, n: int = 3):
@@ -73,7 +73,7 @@ def test_a_flip_is_counted_in_turns():
         terminated=False,
         truncated=True,
     )
-    from eureka_lab.behaviour import Layout
+    from eureka_lab.evaluation.behaviour import Layout
 
     where = Layout([("rootx", 0, "slide"), ("rootz", 1, "slide"), ("rooty", 2, "hinge")], 0.05)
     b = summarise([ep], where, None, None, 10)
@@ -106,7 +106,7 @@ def test_reward_hacking_is_named_with_its_numbers():
 def test_the_feedback_prompt_shows_behaviour_and_hacking_within_its_bound():
     task, env, eps = _episodes("hopper", lambda obs: np.ones((len(obs), 3)), n=5)
     behaviour = summarise(eps, layout(env), task.observation_names, env.action_space, 1000)
-    from eureka_lab.feedback import behaviour_view
+    from eureka_lab.feedback.base import behaviour_view
 
     cps = _checkpoints(10, reward_return=lambda i: 10.0 * i, fitness=lambda i: 0.5)
     text = PromptBook().render(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eureka_lab.cli import main
-from eureka_lab.task import builtin_task_files, load_task
+from eureka_lab.task.model import builtin_task_files, load_task
 
 
 def test_tasks_lists_every_builtin(capsys):
@@ -85,12 +85,12 @@ def test_debug_shows_the_traceback(capsys):
 def test_full_disk_names_the_fix(tmp_path, capsys, monkeypatch):
     import errno
 
-    import eureka_lab.store
+    import eureka_lab.runs.store
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(eureka_lab.store, "atomic_write", full)
+    monkeypatch.setattr(eureka_lab.runs.store, "atomic_write", full)
     assert main(["run", "mountain_car", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "free some disk space" in err

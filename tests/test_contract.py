@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from eureka_lab.contract import batch_info, check_reward_output, visible_info_key
-from eureka_lab.errors import ContractError
+from eureka_lab.core.errors import ContractError
+from eureka_lab.reward.contract import batch_info, check_reward_output, visible_info_key
 
 N = 3
 ONES = np.ones(N)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from eureka_lab.device_stats import DeviceComponentStats, DeviceEpisodeTracker
-from eureka_lab.wrapper import ComponentStats, EpisodeTracker
+from eureka_lab.reward.applied import ComponentStats, EpisodeTracker
+from eureka_lab.trainers.device_stats import DeviceComponentStats, DeviceEpisodeTracker
 
 
 def test_component_and_episode_snapshots_equal_the_numpy_ones():

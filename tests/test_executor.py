@@ -19,15 +19,15 @@ from dataclasses import replace
 import pytest
 from safetensors.numpy import load
 
-from eureka_lab import channel as channel_mod
-from eureka_lab import executor as executor_mod
-from eureka_lab.channel import MAX_HEADER, Channel, ProtocolError, read_frames
-from eureka_lab.executor import Job, LocalExecutor, _signal_reason
-from eureka_lab.limits import Limits
-from eureka_lab.records import CheckpointStats
-from eureka_lab.task import task_from_dict
+from eureka_lab.executors import channel as channel_mod
+from eureka_lab.executors import local as executor_mod
+from eureka_lab.executors.channel import MAX_HEADER, Channel, ProtocolError, read_frames
+from eureka_lab.executors.job import JobSpec
+from eureka_lab.executors.local import Job, LocalExecutor, _signal_reason
+from eureka_lab.isolation.limits import Limits
+from eureka_lab.runs.records import CheckpointStats
+from eureka_lab.task.model import task_from_dict
 from eureka_lab.trainers.base import Resources
-from eureka_lab.worker import JobSpec
 
 from conftest import tiny_task_dict
 
@@ -109,7 +109,8 @@ def _gone(pid):
 
 
 def _child_with(spec, conn, scratch, limits, env, allow_weak=False, cpus=(), gpu=False, *, job):
-    from eureka_lab import executor, worker
+    from eureka_lab.executors import job as worker
+    from eureka_lab.executors import local as executor
 
     worker.run_job = job
     executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus, gpu)
@@ -374,8 +375,8 @@ def test_log_tail_missing_is_empty(tmp_path):
 SCRIPT_WITHOUT_MAIN_GUARD = """
 print("SCRIPT BODY RUNS", flush=True)
 import json, sys
-from eureka_lab.executor import Job, LocalExecutor
-from eureka_lab.worker import JobSpec
+from eureka_lab.executors.local import Job, LocalExecutor
+from eureka_lab.executors.job import JobSpec
 task = json.loads(sys.argv[1])
 code = "def compute_reward(obs, action, next_obs, info):\\n    h = next_obs[:, 0]\\n    return h, {'h': h}\\n"
 job = Job("a", JobSpec("validate", task, code), 60.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from eureka_lab.feedback import component_means, reflection
-from eureka_lab.prompting import PromptBook
+from eureka_lab.feedback.base import component_means, reflection
+from eureka_lab.prompt.templates import PromptBook
 
 
 def _checkpoints(n, comps, fitness=None, success=None, length=None):

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import load
 
-from eureka_lab import executor
 from eureka_lab.backends.scripted import ScriptedBackend
-from eureka_lab.loop import Loop, LoopConfig
-from eureka_lab.store import RunStore
-from eureka_lab.task import task_from_dict
+from eureka_lab.executors import local as executor
+from eureka_lab.loop.loop import Loop, LoopConfig
+from eureka_lab.runs.store import RunStore
+from eureka_lab.task.model import task_from_dict
 
 from conftest import tiny_task_dict
 
@@ -83,7 +83,7 @@ def compute_reward(obs, action, next_obs, info):
         except Exception:
             pass
         try:  # patch the fitness in this process
-            import eureka_lab.evaluation as ev
+            import eureka_lab.evaluation.evaluator as ev
             ev.env_return = lambda episode: 1e9
             ev.score_episodes = lambda *a, **k: None
         except Exception:
@@ -110,7 +110,7 @@ def bypassed(monkeypatch, tmp_path):
     test starts the sandbox's checks and restricted namespace; markers counted."""
     from hostile import bypass
 
-    from eureka_lab import policy
+    from eureka_lab.reward import check as policy
 
     monkeypatch.setattr(policy, "check_code", lambda code: [])
 

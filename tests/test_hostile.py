@@ -11,7 +11,7 @@ Each entry's ``layer`` names the runtime layer that stops it once the static pol
 (checked by the bypass test): ``builtins`` (restricted builtins: no open/getattr/print),
 ``import`` (only numpy and math), ``numpy proxy`` (only the reviewed numpy names),
 ``bytecode`` (the sandbox's check of the compiled code for dunder and introspection names).
-Behind those, only the OS layers are left (eureka_lab.limits and eureka_lab.lockdown): with
+Behind those, only the OS layers are left (eureka_lab.isolation.limits and eureka_lab.isolation.lockdown): with
 every Python layer off, seccomp, Landlock, the dropped capabilities and the network
 namespace still refuse every write, read and connection of the corpus.
 """
@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from eureka_lab.executor import Job, JobOutput, LocalExecutor
-from eureka_lab.limits import capabilities, describe
-from eureka_lab.sandbox import call_reward, load_reward
-from eureka_lab.task import Task, task_from_dict
-from eureka_lab.worker import JobSpec
+from eureka_lab.executors.job import JobSpec
+from eureka_lab.executors.local import Job, JobOutput, LocalExecutor
+from eureka_lab.isolation.limits import capabilities, describe
+from eureka_lab.reward.loader import call_reward, load_reward
+from eureka_lab.task.model import Task, task_from_dict
 
 from conftest import tiny_task_dict
 
@@ -437,7 +437,7 @@ def _bypass(monkeypatch, markers: Path, *layers: str) -> None:
     each child leaves a marker file in ``markers``."""
     from hostile import bypass
 
-    from eureka_lab import executor
+    from eureka_lab.executors import local as executor
 
     markers.mkdir(exist_ok=True)
     monkeypatch.setattr(
@@ -583,7 +583,7 @@ def test_policy_sees_the_real_observations(task):
     the observations and infos the policy gets are the env's, step for step."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from eureka_lab.wrapper import make_reward_wrapper
+    from eureka_lab.reward.applied import make_reward_wrapper
 
     plain = DummyVecEnv([task.make_env for _ in range(2)])
     wrapped = make_reward_wrapper(
@@ -617,8 +617,8 @@ def test_loop_records_every_hostile_answer_and_trains_the_good_one(tmp_path, lis
     in-place writes meant to fake success, no repair rounds. The good ones train with
     identical results; every hostile one is recorded failed with its reason."""
     from eureka_lab.backends.scripted import ScriptedBackend
-    from eureka_lab.loop import Loop, LoopConfig
-    from eureka_lab.store import RunStore
+    from eureka_lab.loop.loop import Loop, LoopConfig
+    from eureka_lab.runs.store import RunStore
 
     task = task_from_dict(dict(TASK))
     watch = make_watched(tmp_path / "watched")

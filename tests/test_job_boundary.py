@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from eureka_lab import executor
-from eureka_lab.executor import Job, LocalExecutor
-from eureka_lab.task import data_dir, load_task_file
-from eureka_lab.worker import JobSpec
+from eureka_lab.executors import local as executor
+from eureka_lab.executors.job import JobSpec
+from eureka_lab.executors.local import Job, LocalExecutor
+from eureka_lab.task.model import data_dir, load_task_file
 
 pytestmark = pytest.mark.oslayers
 
@@ -211,10 +211,10 @@ ENV_CHILD = r"""
 import functools, json, sys
 sys.path.insert(0, "tests")
 from hostile import bypass
-from eureka_lab import executor
-from eureka_lab.executor import Job, LocalExecutor
-from eureka_lab.task import task_from_dict
-from eureka_lab.worker import JobSpec
+from eureka_lab.executors import local as executor
+from eureka_lab.executors.local import Job, LocalExecutor
+from eureka_lab.task.model import task_from_dict
+from eureka_lab.executors.job import JobSpec
 from conftest import tiny_task_dict
 
 executor._child_main = functools.partial(bypass.child_main, layers=("python",))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from eureka_lab.errors import RunError
-from eureka_lab.limits import (
+from eureka_lab.core.errors import RunError
+from eureka_lab.isolation.limits import (
     LAYERS,
     NOBODY,
     Limits,
@@ -345,8 +345,8 @@ def test_describe_says_plainly_what_is_off():
 
 
 def test_a_missing_boundary_layer_refuses_the_run_naming_the_flag():
-    from eureka_lab.errors import SandboxError
-    from eureka_lab.limits import require_strong, weak_layers
+    from eureka_lab.core.errors import SandboxError
+    from eureka_lab.isolation.limits import require_strong, weak_layers
 
     caps = dict.fromkeys(LAYERS, True)
     caps["privileges"] = "not running as root"  # an extra layer: not required
@@ -382,7 +382,7 @@ def test_workdir_must_be_reachable_and_owned(workdir):
 
 
 def test_refused_layer_is_reported_and_child_goes_on(workdir, monkeypatch):
-    import eureka_lab.limits as limits_module
+    import eureka_lab.isolation.limits as limits_module
 
     monkeypatch.setattr(limits_module, "_libc", lambda: None)  # as if unshare() were missing
     proc = run_child("print('ran')", KEEP_UID, workdir)
@@ -391,7 +391,7 @@ def test_refused_layer_is_reported_and_child_goes_on(workdir, monkeypatch):
 
 
 def test_a_weak_sandbox_is_announced_loudly_at_the_start_of_a_run():
-    from eureka_lab.report import describe_event
+    from eureka_lab.report.terminal import describe_event
 
     layers = describe(dict.fromkeys(LAYERS, True)).splitlines()
     assert describe_event({"event": "sandbox", "layers": layers}) is None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from eureka_lab import limits, lockdown
+from eureka_lab.isolation import limits, lockdown
 
 pytestmark = [pytest.mark.oslayers, pytest.mark.slow]
 
@@ -30,15 +30,15 @@ ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_N
 # Each escape prints "harm" when it worked, or the name of the error that stopped it.
 CHILD = r"""
 import ctypes, errno, json, os, socket, sys, time
-from eureka_lab import limits, lockdown
+from eureka_lab.isolation import limits, lockdown
 
 mode, watch, scratch, port, marker, inherited, pkg = sys.argv[1:8]
 port, inherited = int(port), int(inherited)
 results = {}
 libc = ctypes.CDLL(None, use_errno=True)
 import threading, torch  # imported before any layer, as a job's set-up does
-from eureka_lab.executor import close_inherited
-from eureka_lab.task import data_dir
+from eureka_lab.executors.local import close_inherited
+from eureka_lab.task.model import data_dir
 try:  # opened before any layer; a child in its own user namespace may not open it at all
     parent_ns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY)
 except OSError as e:
@@ -354,10 +354,10 @@ def test_training_works_once_confined():
         """
         import sys
         sys.path.insert(0, "tests")
-        import eureka_lab._preload
+        import eureka_lab.executors._preload
         from conftest import tiny_task_dict
-        from eureka_lab import lockdown
-        from eureka_lab.task import task_from_dict
+        from eureka_lab.isolation import lockdown
+        from eureka_lab.task.model import task_from_dict
         from eureka_lab.trainers import Budget
 
         task = task_from_dict(tiny_task_dict())
@@ -391,7 +391,7 @@ def test_the_probe_sees_every_layer():
 
 GPU_CHILD = r"""
 import errno, fcntl, json, os, sys
-from eureka_lab import lockdown
+from eureka_lab.isolation import lockdown
 
 mode = sys.argv[1]
 before = os.open("/dev/zero", os.O_RDONLY)  # as CUDA opens its devices before confinement

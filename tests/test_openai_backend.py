@@ -8,11 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from eureka_lab import pricing
-from eureka_lab.backends import BackendSettings, make_backend
+from eureka_lab.backends import BackendSettings, make_backend, pricing
 from eureka_lab.backends.base import Message, Prompt
 from eureka_lab.backends.openai_compat import OpenAIBackend
-from eureka_lab.errors import BackendError, BudgetExceeded
+from eureka_lab.core.errors import BackendError, BudgetExceeded
 
 try:
     from tests.fake_openai import FakeOpenAI

@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from eureka_lab.parsing import ParseResult, code_digest, parse_response
+from eureka_lab.reward.parsing import ParseResult, code_digest, parse_response
 
 REWARD = """\
 import numpy as np

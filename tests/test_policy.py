@@ -8,9 +8,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from eureka_lab.errors import ContractError
-from eureka_lab.policy import NUMPY_ALLOWED, check_code
-from eureka_lab.sandbox import _MODULES, _exec_reward, call_reward, load_reward
+from eureka_lab.core.errors import ContractError
+from eureka_lab.reward.check import NUMPY_ALLOWED, check_code
+from eureka_lab.reward.loader import _MODULES, _exec_reward, call_reward, load_reward
 
 GOOD_REWARD = '''
 """Run forward fast while staying upright; penalise effort."""

@@ -8,8 +8,8 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from eureka_lab.evaluation import evaluate
-from eureka_lab.task import task_from_dict
+from eureka_lab.evaluation.evaluator import evaluate
+from eureka_lab.task.model import task_from_dict
 from eureka_lab.trainers import Budget, make_trainer
 from eureka_lab.trainers.ppo import OBS_MEAN, OBS_VAR, PPOTrainer
 from eureka_lab.trainers.ppo_core import normalize

@@ -8,12 +8,12 @@ from __future__ import annotations
 import pytest
 
 from eureka_lab.backends.scripted import ScriptedBackend
-from eureka_lab.errors import ConfigError
-from eureka_lab.loop import Loop, LoopConfig
-from eureka_lab.records import Candidate, Ranking, TrainingResult
-from eureka_lab.selection import OracleSelector, Trained
-from eureka_lab.store import RunStore
-from eureka_lab.task import task_from_dict
+from eureka_lab.core.errors import ConfigError
+from eureka_lab.loop.loop import Loop, LoopConfig
+from eureka_lab.runs.records import Candidate, Ranking, TrainingResult
+from eureka_lab.runs.store import RunStore
+from eureka_lab.selectors.base import OracleSelector, Trained
+from eureka_lab.task.model import task_from_dict
 
 from conftest import tiny_task_dict
 from test_loop import good

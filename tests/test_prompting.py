@@ -5,8 +5,8 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from eureka_lab import contract
-from eureka_lab.prompting import TEMPLATES, PromptBook
+from eureka_lab.prompt.templates import TEMPLATES, PromptBook
+from eureka_lab.reward import contract
 
 VALUES = {
     "system": {"n_envs": 8},

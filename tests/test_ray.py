@@ -18,12 +18,12 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
-from eureka_lab.executor import Job  # noqa: E402
-from eureka_lab.loop import Loop, LoopConfig  # noqa: E402
-from eureka_lab.ray_executor import RayExecutor  # noqa: E402
-from eureka_lab.store import RunStore  # noqa: E402
-from eureka_lab.task import task_from_dict  # noqa: E402
-from eureka_lab.worker import JobSpec  # noqa: E402
+from eureka_lab.executors.job import JobSpec  # noqa: E402
+from eureka_lab.executors.local import Job  # noqa: E402
+from eureka_lab.executors.ray import RayExecutor  # noqa: E402
+from eureka_lab.loop.loop import Loop, LoopConfig  # noqa: E402
+from eureka_lab.runs.store import RunStore  # noqa: E402
+from eureka_lab.task.model import task_from_dict  # noqa: E402
 
 from conftest import tiny_task_dict  # noqa: E402
 from test_loop import good  # noqa: E402

@@ -13,8 +13,8 @@ from eureka_lab.backends import BackendSettings, make_backend
 from eureka_lab.backends.base import Completion, Message, Prompt, Usage
 from eureka_lab.backends.manual import ManualBackend
 from eureka_lab.backends.replay import ReplayBackend
-from eureka_lab.errors import BackendError
-from eureka_lab.store import RunStore
+from eureka_lab.core.errors import BackendError
+from eureka_lab.runs.store import RunStore
 
 SYSTEM = Message("system", "You write reward functions.")
 USER = Message("user", "Task: walk forward.\nObservation: qpos, qvel\nWrite the reward.")

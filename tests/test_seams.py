@@ -7,12 +7,12 @@ import pytest
 from rich.console import Console
 
 from eureka_lab.backends.scripted import ScriptedBackend
-from eureka_lab.errors import ConfigError
-from eureka_lab.loop import Loop, LoopConfig
-from eureka_lab.report import show_run
-from eureka_lab.results import load_run
-from eureka_lab.store import RunStore
-from eureka_lab.task import task_from_dict
+from eureka_lab.core.errors import ConfigError
+from eureka_lab.loop.loop import Loop, LoopConfig
+from eureka_lab.report.results import load_run
+from eureka_lab.report.terminal import show_run
+from eureka_lab.runs.store import RunStore
+from eureka_lab.task.model import task_from_dict
 
 from conftest import tiny_task_dict
 from doubles import FakeTrainer, GrowingTrainer, InlineExecutor, ScriptedSelector, register
@@ -67,8 +67,8 @@ def test_fake_trainer_settings_are_validated_by_the_trainer():
 
 
 def test_fitness_selection_refuses_candidates_without_fitness():
-    from eureka_lab.records import Candidate, TrainingResult
-    from eureka_lab.selection import FitnessSelector, Trained
+    from eureka_lab.runs.records import Candidate, TrainingResult
+    from eureka_lab.selectors.base import FitnessSelector, Trained
 
     cand = Candidate(id="iter_00/cand_00", iteration=0, index=0)
     with pytest.raises(ConfigError, match="needs a fitness"):
@@ -76,8 +76,8 @@ def test_fitness_selection_refuses_candidates_without_fitness():
 
 
 def test_fitness_selection_groups_ties_in_input_order():
-    from eureka_lab.records import Candidate, TrainingResult
-    from eureka_lab.selection import FitnessSelector, Trained
+    from eureka_lab.runs.records import Candidate, TrainingResult
+    from eureka_lab.selectors.base import FitnessSelector, Trained
 
     def t(i, f):
         cand = Candidate(id=f"iter_00/cand_{i:02d}", iteration=0, index=i)
@@ -105,7 +105,7 @@ class OldestFirst:
 
 
 def test_after_an_iteration_without_improvement_the_prompt_lists_what_failed(tmp_path, fake_task):
-    from eureka_lab.selection import SELECTORS
+    from eureka_lab.selectors.base import SELECTORS
 
     SELECTORS.register("oldest", OldestFirst)
     answers = [good(1.0), good(2.0), good(3.0), "no code at all", good(5.0), good(6.0)]
@@ -127,7 +127,7 @@ def test_after_an_iteration_without_improvement_the_prompt_lists_what_failed(tmp
 
 
 def test_final_seeds_never_replay_the_search_seed():
-    from eureka_lab.loop import final_seeds
+    from eureka_lab.loop.loop import final_seeds
 
     for seed in (0, 7, 1000):
         config = LoopConfig(seed=seed)

@@ -8,10 +8,10 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from eureka_lab import files as files_mod
 from eureka_lab.backends.base import Completion, Message, Prompt, Usage
-from eureka_lab.errors import RunError
-from eureka_lab.records import (
+from eureka_lab.core import files as files_mod
+from eureka_lab.core.errors import RunError
+from eureka_lab.runs.records import (
     FORMAT_VERSION,
     Candidate,
     Checkpoint,
@@ -19,7 +19,7 @@ from eureka_lab.records import (
     Iteration,
     TrainingResult,
 )
-from eureka_lab.store import (
+from eureka_lab.runs.store import (
     CONFIG,
     EVENTS,
     RunStore,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from eureka_lab.errors import TaskError
-from eureka_lab.sandbox import load_reward
-from eureka_lab.task import (
+from eureka_lab.core.errors import TaskError
+from eureka_lab.reward.loader import load_reward
+from eureka_lab.task.model import (
     ENV_REWARD,
     builtin_task_files,
     data_dir,

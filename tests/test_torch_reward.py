@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from eureka_lab.batched import GymBatch
-from eureka_lab.contract import check_reward_output
-from eureka_lab.errors import ContractError
-from eureka_lab.sandbox import call_reward, load_reward
-from eureka_lab.task import load_task
-from eureka_lab.torch_numpy import check_output, to_tensor
-from eureka_lab.worker import validate
+from eureka_lab.core.errors import ContractError
+from eureka_lab.executors.job import validate
+from eureka_lab.reward.contract import check_reward_output
+from eureka_lab.reward.loader import call_reward, load_reward
+from eureka_lab.reward.numpy_on_torch import check_output, to_tensor
+from eureka_lab.task.model import load_task
 
 pytest.importorskip("array_api_compat")
 
@@ -156,8 +156,8 @@ def test_tensor_attributes_off_the_list_are_refused_by_policy_and_namespace(atta
     """The static policy refuses each attribute with the reviewed list in its message, and
     the bytecode check (the namespace's half) refuses the same code when the policy is
     skipped: nothing reaches a file."""
-    from eureka_lab.policy import check_code
-    from eureka_lab.sandbox import _exec_reward, _torch_modules
+    from eureka_lab.reward.check import check_code
+    from eureka_lab.reward.loader import _exec_reward, _torch_modules
 
     secret = tmp_path / "secret.txt"
     secret.write_text("s3cret")
@@ -183,7 +183,7 @@ def test_every_readable_attribute_of_a_tensor_or_storage_is_reviewed():
     fails here."""
     import re
 
-    from eureka_lab.sandbox import READABLE_ATTRIBUTES
+    from eureka_lab.reward.loader import READABLE_ATTRIBUTES
 
     risky = re.compile(
         r"storage|file|ptr|share|pin|^set_|hook|grad|save|load|numpy|^data$|^base$|view|"

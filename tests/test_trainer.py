@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from eureka_lab import evaluation
-from eureka_lab.evaluation import EVAL_SEED_BASE, Episode, evaluate, score_episodes
-from eureka_lab.records import Evaluation
-from eureka_lab.task import task_from_dict
+from eureka_lab.evaluation import evaluator as evaluation
+from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE, Episode, evaluate, score_episodes
+from eureka_lab.runs.records import Evaluation
+from eureka_lab.task.model import task_from_dict
 from eureka_lab.trainers import Budget
 from eureka_lab.trainers.sb3 import OBS_MEAN, SB3Settings, SB3Trainer
 

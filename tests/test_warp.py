@@ -17,11 +17,11 @@ import torch  # noqa: E402
 
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
 from eureka_lab.batched.warp import WarpBatch, init_warp, kernel_cache  # noqa: E402
-from eureka_lab.loop import Loop, LoopConfig  # noqa: E402
-from eureka_lab.results import load_run  # noqa: E402
-from eureka_lab.sandbox import load_reward  # noqa: E402
-from eureka_lab.store import RunStore  # noqa: E402
-from eureka_lab.task import Task, load_task  # noqa: E402
+from eureka_lab.loop.loop import Loop, LoopConfig  # noqa: E402
+from eureka_lab.report.results import load_run  # noqa: E402
+from eureka_lab.reward.loader import load_reward  # noqa: E402
+from eureka_lab.runs.store import RunStore  # noqa: E402
+from eureka_lab.task.model import Task, load_task  # noqa: E402
 from eureka_lab.trainers import Budget, make_trainer  # noqa: E402
 
 from doubles import register  # noqa: E402

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from eureka_lab.task import task_from_dict
-from eureka_lab.wrapper import (
+from eureka_lab.reward.applied import (
     ENV_COMPONENT,
     ComponentStats,
     EpisodeTracker,
@@ -16,6 +15,7 @@ from eureka_lab.wrapper import (
     make_reward_wrapper,
     true_next_obs,
 )
+from eureka_lab.task.model import task_from_dict
 
 N_ENVS = 2
 EPISODE = 20
@@ -164,7 +164,7 @@ def test_true_next_obs_without_dones_is_unchanged():
 
 
 def test_reward_computer_rejects_contract_breach():
-    from eureka_lab.errors import ContractError
+    from eureka_lab.core.errors import ContractError
 
     compute = RewardComputer(lambda o, a, n, i: (np.ones(3), {"a": np.ones(3)}))
     with pytest.raises(ContractError, match="shape"):

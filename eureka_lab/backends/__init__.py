@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from eureka_lab.backends.base import Backend, Completion, Evidence, Message, Prompt, Usage
-from eureka_lab.errors import BackendError, did_you_mean
+from eureka_lab.core.errors import BackendError, did_you_mean
 
 __all__ = [
     "Backend",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from eureka_lab.conversation import (
+from eureka_lab.prompt.conversation import (
     Completion,
     Evidence,
     Message,

@@ -17,8 +17,8 @@ from typing import IO
 
 from eureka_lab.backends import BackendSettings
 from eureka_lab.backends.base import Completion, Prompt, Usage
-from eureka_lab.errors import BackendError
-from eureka_lab.files import atomic_write
+from eureka_lab.core.errors import BackendError
+from eureka_lab.core.files import atomic_write
 
 END_MARK = "EOF"
 

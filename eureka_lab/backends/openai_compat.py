@@ -6,7 +6,7 @@ that returns fewer choices (Ollama ignores ``n``) gets parallel single requests 
 rest. Transient failures (429, 5xx, timeouts, dropped connections, unreadable answers)
 are retried here with exponential backoff that honours ``Retry-After``; a request that
 still fails becomes failed samples, so the call always returns ``n`` items. A bad key, an
-unknown model or a malformed URL raise :class:`~eureka_lab.errors.BackendError` at once.
+unknown model or a malformed URL raise :class:`~eureka_lab.core.errors.BackendError` at once.
 
 The API key never leaves this module: it is scrubbed from every message kept or raised.
 """
@@ -25,10 +25,9 @@ from urllib.parse import urlparse
 
 import openai
 
-from eureka_lab import pricing
-from eureka_lab.backends import BackendSettings
+from eureka_lab.backends import BackendSettings, pricing
 from eureka_lab.backends.base import Completion, Prompt, Usage
-from eureka_lab.errors import BackendError, BudgetExceeded
+from eureka_lab.core.errors import BackendError, BudgetExceeded
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from eureka_lab.contract import batch_info
-from eureka_lab.registry import Registry
+from eureka_lab.core.registry import Registry
+from eureka_lab.reward.contract import batch_info
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class Locomotion:
         xp: Any = np,
     ) -> tuple[Any, Any, dict[str, Any]]:
         """(env reward, terminated, info) after a step. ``xp``: numpy, or numpy's names
-        over torch (:func:`eureka_lab.torch_numpy.make_numpy`) for tensors."""
+        over torch (:func:`eureka_lab.reward.numpy_on_torch.make_numpy`) for tensors."""
         raise NotImplementedError
 
     def env_class(self) -> Any:
@@ -258,6 +258,6 @@ class MujocoBatch:
 
 
 def _visible(key: str) -> bool:
-    from eureka_lab.contract import visible_info_key
+    from eureka_lab.reward.contract import visible_info_key
 
     return visible_info_key(key)

@@ -73,8 +73,8 @@ class WarpBatch:
         wp = init_warp()
         import mujoco_warp as mjw
 
-        from eureka_lab.task import _quiet_known_mujoco_warnings
-        from eureka_lab.torch_numpy import make_numpy
+        from eureka_lab.reward.numpy_on_torch import make_numpy
+        from eureka_lab.task.model import _quiet_known_mujoco_warnings
 
         self.definition = LOCOMOTION[task.env_id]
         self.kw = {**self.definition.defaults(), **task.env_kwargs}
@@ -176,7 +176,7 @@ class WarpBatch:
         if self.device.type != "cpu" or bool(done.any()):
             self._restart(done)
             obs = torch.where(done[:, None], self._observe(), reached)
-        from eureka_lab.contract import visible_info_key
+        from eureka_lab.reward.contract import visible_info_key
 
         return Step(
             obs=obs,

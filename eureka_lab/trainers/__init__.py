@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eureka_lab.registry import Registry
+from eureka_lab.core.registry import Registry
 from eureka_lab.trainers.base import Budget, Resources, Trainer
 
 __all__ = ["TRAINERS", "Budget", "Resources", "Trainer", "make_trainer"]

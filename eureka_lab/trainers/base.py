@@ -28,8 +28,8 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 from pydantic import BaseModel
 
-from eureka_lab.contract import RewardFn
-from eureka_lab.records import CheckpointStats, TrainingReport
+from eureka_lab.reward.contract import RewardFn
+from eureka_lab.runs.records import CheckpointStats, TrainingReport
 
 Arrays = dict[str, np.ndarray]
 Act = Callable[[np.ndarray], np.ndarray]

@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from eureka_lab.contract import RewardFn
-from eureka_lab.records import CheckpointStats, TrainingReport
+from eureka_lab.reward.contract import RewardFn
+from eureka_lab.runs.records import CheckpointStats, TrainingReport
 from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources, ppo_description
 
 ACTOR_PREFIX = "actor/"
@@ -199,9 +199,9 @@ class PPOTrainer:
         (``budget.resume`` None) trains more than one."""
         import torch
 
-        from eureka_lab.device_stats import DeviceComponentStats, DeviceEpisodeTracker
+        from eureka_lab.reward.applied import ComponentStats, EpisodeTracker
+        from eureka_lab.trainers.device_stats import DeviceComponentStats, DeviceEpisodeTracker
         from eureka_lab.trainers.ppo_core import PPO, ActionSpace
-        from eureka_lab.wrapper import ComponentStats, EpisodeTracker
 
         if budget.resume is not None and len(load_rewards) != 1:
             raise ValueError("only one reward can continue a training (budget.resume)")
@@ -350,7 +350,7 @@ class PPOTrainer:
 
     def reward_computer(self, load_reward: Callable[..., RewardFn | None], device: Any) -> Any:
         """What applies the candidate's reward to a batched transition (confines the job)."""
-        from eureka_lab.wrapper import RewardComputer
+        from eureka_lab.reward.applied import RewardComputer
 
         return RewardComputer(load_reward())
 

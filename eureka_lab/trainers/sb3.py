@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from eureka_lab.contract import RewardFn
-from eureka_lab.records import CheckpointStats, TrainingReport
+from eureka_lab.reward.contract import RewardFn
+from eureka_lab.runs.records import CheckpointStats, TrainingReport
 from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources, ppo_description
 
 POLICY_PREFIX = "policy/"
@@ -94,7 +94,7 @@ class SB3Trainer:
         from stable_baselines3.common.logger import Logger
         from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-        from eureka_lab.wrapper import make_reward_wrapper
+        from eureka_lab.reward.applied import make_reward_wrapper
 
         s = self.settings
         torch.set_num_threads(s.threads)

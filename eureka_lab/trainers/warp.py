@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from eureka_lab.contract import RewardFn
+from eureka_lab.reward.contract import RewardFn
 from eureka_lab.trainers.base import Resources
 from eureka_lab.trainers.ppo import PPOSettings, PPOTrainer
 
@@ -113,7 +113,7 @@ class WarpTrainer(PPOTrainer):
 
     def train(self, task: Any, load_reward: Any, budget: Any, report: Any) -> Any:
         from eureka_lab.batched.mujoco import MujocoBatch
-        from eureka_lab.errors import ConfigError
+        from eureka_lab.core.errors import ConfigError
 
         if not MujocoBatch.supports(task):
             raise ConfigError(
@@ -130,6 +130,6 @@ class WarpTrainer(PPOTrainer):
         return WarpBatch(task, n_envs, self.device_name)
 
     def reward_computer(self, load_reward: Callable[..., RewardFn | None], device: Any) -> Any:
-        from eureka_lab.torch_numpy import TensorReward
+        from eureka_lab.reward.numpy_on_torch import TensorReward
 
         return TensorReward(load_reward(namespace="torch", device=str(device)))

@@ -1,6 +1,6 @@
 """Test-only: run a job with sandbox layers switched OFF, to show the layers behind them hold.
 
-The hostile tests monkeypatch ``eureka_lab.executor._child_main`` in the test process with
+The hostile tests monkeypatch ``eureka_lab.executors.local._child_main`` in the test process with
 ``functools.partial(child_main, layers=...)``. The executor pickles that target by reference,
 so it runs in the forked job child only (never in the fork server, never in other tests'
 jobs), switches the named layers off there, and hands over to the real ``_child_main``:
@@ -11,7 +11,7 @@ jobs), switches the named layers off there, and hands over to the real ``_child_
 ``python``     all three: every Python layer off
 
 What is left is what a job would have if those layers had a hole: the OS layers of
-:mod:`eureka_lab.limits` and :mod:`eureka_lab.lockdown`.
+:mod:`eureka_lab.isolation.limits` and :mod:`eureka_lab.isolation.lockdown`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def child_main(
     layers: tuple[str, ...],
     marker_dir: str | None = None,
 ):
-    from eureka_lab import executor, sandbox
+    from eureka_lab.executors import local as executor
+    from eureka_lab.reward import loader as sandbox
 
     if "python" in layers:
         layers = PYTHON_LAYERS

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eureka_lab.ast_tools import bound
 from eureka_lab.backends.offline.program import Program
 from eureka_lab.backends.offline.surgery import prune, transplant
+from eureka_lab.core.ast_tools import bound
 
 _CONSTANT_BIAS = 4.0
 

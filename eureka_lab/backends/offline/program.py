@@ -19,7 +19,7 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from eureka_lab.ast_tools import bound, copy_tree, program_key
+from eureka_lab.core.ast_tools import bound, copy_tree, program_key
 
 FUNCTION_NAME = "compute_reward"
 COMPONENTS = "components"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import ast
 
-from eureka_lab.ast_tools import all_args, bound, fresh, names_in, rename, used
 from eureka_lab.backends.offline.program import COMPONENTS, FUNCTION_NAME, TOTAL, Program
+from eureka_lab.core.ast_tools import all_args, bound, fresh, names_in, rename, used
 
 
 def prune(prog: Program) -> Program:

@@ -1,0 +1,173 @@
+"""Evaluation episodes, the fitness contract, and the evaluator.
+
+A task's fitness function scores one finished :class:`Episode` (higher is better)::
+
+    def fitness(episode: Episode) -> float
+
+It is trusted task code: it sees the env's own rewards, every ``info`` key and, for MuJoCo
+envs, the simulator state (``qpos``, ``qvel``) at every step. Reward code never sees it.
+
+:func:`evaluate` is the evaluator: it runs in a process that never imports or executes reward
+code, rebuilds each checkpoint's policy from plain arrays, rolls it out on fixed-seed
+episodes and scores it. The fitness that selects candidates comes only from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eureka_lab.reward.contract import stack_infos
+from eureka_lab.runs.records import Evaluation
+
+EVAL_SEED_BASE = 1_000_000
+"""Evaluation episodes use seeds EVAL_SEED_BASE + i, the same for every candidate."""
+
+
+@dataclass(frozen=True)
+class Episode:
+    observations: np.ndarray
+    """Shape (T + 1, *obs_shape): the reset observation, then one per step."""
+    actions: np.ndarray
+    """Shape (T, *action_shape)."""
+    rewards: np.ndarray
+    """Shape (T,): the environment's own reward."""
+    infos: dict[str, np.ndarray]
+    """Numeric info keys present at every step, each of shape (T, ...)."""
+    qpos: np.ndarray | None
+    """Shape (T + 1, nq) for MuJoCo envs (reset state first), else None."""
+    qvel: np.ndarray | None
+    terminated: bool
+    truncated: bool
+
+    @property
+    def length(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def env_return(self) -> float:
+        return float(np.sum(self.rewards))
+
+
+FitnessFn = Callable[[Episode], float]
+
+
+def env_return(episode: Episode) -> float:
+    """The fitness used when a task names none: the environment's own return."""
+    return episode.env_return
+
+
+def _sim_state(env: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    data = getattr(env.unwrapped, "data", None)
+    if data is None or not hasattr(data, "qpos"):
+        return None
+    return np.array(data.qpos, dtype=np.float64), np.array(data.qvel, dtype=np.float64)
+
+
+def rollout(
+    envs: Sequence[Any],
+    act: Callable[[np.ndarray], np.ndarray],
+    seeds: Sequence[int],
+) -> list[Episode]:
+    """Run one episode in each env (seeded), acting on all unfinished envs in one batch.
+
+    ``act`` maps a batch of raw observations to a batch of actions.
+    """
+    n = len(envs)
+    obs_lists: list[list[np.ndarray]] = [[] for _ in range(n)]
+    act_lists: list[list[np.ndarray]] = [[] for _ in range(n)]
+    rew_lists: list[list[float]] = [[] for _ in range(n)]
+    info_lists: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    state_lists: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
+    ends: list[tuple[bool, bool] | None] = [None] * n
+    current = []
+    for i, (env, seed) in enumerate(zip(envs, seeds, strict=True)):
+        obs, _ = env.reset(seed=int(seed))
+        current.append(obs)
+        obs_lists[i].append(np.array(obs))
+        st = _sim_state(env)
+        if st is not None:
+            state_lists[i].append(st)
+    while any(e is None for e in ends):
+        live = [i for i in range(n) if ends[i] is None]
+        actions = act(np.stack([current[i] for i in live]))
+        for j, i in enumerate(live):
+            a = actions[j]
+            obs, rew, term, trunc, info = envs[i].step(a)
+            current[i] = obs
+            obs_lists[i].append(np.array(obs))
+            act_lists[i].append(np.array(a))
+            rew_lists[i].append(float(rew))
+            info_lists[i].append(info)
+            st = _sim_state(envs[i])
+            if st is not None:
+                state_lists[i].append(st)
+            if term or trunc:
+                ends[i] = (bool(term), bool(trunc))
+    episodes = []
+    for i in range(n):
+        states = state_lists[i]
+        term, trunc = ends[i]  # type: ignore[misc]
+        episodes.append(
+            Episode(
+                observations=np.stack(obs_lists[i]),
+                actions=np.stack(act_lists[i]),
+                rewards=np.asarray(rew_lists[i], dtype=np.float64),
+                infos=stack_infos(info_lists[i]),
+                qpos=np.stack([s[0] for s in states]) if states else None,
+                qvel=np.stack([s[1] for s in states]) if states else None,
+                terminated=term,
+                truncated=trunc,
+            )
+        )
+    return episodes
+
+
+def score_episodes(
+    task: Any, episodes: list[Episode], step: int, behaviour: Any = None
+) -> Evaluation:
+    """Fitness (mean over episodes), success rate, env return and length of evaluations;
+    no fitness (None) for a task that only a person judges."""
+    fitness = success = None
+    if getattr(task, "has_fitness", True):
+        fn = task.fitness_fn or env_return
+        scores = [float(fn(ep)) for ep in episodes]
+        if not all(np.isfinite(scores)):
+            raise ValueError(f"the task's fitness function returned a non-finite value: {scores}")
+        fitness = float(np.mean(scores))
+        if task.success_threshold is not None:
+            success = float(np.mean([s >= task.success_threshold for s in scores]))
+    return Evaluation(
+        step=step,
+        fitness=fitness,
+        success_rate=success,
+        eval_env_return=float(np.mean([ep.env_return for ep in episodes])),
+        eval_length=float(np.mean([ep.length for ep in episodes])),
+        behaviour=behaviour,
+    )
+
+
+def evaluate(
+    task: Any, trainer: Any, policies: dict[int, dict[str, np.ndarray]], episodes: int
+) -> list[Evaluation]:
+    """Score each checkpoint's policy (by step) on ``episodes`` fixed-seed episodes."""
+    from eureka_lab.evaluation.behaviour import layout, summarise
+
+    envs = [task.make_env() for _ in range(episodes)]
+    seeds = [EVAL_SEED_BASE + i for i in range(episodes)]
+    where = layout(envs[0])
+    spec = getattr(envs[0], "spec", None)
+    limit = task.max_episode_steps or getattr(spec, "max_episode_steps", None)
+    out = []
+    try:
+        for step, arrays in sorted(policies.items()):
+            eps = rollout(envs, trainer.policy(task, arrays), seeds)
+            what = summarise(eps, where, task.observation_names, envs[0].action_space, limit)
+            out.append(score_episodes(task, eps, step, what))
+        return out
+    finally:
+        for env in envs:
+            env.close()

@@ -1,0 +1,115 @@
+"""Pictures of a run (matplotlib, imported on first use): every function returns the Figure
+and draws on ``ax`` when one is given.
+
+- :func:`fitness`: every candidate's task score per iteration, and the best so far;
+- :func:`components`: each reward component of one candidate over training, with the score;
+- :func:`final`: the closing comparison of best, human and sparse rewards, per seed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from eureka_lab.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from eureka_lab.report.results import Candidate, Run
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",):
+            matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError(
+            'Plots need matplotlib: pip install "eureka-lab[notebook]" (or matplotlib).'
+        ) from None
+    return plt
+
+
+def _axes(ax: Any, size: tuple[float, float] = (6.4, 3.6)) -> tuple[Any, Any]:
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+        return fig, ax
+    return ax.figure, ax
+
+
+def fitness(run: Run, ax: Any = None) -> Any:
+    """Every trained candidate's score by iteration (dots), failed ones marked at the
+    bottom, and the run's best so far (a line)."""
+    fig, ax = _axes(ax)
+    cands = run.candidates
+    scored = [(c.iteration, c.fitness) for c in cands if c.fitness is not None]
+    failed = [c.iteration for c in cands if c.status == "failed"]
+    if scored:
+        ax.scatter(*zip(*scored, strict=True), s=25, alpha=0.7, label="candidate")
+        best: dict[int, float] = {}
+        for it, f in scored:
+            best[it] = max(best.get(it, f), f)
+        its = sorted(best)
+        running, so_far = [], float("-inf")
+        for it in its:
+            so_far = max(so_far, best[it])
+            running.append(so_far)
+        ax.plot(its, running, color="black", lw=2, label="best so far")
+        if failed:
+            low = min(f for _, f in scored)
+            ax.scatter(failed, [low] * len(failed), marker="x", color="red", label="failed")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("task score")
+    ax.set_title(f"{run.task.name}: candidates by iteration")
+    ax.set_xticks(sorted({c.iteration for c in cands}) or [0])
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def components(cand: Candidate, ax: Any = None) -> Any:
+    """Each reward component's mean at the checkpoints, and the task score on a second axis."""
+    fig, ax = _axes(ax)
+    cps = cand.checkpoints
+    steps = [c.step for c in cps]
+    for name in sorted({n for c in cps for n in c.components}):
+        ax.plot(
+            [c.step for c in cps if name in c.components],
+            [c.components[name].mean for c in cps if name in c.components],
+            marker=".",
+            label=name,
+        )
+    ax.set_xlabel("training step")
+    ax.set_ylabel("component mean")
+    ax.set_title(f"{cand.id}: reward components")
+    scores = [c.fitness for c in cps]
+    if steps and all(s is not None for s in scores):
+        twin = ax.twinx()
+        twin.plot(steps, scores, color="black", ls="--", lw=2, label="task score")
+        twin.set_ylabel("task score")
+        twin.legend(loc="lower right", fontsize="small")
+    ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def final(run: Run, ax: Any = None) -> Any:
+    """The closing comparison: each reward's score per seed, and its mean."""
+    fig, ax = _axes(ax)
+    summary = run.summary
+    if summary is None:
+        ax.text(0.5, 0.5, "the run has not finished", ha="center", va="center")
+        return fig
+    names = list(summary.final)
+    for i, name in enumerate(names):
+        row = summary.final[name]
+        per_seed = [x for x in row.per_seed if x is not None]
+        ax.scatter([i] * len(per_seed), per_seed, alpha=0.7)
+        if row.fitness is not None:
+            ax.hlines(row.fitness, i - 0.25, i + 0.25, color="black", lw=2)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("task score")
+    ax.set_title(f"final comparison over seeds {', '.join(map(str, summary.seeds))}")
+    fig.tight_layout()
+    return fig

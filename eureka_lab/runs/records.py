@@ -1,0 +1,310 @@
+"""Typed records of a run: one schema each, validated when written and when read.
+
+Everything a run stores goes through these models and the run store's methods
+(:mod:`eureka_lab.runs.store`). Records that carry data from a process that ran candidate code
+(:class:`TrainingReport`, :class:`CheckpointStats`) are bounded here: strings are cut,
+component names and counts are limited, numbers must be finite, unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+
+from eureka_lab.core.text import safe_name, safe_text
+
+FORMAT_VERSION = 2
+"""Version of the run-directory format. 1 (eureka-lab 0.1, no version recorded): untyped
+records, fitness measured in the process that ran reward code; 2: typed records, fitness
+measured by the evaluator."""
+
+MAX_COMPONENTS = 32
+"""Most reward components a candidate may return."""
+MAX_REASON = 4000
+"""Longest failure reason or traceback kept from a candidate."""
+
+
+def _finite(x: float | None) -> float | None:
+    if x is not None and not math.isfinite(x):
+        raise ValueError(f"must be a finite number, got {x}")
+    return x
+
+
+Num = Annotated[float, AfterValidator(_finite)]
+OptNum = Annotated[float | None, AfterValidator(_finite)]
+Reason = Annotated[str, AfterValidator(lambda s: safe_text(s, MAX_REASON))]
+Name = Annotated[str, AfterValidator(safe_name)]
+
+
+class Record(BaseModel):
+    """Base of every record: unknown keys are refused, values validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Stats(Record):
+    """Mean, min and max of a reward component since the previous checkpoint."""
+
+    mean: Num
+    min: Num
+    max: Num
+
+
+def _bounded_components(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_COMPONENTS:
+        raise ValueError(f"{len(value)} components; at most {MAX_COMPONENTS} are kept")
+    return value
+
+
+class CheckpointStats(Record):
+    """What training reports at a checkpoint (from the process that ran reward code)."""
+
+    step: int = Field(ge=0)
+    components: Annotated[dict[Name, Stats], AfterValidator(_bounded_components)]
+    episodes: int = Field(0, ge=0)
+    episode_length: OptNum = None
+    env_return: OptNum = None
+    reward_return: OptNum = None
+    seconds: Num = 0.0
+
+
+class Signal(Record):
+    """One named quantity over the evaluation episodes (means over episodes)."""
+
+    name: Name
+    start: Num
+    end: Num
+    min: Num
+    max: Num
+    mean: Num
+
+
+class Event(Record):
+    """Something notable the policy did: a fall, a flip, standing still."""
+
+    kind: Literal["terminated", "fall", "flip", "still"]
+    """terminated: episodes ended by the env's own condition (a goal or a failure); fall:
+    ended so by a simulated body whose root can rise and fall (it fell or tipped over)."""
+    episodes: int
+    """In how many of the evaluation episodes."""
+    step: OptNum = None
+    """fall: the mean step it happened at."""
+    value: OptNum = None
+    """flip: mean turns of the root (signed); still: mean displacement."""
+
+
+MAX_SIGNALS = 12
+
+
+class Behaviour(Record):
+    """What the policy did in the evaluation episodes, described task-agnostically by the
+    evaluator: no reward code, no fitness function."""
+
+    episodes: int
+    length: Num
+    terminated: int
+    truncated: int
+    signals: list[Signal] = Field(default_factory=list, max_length=MAX_SIGNALS)
+    """Most informative first: the simulator's root state, then observation entries."""
+    action_magnitude: OptNum = None
+    action_at_limits: OptNum = None
+    """Share of action entries within 2% of a bound (continuous actions)."""
+    events: list[Event] = Field(default_factory=list, max_length=3)
+
+
+class Evaluation(Record):
+    """The checkpoint policy's score, measured by the evaluator (no reward code there); no
+    fitness for a task that only a person judges."""
+
+    step: int = Field(ge=0)
+    fitness: OptNum
+    success_rate: OptNum = None
+    eval_env_return: OptNum = None
+    eval_length: OptNum = None
+    behaviour: Behaviour | None = None
+
+
+class Checkpoint(CheckpointStats):
+    """A checkpoint: training statistics, and the evaluation once it is measured."""
+
+    fitness: OptNum = None
+    success_rate: OptNum = None
+    eval_env_return: OptNum = None
+    eval_length: OptNum = None
+    behaviour: Behaviour | None = None
+
+
+class TrainingReport(Record):
+    """How training ended, as the training process says (never its score)."""
+
+    steps: int = Field(ge=0)
+    seconds: Num
+    components: list[Name] = Field(default_factory=list, max_length=MAX_COMPONENTS)
+
+
+Status = Literal["trained", "failed"]
+
+
+class TrainingResult(Record):
+    """The result of training one reward: scores from the evaluator, never from training."""
+
+    status: Status
+    stage: str | None = None
+    reason: Reason | None = None
+    traceback: Reason | None = None
+    fitness: OptNum = None
+    success_rate: OptNum = None
+    best_step: int | None = None
+    final_fitness: OptNum = None
+    final_success_rate: OptNum = None
+    steps: int = 0
+    seconds: Num = 0.0
+    steps_per_second: Num = 0.0
+    components: list[Name] = Field(default_factory=list)
+    wall_seconds: Num = 0.0
+    target: int | None = None
+    """The steps this training was asked to reach (None: the run's budget)."""
+    spent_steps: int | None = None
+    """Env steps spent on this reward over every round of training (None: ``steps``; more
+    than ``steps`` where a trainer that cannot continue started a round again)."""
+    stopped_at: int | None = None
+    """Successive halving stopped training here (steps), the reward being in the worse half."""
+
+    @property
+    def spent(self) -> int:
+        return self.steps if self.spent_steps is None else self.spent_steps
+
+
+class Validation(Record):
+    """A short run of the reward on real transitions, in the sandbox."""
+
+    ok: bool
+    components: list[Name] = Field(default_factory=list, max_length=MAX_COMPONENTS)
+    transitions: int = 0
+    seconds: Num = 0.0
+    stage: str | None = None
+    reason: Reason | None = None
+    traceback: Reason | None = None
+
+
+CandidateStatus = Literal["parsed", "failed", "duplicate", "valid"]
+Stage = Literal["model", "parse", "policy", "validation", "training"]
+
+
+class Candidate(Record):
+    """One answer of the model, from parsing to validation (training: :class:`TrainingResult`)."""
+
+    id: str
+    iteration: int
+    index: int
+    repair: int = 0
+    parent: str | None = None
+    """The candidate this one repairs."""
+    based_on: str | None = None
+    """The best candidate whose answer and feedback the sampling prompt carried."""
+    status: CandidateStatus = "failed"
+    stage: Stage | None = None
+    reason: Reason | None = None
+    traceback: Reason | None = None
+    digest: str | None = None
+    duplicate_of: str | None = None
+    parse: Reason | None = None
+    policy: list[Reason] = Field(default_factory=list)
+    components: list[Name] = Field(default_factory=list)
+    validation: Validation | None = None
+
+
+class Iteration(Record):
+    """A finished iteration: its candidates and how selection ordered the trained ones."""
+
+    iteration: int
+    candidates: list[str]
+    trained: int
+    ranking: list[list[str]] = Field(default_factory=list)
+    """Trained candidates, best first; candidates in one inner list are tied."""
+    best: str | None = None
+    best_fitness: OptNum = None
+    run_best: str | None = None
+    """The run's best after this iteration (its best, or an earlier one the selector kept)."""
+
+
+class Ranking(Record):
+    """One preference query: how an annotator (a person, an oracle) ordered candidates."""
+
+    annotator: Name
+    time: float
+    iteration: int
+    candidates: list[str]
+    order: list[list[str]]
+    """Best first; candidates in one inner list are tied."""
+    comments: dict[str, Reason] = Field(default_factory=dict)
+    """Per candidate, in the annotator's words."""
+    overall: Reason | None = None
+    cant_tell: bool = False
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """The ranking as pairwise comparisons (preferred, other); ties give none."""
+        return [
+            (a, b)
+            for i, better in enumerate(self.order)
+            for worse in self.order[i + 1 :]
+            for a in better
+            for b in worse
+        ]
+
+
+class FinalRow(Record):
+    """One reward of the closing comparison (best, human, sparse) over the final seeds."""
+
+    fitness: OptNum = None
+    """Mean over the seeds that trained."""
+    std: OptNum = None
+    """Standard deviation over those seeds (None with fewer than two)."""
+    success_rate: OptNum = None
+    per_seed: list[OptNum] = Field(default_factory=list)
+    failed: list[Reason | None] = Field(default_factory=list)
+    reward: str
+
+
+class Usage(Record):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class RunSummary(Record):
+    """The result of a run."""
+
+    task: str
+    best: str
+    best_search_fitness: OptNum = None
+    seeds: list[int]
+    timesteps: int
+    final: dict[str, FinalRow]
+    normalized_score: OptNum = None
+    best_vs_human: Literal["better", "worse", "within noise"] | None = None
+    """Whether best and human differ by more than their spread over the final seeds."""
+    eval_episodes: int | None = None
+    """Evaluation episodes per checkpoint in the final comparison."""
+    preference_queries: int = 0
+    """Rankings asked of an annotator (a person, an oracle) during the run."""
+    verdict: Literal["best", "human", "can't tell"] | None = None
+    """Which of the final best and human rewards the annotator preferred, from their
+    rollout videos (selection by a person)."""
+    usage: Usage = Field(default_factory=Usage)
+
+    @field_validator("final")
+    @classmethod
+    def _names(cls, v: dict[str, FinalRow]) -> dict[str, FinalRow]:
+        unknown = set(v) - {"best", "human", "sparse"}
+        if unknown:
+            raise ValueError(f"unknown rewards in the final comparison: {sorted(unknown)}")
+        return v
