@@ -30,7 +30,7 @@ def step_rate(task_name: str, envs: int, device: str, steps: int = 200) -> float
     import torch
 
     from eureka_lab.batched.warp import WarpBatch
-    from eureka_lab.task.model import load_task
+    from eureka_lab.task.load import load_task
 
     batch = WarpBatch(load_task(task_name), envs, device)
     batch.reset(0)
@@ -50,13 +50,14 @@ def step_rate(task_name: str, envs: int, device: str, steps: int = 200) -> float
 
 def train_rate(task_name: str, envs: int, timesteps: int) -> dict[str, Any]:
     from eureka_lab.reward.loader import load_reward
-    from eureka_lab.task.model import Task, load_task
-    from eureka_lab.trainers import Budget
+    from eureka_lab.task.load import load_task
+    from eureka_lab.task.model import Task
+    from eureka_lab.trainers import Budget, make_trainer
 
     base = load_task(task_name)
     task = Task.model_validate({**base.model_dump(), "trainer": {"name": "warp", "n_envs": envs}})
     code = task.reward_source(task.seed_rewards[0])
-    trainer = task.trainer.make()
+    trainer = make_trainer(task.trainer)
     report = trainer.train(
         task,
         lambda namespace="numpy", device="cpu": load_reward(code, namespace, device),
@@ -69,15 +70,18 @@ def train_rate(task_name: str, envs: int, timesteps: int) -> dict[str, Any]:
 def together(task_name: str, envs: int, k: int, timesteps: int, per_gpu: int) -> dict[str, float]:
     """Wall seconds to train ``k`` candidates (the task's seed rewards in turn) as ``k``
     sandboxed jobs, ``per_gpu`` at once, and as one job training all ``k`` (a group)."""
+    from eureka_lab.executors.base import Job
     from eureka_lab.executors.job import JobSpec
-    from eureka_lab.executors.local import Job, LocalExecutor
-    from eureka_lab.task.model import Task, load_task
+    from eureka_lab.executors.local import LocalExecutor
+    from eureka_lab.task.load import load_task
+    from eureka_lab.task.model import Task
+    from eureka_lab.trainers import make_trainer
 
     base = load_task(task_name)
     trainer = {"name": "warp", "n_envs": envs, "per_gpu": per_gpu}
     task = Task.model_validate({**base.model_dump(), "trainer": trainer})
     codes = [task.reward_source(task.seed_rewards[i % len(task.seed_rewards)]) for i in range(k)]
-    resources = task.trainer.make().resources
+    resources = make_trainer(task.trainer).resources
     raw = task.model_dump(mode="json")
     timeout = 3600.0
 
@@ -107,9 +111,11 @@ def iteration(
     task_name: str, envs: int, samples: int, timesteps: int, per_gpu: int, group: int
 ) -> float:
     from eureka_lab.backends import BackendSettings, make_backend
-    from eureka_lab.loop.loop import Loop, LoopConfig
+    from eureka_lab.loop.loop import Loop
+    from eureka_lab.runs.config import LoopConfig
     from eureka_lab.runs.store import RunStore
-    from eureka_lab.task.model import Task, load_task
+    from eureka_lab.task.load import load_task
+    from eureka_lab.task.model import Task
 
     base = load_task(task_name)
     trainer = {"name": "warp", "n_envs": envs, "per_gpu": per_gpu, "group": group}

@@ -17,9 +17,10 @@ import sys
 import time
 from dataclasses import asdict
 
+from eureka_lab.executors.base import Job
 from eureka_lab.executors.job import JobSpec
-from eureka_lab.executors.local import Job, LocalExecutor, fork_context
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.executors.local import LocalExecutor, fork_context
+from eureka_lab.task.load import task_from_dict
 
 FRESH = """
 import json, sys

@@ -21,7 +21,7 @@ import time
 
 from eureka_lab.batched import make_batched
 from eureka_lab.evaluation.evaluator import evaluate
-from eureka_lab.task.model import load_task
+from eureka_lab.task.load import load_task
 from eureka_lab.trainers import Budget, make_trainer
 
 SB3_BLOCK = {

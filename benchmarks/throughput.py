@@ -40,7 +40,7 @@ def raw_rate(env_id: str, cores: list[int], nsim: int = 64, seconds: float = 4.0
     """Env-steps/s of the bare simulator on ``cores`` (a thread per core)."""
     import mujoco.batch
 
-    from eureka_lab.task.model import make_env
+    from eureka_lab.task.envs import make_env
 
     os.sched_setaffinity(0, cores)
     env = make_env(env_id)
@@ -62,7 +62,7 @@ def raw_rate(env_id: str, cores: list[int], nsim: int = 64, seconds: float = 4.0
 
 
 def gym_rate(env_id: str, seconds: float = 3.0) -> float:
-    from eureka_lab.task.model import make_env
+    from eureka_lab.task.envs import make_env
 
     os.sched_setaffinity(0, CORES[:1])
     env = make_env(env_id)
@@ -83,8 +83,8 @@ def _train(task_name: str, timesteps: int, seed: int, core: int, out: Any) -> No
     os.sched_setaffinity(0, [core])
     from eureka_lab.reward import applied as wrapper
     from eureka_lab.reward.loader import load_reward
-    from eureka_lab.task.model import load_task
-    from eureka_lab.trainers import Budget
+    from eureka_lab.task.load import load_task
+    from eureka_lab.trainers import Budget, make_trainer
 
     task = load_task(task_name)
     code = task.reward_source(task.seed_rewards[0])
@@ -99,7 +99,7 @@ def _train(task_name: str, timesteps: int, seed: int, core: int, out: Any) -> No
             in_reward[0] += time.perf_counter() - started
 
     wrapper.RewardComputer.batched = timed  # type: ignore[method-assign]
-    trainer = task.trainer.make()
+    trainer = make_trainer(task.trainer)
     report = trainer.train(
         task, lambda: load_reward(code), Budget(timesteps, seed, 2), lambda *a, **k: None
     )
@@ -134,9 +134,10 @@ def iteration(
 ) -> dict[str, Any]:
     """One iteration of K=8 offline candidates; wall time and what each candidate spent."""
     from eureka_lab.backends import BackendSettings, make_backend
-    from eureka_lab.loop.loop import Loop, LoopConfig
+    from eureka_lab.loop.loop import Loop
+    from eureka_lab.runs.config import LoopConfig
     from eureka_lab.runs.store import RunStore
-    from eureka_lab.task.model import load_task
+    from eureka_lab.task.load import load_task
 
     task = load_task(task_name)
     config = LoopConfig(

@@ -12,8 +12,9 @@ The public API, for scripts and notebooks::
         print(candidate.id, candidate.status, candidate.fitness, candidate.components)
     print(run.best.code)
 
-The seams register implementations by name: ``TRAINERS``, ``EXECUTORS``, ``SELECTORS``,
-``FEEDBACK`` (and the model backends' registry in ``eureka_lab.backends``).
+The seams find implementations by name: ``TRAINERS``, ``EXECUTORS``, ``SELECTORS``,
+``FEEDBACK`` and ``BACKENDS``, filled from the entry-point groups ``eureka_lab.trainers``,
+``eureka_lab.executors``, ... (see :mod:`eureka_lab.core.registry`).
 
 Names are imported on first use, so ``import eureka_lab`` stays cheap.
 """
@@ -32,16 +33,17 @@ _EXPORTS = {
     "Run": "eureka_lab.report.results",
     "Candidate": "eureka_lab.report.results",
     "diff": "eureka_lab.report.results",
-    "TRAINERS": "eureka_lab.trainers",
-    "EXECUTORS": "eureka_lab.executors.local",
-    "SELECTORS": "eureka_lab.selectors.base",
-    "FEEDBACK": "eureka_lab.feedback.base",
+    "TRAINERS": "eureka_lab.core.plugins",
+    "EXECUTORS": "eureka_lab.core.plugins",
+    "SELECTORS": "eureka_lab.core.plugins",
+    "FEEDBACK": "eureka_lab.core.plugins",
+    "BACKENDS": "eureka_lab.core.plugins",
     "Task": "eureka_lab.task.model",
-    "load_task": "eureka_lab.task.model",
-    "Episode": "eureka_lab.evaluation.evaluator",
+    "load_task": "eureka_lab.task.load",
+    "Episode": "eureka_lab.task.episode",
     "RunStore": "eureka_lab.runs.store",
     "Loop": "eureka_lab.loop.loop",
-    "LoopConfig": "eureka_lab.loop.loop",
+    "LoopConfig": "eureka_lab.runs.config",
     "BackendSettings": "eureka_lab.backends",
     "make_backend": "eureka_lab.backends",
     "build_context": "eureka_lab.prompt.context",

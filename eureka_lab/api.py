@@ -9,7 +9,7 @@ behaviour (the CLI is a thin shell over these)::
     run = el.load_run("runs/20261122-013731-mountain_car")       # read only
     run.best.code, run.best.fitness, run.summary
 
-Settings are the fields of :class:`~eureka_lab.loop.loop.LoopConfig` (loop) and of
+Settings are the fields of :class:`~eureka_lab.runs.config.LoopConfig` (loop) and of
 :class:`~eureka_lab.backends.BackendSettings` that a user sets (model endpoint); an
 unknown name is an error naming the parameter.
 """
@@ -24,10 +24,13 @@ from typing import Any
 
 from eureka_lab.backends import BackendSettings, default_backend_name, make_backend
 from eureka_lab.core.errors import ConfigError, did_you_mean
-from eureka_lab.loop.loop import Loop, LoopConfig, Reporter
+from eureka_lab.loop.journal import Reporter
+from eureka_lab.loop.loop import Loop
 from eureka_lab.report.results import Run, load_run
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
-from eureka_lab.task.model import Task, load_task
+from eureka_lab.task.load import load_task
+from eureka_lab.task.model import Task
 
 __all__ = ["LLM_SETTINGS", "LOOP_SETTINGS", "Run", "load_run", "resume", "run"]
 
@@ -120,7 +123,7 @@ def _go(store: RunStore, reporter: Reporter | None, overrides: dict[str, Any] | 
     """Build the loop from what the run store recorded and run it."""
     config = store.config
     task = Task.model_validate(config["task"])
-    loop_config = LoopConfig(**{**config["loop"], **(overrides or {})})
+    loop_config = LoopConfig.from_record(config["loop"], **(overrides or {}))
     llm_settings = dict(config.get("llm_settings", {}))
     if "prices" in llm_settings:
         llm_settings["prices"] = {k: tuple(v) for k, v in llm_settings["prices"].items()}

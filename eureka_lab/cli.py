@@ -18,13 +18,13 @@ from rich.table import Table
 from eureka_lab import api
 from eureka_lab.backends import default_backend_name
 from eureka_lab.core.errors import ConfigError, EurekaError
-from eureka_lab.executors.local import EXECUTORS
+from eureka_lab.executors.base import EXECUTORS
 from eureka_lab.feedback.base import FEEDBACK
-from eureka_lab.loop.loop import SCHEDULES, LoopConfig
 from eureka_lab.report.terminal import make_reporter, show_run
+from eureka_lab.runs.config import SCHEDULES, LoopConfig
 from eureka_lab.runs.store import RunStore
 from eureka_lab.selectors.base import SELECTORS
-from eureka_lab.task.model import builtin_task_files, load_task_file
+from eureka_lab.task.load import builtin_task_files, load_task_file
 
 CONFIG_FILE = "eureka-lab.toml"
 _LLM_KEYS = set(api.LLM_SETTINGS)

@@ -28,6 +28,6 @@ def tiny_task_dict(**overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def tiny_task():
-    from eureka_lab.task.model import task_from_dict
+    from eureka_lab.task.load import task_from_dict
 
     return task_from_dict(tiny_task_dict())

@@ -9,11 +9,12 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from eureka_lab.executors.base import EXECUTORS, Executor, Job, JobEvent, JobOutput, OnEvent
 from eureka_lab.executors.job import failure, run_job
-from eureka_lab.executors.local import EXECUTORS, Job, JobEvent, JobOutput, OnEvent
 from eureka_lab.runs.records import CheckpointStats, TrainingReport
-from eureka_lab.selectors.base import SELECTORS, Ranking, Trained
-from eureka_lab.trainers import TRAINERS, Budget, Resources
+from eureka_lab.runs.scores import Trained
+from eureka_lab.selectors.base import SELECTORS, Ranking, Selector
+from eureka_lab.trainers import TRAINERS, Budget, Resources, Trainer
 
 
 class FakeSettings(BaseModel):
@@ -23,7 +24,7 @@ class FakeSettings(BaseModel):
     """The action the fake policy always takes (MountainCar: 2 pushes right)."""
 
 
-class FakeTrainer:
+class FakeTrainer(Trainer):
     """Calls the reward on random observations and 'learns' a constant action."""
 
     Settings: ClassVar[type[BaseModel]] = FakeSettings
@@ -69,7 +70,7 @@ class FakeTrainer:
         return lambda obs: np.full(len(obs), action, dtype=np.int64)
 
 
-class GrowingTrainer:
+class GrowingTrainer(Trainer):
     """A resumable fake: its constant action grows with the steps trained, at a rate set by
     the reward (its mean on fixed observations), and it continues from its saved state."""
 
@@ -132,7 +133,7 @@ class _Collect:
             self.on_event(JobEvent(self.key, kind, data, artefact))
 
 
-class InlineExecutor:
+class InlineExecutor(Executor):
     """Runs every job in this process, one after another: no sandbox at all."""
 
     def __init__(self, workers: int = 1, allow_weak_sandbox: bool = False) -> None:
@@ -154,14 +155,11 @@ class InlineExecutor:
         return out
 
 
-class ScriptedSelector:
+class ScriptedSelector(Selector):
     """Ranks candidates by a fixed preference: the highest candidate index first."""
 
     calls: ClassVar[list[list[str]]] = []
     annotator = None
-
-    def __init__(self, seed: int = 0) -> None:
-        pass
 
     def rank(self, trained: Sequence[Trained]) -> Ranking:
         ScriptedSelector.calls.append([t.id for t in trained])

@@ -7,7 +7,7 @@ import pytest
 
 from eureka_lab.batched import GymBatch, make_batched
 from eureka_lab.batched.mujoco import MujocoBatch
-from eureka_lab.task.model import load_task
+from eureka_lab.task.load import load_task
 
 
 def _compare(task, n: int, steps: int, seed: int = 3) -> int:

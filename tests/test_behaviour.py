@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from eureka_lab.evaluation.behaviour import layout, summarise
-from eureka_lab.evaluation.evaluator import Episode, rollout
-from eureka_lab.feedback.base import reflection, reward_hacking
+from eureka_lab.evaluation.evaluator import rollout
+from eureka_lab.feedback.reflection import reflection, reward_hacking
 from eureka_lab.prompt.templates import PromptBook
-from eureka_lab.task.model import load_task
+from eureka_lab.task.episode import Episode
+from eureka_lab.task.load import load_task
 
 
 def _episodes(task_name: str, act, n: int = 3):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eureka_lab.cli import main
-from eureka_lab.task.model import builtin_task_files, load_task
+from eureka_lab.task.load import builtin_task_files, load_task
 
 
 def test_tasks_lists_every_builtin(capsys):

@@ -6,7 +6,8 @@ import pytest
 
 from eureka_lab.core.errors import TaskError
 from eureka_lab.prompt.context import EnvContext, build_context, context_for_env, env_source
-from eureka_lab.task.model import builtin_task_files, load_task, make_env
+from eureka_lab.task.envs import make_env
+from eureka_lab.task.load import builtin_task_files, load_task
 
 import custom_envs
 
@@ -195,7 +196,7 @@ def test_every_builtin_task_context_hides_the_reward(name):
 
 
 def test_env_kwargs_are_shown_but_reward_weights_are_not(tmp_path):
-    from eureka_lab.task.model import task_from_dict
+    from eureka_lab.task.load import task_from_dict
 
     task = task_from_dict(
         {

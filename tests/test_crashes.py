@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from eureka_lab.executors.base import Job
 from eureka_lab.executors.job import JobSpec
-from eureka_lab.executors.local import Job, LocalExecutor
-from eureka_lab.task.model import Task, task_from_dict
+from eureka_lab.executors.local import LocalExecutor
+from eureka_lab.task.load import task_from_dict
+from eureka_lab.task.model import Task
 
 from conftest import tiny_task_dict
 
@@ -163,8 +165,8 @@ def test_faults_during_training_are_recorded_and_the_executor_goes_on():
 
 def test_the_nan_reward_passes_validation():
     """The NaN reward above fails only in training: validation's 32 calls stay finite."""
-    from eureka_lab.executors.job import validate
     from eureka_lab.reward.loader import load_reward
+    from eureka_lab.reward.validate import validate
 
     code = NON_FINITE.replace("AFTER", "40").replace("BAD", "np.nan")
     assert validate(faulty_task(), lambda: load_reward(code))["ok"] is True

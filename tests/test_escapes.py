@@ -12,11 +12,12 @@ import pytest
 
 from eureka_lab.core.errors import ContractError
 from eureka_lab.executors import local as executor
+from eureka_lab.executors.base import Job
 from eureka_lab.executors.job import JobSpec
-from eureka_lab.executors.local import Job, LocalExecutor
+from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.reward import loader as sandbox
 from eureka_lab.reward.check import check_code
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.task.load import task_from_dict
 
 from conftest import tiny_task_dict
 

@@ -21,12 +21,13 @@ from safetensors.numpy import load
 
 from eureka_lab.executors import channel as channel_mod
 from eureka_lab.executors import local as executor_mod
+from eureka_lab.executors.base import Job
 from eureka_lab.executors.channel import MAX_HEADER, Channel, ProtocolError, read_frames
 from eureka_lab.executors.job import JobSpec
-from eureka_lab.executors.local import Job, LocalExecutor, _signal_reason
+from eureka_lab.executors.local import LocalExecutor, _signal_reason
 from eureka_lab.isolation.limits import Limits
 from eureka_lab.runs.records import CheckpointStats
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.task.load import task_from_dict
 from eureka_lab.trainers.base import Resources
 
 from conftest import tiny_task_dict
@@ -375,7 +376,8 @@ def test_log_tail_missing_is_empty(tmp_path):
 SCRIPT_WITHOUT_MAIN_GUARD = """
 print("SCRIPT BODY RUNS", flush=True)
 import json, sys
-from eureka_lab.executors.local import Job, LocalExecutor
+from eureka_lab.executors.base import Job
+from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.executors.job import JobSpec
 task = json.loads(sys.argv[1])
 code = "def compute_reward(obs, action, next_obs, info):\\n    h = next_obs[:, 0]\\n    return h, {'h': h}\\n"

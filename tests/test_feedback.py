@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from eureka_lab.feedback.base import component_means, reflection
+from eureka_lab.feedback.base import component_means
+from eureka_lab.feedback.reflection import reflection
 from eureka_lab.prompt.templates import PromptBook
 
 

@@ -22,9 +22,10 @@ from safetensors.numpy import load
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.executors import local as executor
-from eureka_lab.loop.loop import Loop, LoopConfig
+from eureka_lab.loop.loop import Loop
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.task.load import task_from_dict
 
 from conftest import tiny_task_dict
 
@@ -110,9 +111,9 @@ def bypassed(monkeypatch, tmp_path):
     test starts the sandbox's checks and restricted namespace; markers counted."""
     from hostile import bypass
 
-    from eureka_lab.reward import check as policy
+    from eureka_lab.loop import candidates
 
-    monkeypatch.setattr(policy, "check_code", lambda code: [])
+    monkeypatch.setattr(candidates, "check_code", lambda code: [])
 
     markers = tmp_path / "markers"
     markers.mkdir()

@@ -32,11 +32,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from eureka_lab.executors.base import Job, JobOutput
 from eureka_lab.executors.job import JobSpec
-from eureka_lab.executors.local import Job, JobOutput, LocalExecutor
+from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.isolation.limits import capabilities, describe
 from eureka_lab.reward.loader import call_reward, load_reward
-from eureka_lab.task.model import Task, task_from_dict
+from eureka_lab.task.load import task_from_dict
+from eureka_lab.task.model import Task
 
 from conftest import tiny_task_dict
 
@@ -617,7 +619,8 @@ def test_loop_records_every_hostile_answer_and_trains_the_good_one(tmp_path, lis
     in-place writes meant to fake success, no repair rounds. The good ones train with
     identical results; every hostile one is recorded failed with its reason."""
     from eureka_lab.backends.scripted import ScriptedBackend
-    from eureka_lab.loop.loop import Loop, LoopConfig
+    from eureka_lab.loop.loop import Loop
+    from eureka_lab.runs.config import LoopConfig
     from eureka_lab.runs.store import RunStore
 
     task = task_from_dict(dict(TASK))

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from eureka_lab.core.files import data_dir
 from eureka_lab.executors import local as executor
+from eureka_lab.executors.base import Job
 from eureka_lab.executors.job import JobSpec
-from eureka_lab.executors.local import Job, LocalExecutor
-from eureka_lab.task.model import data_dir, load_task_file
+from eureka_lab.executors.local import LocalExecutor
+from eureka_lab.task.load import load_task_file
 
 pytestmark = pytest.mark.oslayers
 
@@ -212,8 +214,9 @@ import functools, json, sys
 sys.path.insert(0, "tests")
 from hostile import bypass
 from eureka_lab.executors import local as executor
-from eureka_lab.executors.local import Job, LocalExecutor
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.executors.base import Job
+from eureka_lab.executors.local import LocalExecutor
+from eureka_lab.task.load import task_from_dict
 from eureka_lab.executors.job import JobSpec
 from conftest import tiny_task_dict
 

@@ -38,7 +38,7 @@ results = {}
 libc = ctypes.CDLL(None, use_errno=True)
 import threading, torch  # imported before any layer, as a job's set-up does
 from eureka_lab.executors.local import close_inherited
-from eureka_lab.task.model import data_dir
+from eureka_lab.core.files import data_dir
 try:  # opened before any layer; a child in its own user namespace may not open it at all
     parent_ns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY)
 except OSError as e:
@@ -357,8 +357,8 @@ def test_training_works_once_confined():
         import eureka_lab.executors._preload
         from conftest import tiny_task_dict
         from eureka_lab.isolation import lockdown
-        from eureka_lab.task.model import task_from_dict
-        from eureka_lab.trainers import Budget
+        from eureka_lab.task.load import task_from_dict
+        from eureka_lab.trainers import make_trainer, Budget
 
         task = task_from_dict(tiny_task_dict())
         state = {}
@@ -366,7 +366,7 @@ def test_training_works_once_confined():
             state.update(lockdown.lock_down(lockdown.default_read_paths()))
             return None
         steps = []
-        report = task.trainer.make().train(task, load, Budget(512, 0, 2), lambda s, a: steps.append(s.step))
+        report = make_trainer(task.trainer).train(task, load, Budget(512, 0, 2), lambda s, a: steps.append(s.step))
         assert all(v is True for v in state.values()), state
         print("TRAINED", report.steps, steps)
         """

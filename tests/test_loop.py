@@ -7,11 +7,12 @@ from rich.console import Console
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.errors import ConfigError
-from eureka_lab.loop.loop import Loop, LoopConfig
+from eureka_lab.loop.loop import Loop
 from eureka_lab.report.terminal import show_run
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import Candidate, TrainingResult
+from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import RunStore
-from eureka_lab.selectors.base import Trained
 
 GOOD = """Here is a reward that rewards height and speed.
 
@@ -181,7 +182,7 @@ def sparse(obs, action, next_obs, info):
 
 
 def test_final_comparison_trains_each_reward_it_names(tmp_path):
-    from eureka_lab.task.model import task_from_dict
+    from eureka_lab.task.load import task_from_dict
 
     from conftest import tiny_task_dict
 
@@ -196,7 +197,7 @@ def test_final_comparison_trains_each_reward_it_names(tmp_path):
     cand = Candidate(id="iter_00/cand_00", iteration=0, index=0, status="valid")
     best = Trained(cand, TrainingResult(status="trained", fitness=0.0))
     config = LoopConfig(workers=2, final_seeds=2)
-    summary = Loop(store, task, config, ScriptedBackend()).final(best)
+    summary = Loop(store, task, config, ScriptedBackend()).final.run(best)
     expected = {
         "best": (best_code, ["height", "speed"]),
         "human": (task.reward_source("rewards:human"), ["effort"]),
@@ -255,7 +256,7 @@ def test_a_group_of_candidates_trains_in_one_process_and_fails_apart(tmp_path):
     third alone; the one whose reward raises during training fails alone, with its reason,
     and the others are trained, evaluated and stored as usual. The closing comparison
     groups its trainings of one seed the same way."""
-    from eureka_lab.task.model import task_from_dict
+    from eureka_lab.task.load import task_from_dict
 
     from conftest import tiny_task_dict
 
@@ -283,7 +284,7 @@ def test_a_group_of_candidates_trains_in_one_process_and_fails_apart(tmp_path):
 def test_halving_groups_the_first_round_and_continues_the_better_alone(tmp_path):
     """Successive halving with groups: the first round trains both candidates in one job,
     each keeping its own training state; the better one continues alone from its state."""
-    from eureka_lab.task.model import task_from_dict
+    from eureka_lab.task.load import task_from_dict
 
     from conftest import tiny_task_dict
 

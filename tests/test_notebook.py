@@ -11,8 +11,9 @@ import pytest
 
 import eureka_lab as el
 from eureka_lab.backends.scripted import ScriptedBackend
-from eureka_lab.loop.loop import Loop, LoopConfig
+from eureka_lab.loop.loop import Loop
 from eureka_lab.report.html import write_report
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 
 from test_loop import good
@@ -34,7 +35,7 @@ def _answer(body: str) -> str:
 def run_dir(tmp_path_factory, request):
     """Two iterations on the tiny task, with a failure whose reason and a component whose
     name are hostile HTML."""
-    from eureka_lab.task.model import task_from_dict
+    from eureka_lab.task.load import task_from_dict
 
     from conftest import tiny_task_dict
 

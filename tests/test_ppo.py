@@ -9,7 +9,7 @@ import torch
 from pydantic import ValidationError
 
 from eureka_lab.evaluation.evaluator import evaluate
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.task.load import task_from_dict
 from eureka_lab.trainers import Budget, make_trainer
 from eureka_lab.trainers.ppo import OBS_MEAN, OBS_VAR, PPOTrainer
 from eureka_lab.trainers.ppo_core import normalize
@@ -24,7 +24,7 @@ def _task(env_id="MountainCar-v0", **trainer):
 
 
 def _train(task, reward=None, timesteps=512, seed=0, checkpoints=3, load=None):
-    trainer = task.trainer.make()
+    trainer = make_trainer(task.trainer)
     seen = []
     out = trainer.train(
         task,
@@ -173,7 +173,7 @@ def test_training_continues_from_its_saved_state():
     state is plain float arrays, and the continued training starts from exactly it."""
     task = _task()
     seen = []
-    first = task.trainer.make()
+    first = make_trainer(task.trainer)
     first.train(
         task,
         lambda: height_reward,
@@ -186,7 +186,7 @@ def test_training_continues_from_its_saved_state():
     assert state and all(v.dtype.kind == "f" and np.all(np.isfinite(v)) for v in state.values())
     saved = {k: v.detach().clone() for k, v in first.last.state().items()}
 
-    second = task.trainer.make()
+    second = make_trainer(task.trainer)
     resumed = []
     # Loading the state into a fresh PPO gives back the same state, Adam's step counts included.
     steps = []
@@ -236,7 +236,7 @@ def test_a_group_trains_each_reward_as_it_would_alone_and_a_failing_one_fails_al
     exactly as it does alone (same worlds, same seed, its own PPO), the one that raises
     stops with its exception, and the third learns its own policy."""
     task = _task("Pendulum-v1")
-    trainer = task.trainer.make()
+    trainer = make_trainer(task.trainer)
     budget = Budget(timesteps=512, seed=3, checkpoints=2)
     calls = []
 
@@ -276,7 +276,7 @@ def test_a_group_trains_each_reward_as_it_would_alone_and_a_failing_one_fails_al
 
 def test_only_a_fresh_start_trains_a_group():
     task = _task()
-    trainer = task.trainer.make()
+    trainer = make_trainer(task.trainer)
     resume = {"x": np.zeros(1)}
     with pytest.raises(ValueError, match="only one reward"):
         trainer.train_group(

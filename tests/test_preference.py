@@ -9,11 +9,13 @@ import pytest
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.errors import ConfigError
-from eureka_lab.loop.loop import Loop, LoopConfig
+from eureka_lab.loop.loop import Loop
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import Candidate, Ranking, TrainingResult
+from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import RunStore
-from eureka_lab.selectors.base import OracleSelector, Trained
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.selectors.oracle import OracleSelector
+from eureka_lab.task.load import task_from_dict
 
 from conftest import tiny_task_dict
 from test_loop import good
@@ -125,7 +127,7 @@ def test_a_task_without_fitness_is_judged_only_by_a_person(tmp_path, monkeypatch
     register()
     task = task_from_dict(tiny_task_dict(trainer={"name": "fake"}, fitness="none"))
     store = RunStore.create(tmp_path, "judged", {"task": task.model_dump(mode="json")})
-    with pytest.raises(ConfigError, match="has no fitness.*--feedback human.*--feedback text"):
+    with pytest.raises(ConfigError, match="has no fitness.*--selection human.*--selection text"):
         Loop(store, task, LoopConfig(executor="inline"), ScriptedBackend())
     # iteration 0: 2 over 1; the final videos: best (1) over human (2)
     answers = iter(["2", "1", "it hops, good", "1", "", ""])

@@ -16,12 +16,13 @@ import pytest
 pytest.importorskip("imageio_ffmpeg")
 
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
-from eureka_lab.loop.loop import Loop, LoopConfig  # noqa: E402
+from eureka_lab.loop.loop import Loop  # noqa: E402
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import Candidate, TrainingResult  # noqa: E402
+from eureka_lab.runs.scores import Trained  # noqa: E402
 from eureka_lab.runs.store import RunStore  # noqa: E402
-from eureka_lab.selectors.base import Trained  # noqa: E402
 from eureka_lab.selectors.human import RankingRequest, RankingServer  # noqa: E402
-from eureka_lab.task.model import task_from_dict  # noqa: E402
+from eureka_lab.task.load import task_from_dict  # noqa: E402
 
 from conftest import tiny_task_dict  # noqa: E402
 

@@ -18,12 +18,13 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
+from eureka_lab.executors.base import Job  # noqa: E402
 from eureka_lab.executors.job import JobSpec  # noqa: E402
-from eureka_lab.executors.local import Job  # noqa: E402
 from eureka_lab.executors.ray import RayExecutor  # noqa: E402
-from eureka_lab.loop.loop import Loop, LoopConfig  # noqa: E402
+from eureka_lab.loop.loop import Loop  # noqa: E402
+from eureka_lab.runs.config import LoopConfig  # noqa: E402
 from eureka_lab.runs.store import RunStore  # noqa: E402
-from eureka_lab.task.model import task_from_dict  # noqa: E402
+from eureka_lab.task.load import task_from_dict  # noqa: E402
 
 from conftest import tiny_task_dict  # noqa: E402
 from test_loop import good  # noqa: E402

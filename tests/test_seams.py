@@ -8,11 +8,13 @@ from rich.console import Console
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.errors import ConfigError
-from eureka_lab.loop.loop import Loop, LoopConfig
+from eureka_lab.loop.loop import Loop
 from eureka_lab.report.results import load_run
 from eureka_lab.report.terminal import show_run
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.selectors.base import Selector
+from eureka_lab.task.load import task_from_dict
 
 from conftest import tiny_task_dict
 from doubles import FakeTrainer, GrowingTrainer, InlineExecutor, ScriptedSelector, register
@@ -68,7 +70,8 @@ def test_fake_trainer_settings_are_validated_by_the_trainer():
 
 def test_fitness_selection_refuses_candidates_without_fitness():
     from eureka_lab.runs.records import Candidate, TrainingResult
-    from eureka_lab.selectors.base import FitnessSelector, Trained
+    from eureka_lab.runs.scores import Trained
+    from eureka_lab.selectors.fitness import FitnessSelector
 
     cand = Candidate(id="iter_00/cand_00", iteration=0, index=0)
     with pytest.raises(ConfigError, match="needs a fitness"):
@@ -77,7 +80,8 @@ def test_fitness_selection_refuses_candidates_without_fitness():
 
 def test_fitness_selection_groups_ties_in_input_order():
     from eureka_lab.runs.records import Candidate, TrainingResult
-    from eureka_lab.selectors.base import FitnessSelector, Trained
+    from eureka_lab.runs.scores import Trained
+    from eureka_lab.selectors.fitness import FitnessSelector
 
     def t(i, f):
         cand = Candidate(id=f"iter_00/cand_{i:02d}", iteration=0, index=i)
@@ -91,13 +95,8 @@ def test_fitness_selection_groups_ties_in_input_order():
     ]
 
 
-class OldestFirst:
+class OldestFirst(Selector):
     """A selector under which no later candidate ever improves on the first."""
-
-    annotator = None
-
-    def __init__(self, seed: int = 0) -> None:
-        pass
 
     def rank(self, trained):
         ordered = sorted(trained, key=lambda t: (t.candidate.iteration, t.candidate.index))
@@ -127,11 +126,8 @@ def test_after_an_iteration_without_improvement_the_prompt_lists_what_failed(tmp
 
 
 def test_final_seeds_never_replay_the_search_seed():
-    from eureka_lab.loop.loop import final_seeds
-
     for seed in (0, 7, 1000):
-        config = LoopConfig(seed=seed)
-        seeds = final_seeds(config)
+        seeds = LoopConfig(seed=seed).final_seed_list
         assert len(seeds) == 3 == len(set(seeds)) and seed not in seeds
 
 
@@ -190,7 +186,7 @@ def test_halving_trains_the_better_half_on_from_saved_state(tmp_path, growing_ta
     console = Console(record=True, width=200)
     show_run(store, console)
     assert "stopped at 256 steps" in console.export_text()
-    tried = {t.id: t for t in Loop(store, growing_task, config, backend)._tried(range(1))}
+    tried = {t.id: t for t in Loop(store, growing_task, config, backend).scores.tried(range(1))}
     assert tried["iter_00/cand_03"].status == "stopped early, scored at 512 of 1,024 steps"
 
     # Resuming the finished iteration trains nothing again.
@@ -200,7 +196,7 @@ def test_halving_trains_the_better_half_on_from_saved_state(tmp_path, growing_ta
 
 
 def test_halving_needs_fitness_selection():
-    with pytest.raises(ConfigError, match="needs selection 'fitness'"):
+    with pytest.raises(ConfigError, match="keeps the better half.*asks for preferences"):
         LoopConfig(schedule="halving", selection="oracle")
     with pytest.raises(ConfigError, match="Unknown schedule"):
         LoopConfig(schedule="halve")

@@ -10,15 +10,12 @@ import pytest
 import yaml
 
 from eureka_lab.core.errors import TaskError
+from eureka_lab.core.files import data_dir
 from eureka_lab.reward.loader import load_reward
-from eureka_lab.task.model import (
-    ENV_REWARD,
-    builtin_task_files,
-    data_dir,
-    load_task,
-    reward_source,
-    task_from_dict,
-)
+from eureka_lab.task.load import builtin_task_files, load_task, task_from_dict
+from eureka_lab.task.model import ENV_REWARD
+from eureka_lab.task.refs import reward_source
+from eureka_lab.trainers import make_trainer
 
 ENVS_DIR = Path(__file__).resolve().parent.parent / "envs"
 BASE = {"name": "t", "env_id": "CartPole-v1", "description": "Balance.", "timesteps": 1000}
@@ -192,6 +189,6 @@ def test_reward_source_of_builtin_seed_reward():
 def test_an_old_ppo_block_is_read_as_the_sb3_trainer():
     task = task_from_dict({**BASE, "ppo": {"n_envs": 3, "normalize_obs": True}})
     assert task.trainer.name == "sb3"
-    assert task.trainer.make().n_envs == 3
-    assert task.trainer.make().settings.normalize_obs is True
+    assert make_trainer(task.trainer).n_envs == 3
+    assert make_trainer(task.trainer).settings.normalize_obs is True
     assert "ppo" not in task.model_dump()

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from eureka_lab.core.errors import TaskError
-from eureka_lab.evaluation.evaluator import Episode, rollout
+from eureka_lab.evaluation.evaluator import rollout
 from eureka_lab.reward.contract import batch_info, check_reward_output, visible_info_key
-from eureka_lab.task.model import ENV_REWARD, builtin_task_files, load_task
+from eureka_lab.task.episode import Episode
+from eureka_lab.task.load import builtin_task_files, load_task
+from eureka_lab.task.model import ENV_REWARD
 
 EXPECTED = {
     "mountain_car",

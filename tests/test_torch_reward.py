@@ -11,11 +11,11 @@ import torch
 
 from eureka_lab.batched import GymBatch
 from eureka_lab.core.errors import ContractError
-from eureka_lab.executors.job import validate
+from eureka_lab.reward.applied import check_output, to_tensor
 from eureka_lab.reward.contract import check_reward_output
 from eureka_lab.reward.loader import call_reward, load_reward
-from eureka_lab.reward.numpy_on_torch import check_output, to_tensor
-from eureka_lab.task.model import load_task
+from eureka_lab.reward.validate import validate
+from eureka_lab.task.load import load_task
 
 pytest.importorskip("array_api_compat")
 

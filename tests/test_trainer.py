@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from eureka_lab.evaluation import evaluator as evaluation
-from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE, Episode, evaluate, score_episodes
+from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE, evaluate, score_episodes
 from eureka_lab.runs.records import Evaluation
-from eureka_lab.task.model import task_from_dict
-from eureka_lab.trainers import Budget
+from eureka_lab.task.episode import Episode
+from eureka_lab.task.load import task_from_dict
+from eureka_lab.trainers import Budget, make_trainer
 from eureka_lab.trainers.sb3 import OBS_MEAN, SB3Settings, SB3Trainer
 
 TIMESTEPS = 512
@@ -52,7 +53,7 @@ def _train(task, reward_fn, budget=BUDGET):
         loads.append(len(reports))
         return reward_fn
 
-    result = task.trainer.make().train(
+    result = make_trainer(task.trainer).train(
         task, load, budget, lambda stats, arrays: reports.append((stats, arrays))
     )
     return result, reports, loads
@@ -60,14 +61,14 @@ def _train(task, reward_fn, budget=BUDGET):
 
 def test_the_task_trainer_block_builds_the_sb3_trainer():
     task = _task(trainer={"normalize_obs": True})
-    trainer = task.trainer.make()
+    trainer = make_trainer(task.trainer)
     assert isinstance(trainer, SB3Trainer)
     settings = SB3Settings(n_envs=2, n_steps=64, batch_size=64, n_epochs=2, normalize_obs=True)
     assert trainer.settings == settings
     assert trainer.n_envs == 2 and trainer.resources.memory_bytes == 8 * 1024**3
     old = {"name": "old", "env_id": "Pendulum-v1", "description": "old", "timesteps": 512}
     old["ppo"] = {"n_envs": 3}  # the old name of the block
-    assert task_from_dict(old).trainer.make().settings == SB3Settings(n_envs=3)
+    assert make_trainer(task_from_dict(old).trainer).settings == SB3Settings(n_envs=3)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,7 @@ def test_the_policy_rebuilt_from_arrays_acts_like_the_trained_one(normalized_run
 
     task, _, reports, _ = normalized_run
     arrays = reports[-1][1]
-    trainer = task.trainer.make()
+    trainer = make_trainer(task.trainer)
     act = trainer.policy(task, arrays)
     env = task.make_env()
     model = PPO(
@@ -150,10 +151,12 @@ def test_the_evaluator_uses_fixed_seeds(normalized_run, monkeypatch):
     monkeypatch.setattr(evaluation, "rollout", spy)
     task, _, reports, _ = normalized_run
     policies = {stats.step: arrays for stats, arrays in reports}
-    evals = evaluate(task, task.trainer.make(), policies, EVAL_EPISODES)
+    evals = evaluate(task, make_trainer(task.trainer), policies, EVAL_EPISODES)
     assert [e.step for e in evals] == [256, 512]
     assert seeds_used == [[EVAL_SEED_BASE + i for i in range(EVAL_EPISODES)]] * CHECKPOINTS
-    assert evaluate(task, task.trainer.make(), policies, EVAL_EPISODES) == evals  # repeatable
+    assert (
+        evaluate(task, make_trainer(task.trainer), policies, EVAL_EPISODES) == evals
+    )  # repeatable
 
 
 @pytest.mark.parametrize("threshold, rate", [(-1e9, 1.0), (1e9, 0.0)])

@@ -12,9 +12,10 @@ pytest.importorskip("imageio_ffmpeg")
 from eureka_lab import load_run  # noqa: E402
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
 from eureka_lab.core.errors import ConfigError  # noqa: E402
-from eureka_lab.loop.loop import Loop, LoopConfig  # noqa: E402
+from eureka_lab.loop.loop import Loop  # noqa: E402
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore  # noqa: E402
-from eureka_lab.task.model import task_from_dict  # noqa: E402
+from eureka_lab.task.load import task_from_dict  # noqa: E402
 
 from conftest import tiny_task_dict  # noqa: E402
 

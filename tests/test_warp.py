@@ -17,11 +17,13 @@ import torch  # noqa: E402
 
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
 from eureka_lab.batched.warp import WarpBatch, init_warp, kernel_cache  # noqa: E402
-from eureka_lab.loop.loop import Loop, LoopConfig  # noqa: E402
+from eureka_lab.loop.loop import Loop  # noqa: E402
 from eureka_lab.report.results import load_run  # noqa: E402
 from eureka_lab.reward.loader import load_reward  # noqa: E402
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore  # noqa: E402
-from eureka_lab.task.model import Task, load_task  # noqa: E402
+from eureka_lab.task.load import load_task
+from eureka_lab.task.model import Task  # noqa: E402
 from eureka_lab.trainers import Budget, make_trainer  # noqa: E402
 
 from doubles import register  # noqa: E402

@@ -15,7 +15,7 @@ from eureka_lab.reward.applied import (
     make_reward_wrapper,
     true_next_obs,
 )
-from eureka_lab.task.model import task_from_dict
+from eureka_lab.task.load import task_from_dict
 
 N_ENVS = 2
 EPISODE = 20

@@ -1,21 +1,23 @@
 """Model backends behind one seam (see :mod:`eureka_lab.backends.base`).
 
 ``make_backend("offline" | "scripted" | "openai" | "replay:RUN_DIR" | "manual", ...)``
-builds one by name; the built-ins use the same registry a plugin would.
+builds one by name from :data:`BACKENDS`; the built-ins are announced in the entry-point
+group ``eureka_lab.backends`` exactly as a plugin package announces its own.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eureka_lab.backends.base import Backend, Completion, Evidence, Message, Prompt, Usage
-from eureka_lab.core.errors import BackendError, did_you_mean
+from eureka_lab.core.errors import BackendError, ConfigError
+from eureka_lab.core.plugins import BACKENDS
 
 __all__ = [
+    "BACKENDS",
     "Backend",
     "BackendSettings",
     "Completion",
@@ -53,15 +55,6 @@ class BackendSettings:
     interactive: bool = False
 
 
-REGISTRY: dict[str, str] = {
-    "offline": "eureka_lab.backends.offline:OfflineBackend",
-    "scripted": "eureka_lab.backends.scripted:ScriptedBackend",
-    "openai": "eureka_lab.backends.openai_compat:OpenAIBackend",
-    "replay": "eureka_lab.backends.replay:ReplayBackend",
-    "manual": "eureka_lab.backends.manual:ManualBackend",
-}
-
-
 def default_backend_name(env: dict[str, str] | None = None) -> str:
     """'openai' when an endpoint is configured (OPENAI_API_KEY or OPENAI_BASE_URL), else
     'offline'."""
@@ -72,12 +65,9 @@ def default_backend_name(env: dict[str, str] | None = None) -> str:
 def make_backend(spec: str, settings: BackendSettings) -> Backend:
     """Build a backend from ``name`` or ``name:argument`` (e.g. ``replay:runs/abc``)."""
     name, _, arg = spec.partition(":")
-    if name not in REGISTRY:
-        raise BackendError(
-            f"Unknown backend {name!r}."
-            + did_you_mean(name, REGISTRY)
-            + f" Choose one of: {', '.join(REGISTRY)}."
-        )
-    module, _, attr = REGISTRY[name].partition(":")
-    cls: Any = getattr(importlib.import_module(module), attr)
-    return cls(settings, arg) if arg else cls(settings)
+    try:
+        cls: Any = BACKENDS.get(name)
+    except ConfigError as e:
+        raise BackendError(str(e)) from None
+    backend: Backend = cls(settings, arg) if arg else cls(settings)
+    return backend

@@ -86,7 +86,7 @@ class GymBatch:
 
 BATCHED: Registry[Any] = Registry(
     "batched environment",
-    {
+    entries={
         "HalfCheetah-v5": "eureka_lab.batched.mujoco:MujocoBatch",
         "Hopper-v5": "eureka_lab.batched.mujoco:MujocoBatch",
     },

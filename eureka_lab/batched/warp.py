@@ -74,11 +74,11 @@ class WarpBatch:
         import mujoco_warp as mjw
 
         from eureka_lab.reward.numpy_on_torch import make_numpy
-        from eureka_lab.task.model import _quiet_known_mujoco_warnings
+        from eureka_lab.task.envs import quiet_known_mujoco_warnings
 
         self.definition = LOCOMOTION[task.env_id]
         self.kw = {**self.definition.defaults(), **task.env_kwargs}
-        with _quiet_known_mujoco_warnings():
+        with quiet_known_mujoco_warnings():
             env = task.make_env()
         core = env.unwrapped
         self.observation_space, self.action_space = env.observation_space, env.action_space

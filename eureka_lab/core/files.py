@@ -51,3 +51,10 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunError(f"{path} is not valid JSON ({e}); delete it to redo that step.") from None
+
+
+def data_dir(name: str) -> Path:
+    """Folder of shipped data (``envs`` or ``prompts``): in the wheel, else in the checkout."""
+    package = Path(__file__).resolve().parents[1]  # eureka_lab/
+    packaged = package / "_data" / name
+    return packaged if packaged.is_dir() else package.parent / name

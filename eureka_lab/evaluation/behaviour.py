@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from eureka_lab.evaluation.evaluator import Episode
 from eureka_lab.runs.records import MAX_SIGNALS, Behaviour, Event, Signal
+from eureka_lab.task.episode import Episode
 
 AT_LIMIT = 0.02
 """An action entry within this share of its range from a bound counts as at the limit."""

@@ -15,49 +15,16 @@ episodes and scores it. The fitness that selects candidates comes only from here
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from eureka_lab.reward.contract import stack_infos
 from eureka_lab.runs.records import Evaluation
+from eureka_lab.task.episode import Episode, env_return
 
 EVAL_SEED_BASE = 1_000_000
 """Evaluation episodes use seeds EVAL_SEED_BASE + i, the same for every candidate."""
-
-
-@dataclass(frozen=True)
-class Episode:
-    observations: np.ndarray
-    """Shape (T + 1, *obs_shape): the reset observation, then one per step."""
-    actions: np.ndarray
-    """Shape (T, *action_shape)."""
-    rewards: np.ndarray
-    """Shape (T,): the environment's own reward."""
-    infos: dict[str, np.ndarray]
-    """Numeric info keys present at every step, each of shape (T, ...)."""
-    qpos: np.ndarray | None
-    """Shape (T + 1, nq) for MuJoCo envs (reset state first), else None."""
-    qvel: np.ndarray | None
-    terminated: bool
-    truncated: bool
-
-    @property
-    def length(self) -> int:
-        return len(self.rewards)
-
-    @property
-    def env_return(self) -> float:
-        return float(np.sum(self.rewards))
-
-
-FitnessFn = Callable[[Episode], float]
-
-
-def env_return(episode: Episode) -> float:
-    """The fitness used when a task names none: the environment's own return."""
-    return episode.env_return
 
 
 def _sim_state(env: Any) -> tuple[np.ndarray, np.ndarray] | None:

@@ -3,8 +3,9 @@
 A :class:`JobSpec` carries a job's inputs; :func:`run_job` runs it and sends everything back
 through a :class:`~eureka_lab.executors.channel.Channel` (events, then one ``result`` frame):
 
-- ``validate``: the reward on real batched transitions (shapes, finite values, components
-  sum). Runs candidate code, so the process is confined first.
+- ``validate``: the reward on real batched transitions
+  (:func:`eureka_lab.reward.validate.validate`). Runs candidate code, so the process is
+  confined first.
 - ``train``: the task's trainer with the reward; a ``checkpoint`` frame per checkpoint with
   its statistics and the policy's parameters (safetensors bytes). Runs candidate code.
 - ``evaluate``: the evaluator (:func:`eureka_lab.evaluation.evaluator.evaluate`) on policies given as
@@ -16,7 +17,6 @@ Every failure of the candidate is sent as a failed result; a crash of the proces
 
 from __future__ import annotations
 
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ from eureka_lab.core.text import safe_text
 from eureka_lab.executors.channel import Channel
 from eureka_lab.runs.records import CheckpointStats
 from eureka_lab.task.model import Task
+from eureka_lab.trainers import Budget, make_trainer
 
 REWARD_FILENAME = "reward.py"
 Kind = Literal["validate", "train", "evaluate"]
@@ -69,58 +70,6 @@ class JobSpec:
     @property
     def runs_candidate_code(self) -> bool:
         return self.kind != "evaluate"
-
-
-def validate(
-    task: Task,
-    load: Callable[..., Any],
-    n_envs: int = 4,
-    steps: int = 32,
-    seed: int = 0,
-    on_torch: bool = False,
-) -> dict:
-    """Run the reward on real batched transitions: shapes, finite values, components sum.
-    ``on_torch``: also on the same transitions as torch tensors, through the numpy the
-    reward gets there (``load(namespace="torch")``), with the same result to float32
-    precision; for trainers that run the reward on tensors."""
-    from eureka_lab.reward.applied import RewardComputer
-    from eureka_lab.reward.contract import batch_info
-
-    started = time.monotonic()
-    envs = [task.make_env() for _ in range(n_envs)]
-    obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
-    for i, env in enumerate(envs):
-        env.action_space.seed(seed + i)
-    compute = RewardComputer(load())
-    on_tensors = None
-    if on_torch:
-        from eureka_lab.reward.numpy_on_torch import TensorCheck
-
-        on_tensors = TensorCheck(load(namespace="torch"))
-    names: list[str] = []
-    for _ in range(steps):
-        actions = np.stack([np.asarray(env.action_space.sample()) for env in envs])
-        nexts, rewards, infos, resets = [], [], [], []
-        for env, a in zip(envs, actions, strict=True):
-            o, r, term, trunc, info = env.step(a)
-            nexts.append(o)
-            rewards.append(r)
-            infos.append(info)
-            resets.append(env.reset()[0] if term or trunc else o)
-        env_rewards = np.asarray(rewards, float)
-        total, comps = compute(obs, actions, np.stack(nexts), infos, env_rewards)
-        if on_tensors is not None:
-            on_tensors(obs, actions, np.stack(nexts), batch_info(infos), env_rewards, total)
-        names = sorted(comps)
-        obs = np.stack(resets)
-    for env in envs:
-        env.close()
-    return {
-        "ok": True,
-        "components": names,
-        "transitions": n_envs * steps,
-        "seconds": round(time.monotonic() - started, 3),
-    }
 
 
 MAX_REASON_CHARS = 2000
@@ -184,7 +133,9 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
 
     if spec.kind == "validate":
         try:
-            on_torch = getattr(task.trainer.make(), "reward_namespace", "numpy") == "torch"
+            on_torch = make_trainer(task.trainer).reward_namespace == "torch"
+            from eureka_lab.reward.validate import validate
+
             result = validate(task, load, seed=spec.seed, on_torch=on_torch)
         except Exception as e:
             result = failure("validation", e, code)
@@ -196,7 +147,7 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         from eureka_lab.evaluation.evaluator import evaluate
 
         policies = {step: load_arrays(data) for step, data in spec.policies.items()}
-        trainer = task.trainer.make()
+        trainer = make_trainer(task.trainer)
         evaluations = evaluate(task, trainer, policies, spec.episodes)
         if spec.video is not None and evaluations:
             from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE
@@ -211,8 +162,6 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         return
     from safetensors.numpy import load as load_arrays
     from safetensors.numpy import save as save_arrays
-
-    from eureka_lab.trainers import Budget
 
     def reporter(member: dict[str, int]) -> Callable[..., None]:
         def report(
@@ -238,7 +187,7 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         every=spec.every,
     )
     if spec.group:
-        outcomes = task.trainer.make().train_group(
+        outcomes = make_trainer(task.trainer).train_group(
             task,
             [loader(c) for c in spec.group],
             budget,
@@ -251,7 +200,7 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         channel.send("result", {"members": results})
         return
     try:
-        result = _trained(task.trainer.make().train(task, load, budget, reporter({})))
+        result = _trained(make_trainer(task.trainer).train(task, load, budget, reporter({})))
     except Exception as e:
         result = failure("training", e, code)
     channel.send("result", result)

@@ -1,9 +1,4 @@
-"""The executor seam: run jobs, return their outputs as data, report progress as events.
-
-An :class:`Executor` takes :class:`Job` objects (inputs as data: a
-:class:`~eureka_lab.executors.job.JobSpec`) and returns a :class:`JobOutput` per job; while jobs
-run, every frame they send arrives through ``on_event`` as a :class:`JobEvent`. Executors
-are chosen by name from :data:`EXECUTORS`.
+"""The local executor: candidate jobs as sandboxed child processes on this machine.
 
 :class:`LocalExecutor` runs each job in a child process on this machine, at most
 ``workers`` at a time. Children are forked from a server process that has already imported
@@ -34,15 +29,14 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from eureka_lab.core.registry import Registry
 from eureka_lab.core.text import safe_text
+from eureka_lab.executors.base import Executor, Job, JobEvent, JobOutput, OnEvent
 from eureka_lab.executors.channel import Channel, Frame, ProtocolError, read_frames
 from eureka_lab.executors.job import JobSpec
 from eureka_lab.isolation import limits as sandbox_limits
 from eureka_lab.task.model import Task
-from eureka_lab.trainers.base import Resources
 
 LOG = "job.log"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -52,66 +46,6 @@ PRELOAD = ["eureka_lab.executors._preload"]
 """Imported once by the fork server; every job inherits the imports."""
 
 _context: Any = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of work: its key (unique in one ``run`` call), inputs and limits."""
-
-    key: str
-    spec: JobSpec
-    timeout: float
-    resources: Resources = field(default_factory=Resources)
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """A frame a job sent while running (e.g. a checkpoint), untrusted until validated."""
-
-    key: str
-    kind: str
-    data: dict[str, Any]
-    artefact: bytes | None = None
-
-
-@dataclass(frozen=True)
-class JobOutput:
-    """What a job returned: its ``result`` frame's data (untrusted until validated), or
-    why there is none."""
-
-    result: dict[str, Any] | None
-    reason: str | None = None
-    log_tail: str = ""
-    seconds: float = 0.0
-
-
-OnEvent = Callable[[JobEvent], None]
-
-
-class Executor(Protocol):
-    """Runs jobs; returns outputs by job key. Ctrl-C stops every job and re-raises."""
-
-    def describe(self) -> list[str]:
-        """One line per isolation layer: what is active for jobs, and what is not."""
-        ...
-
-    def run(self, jobs: Sequence[Job], on_event: OnEvent | None = None) -> dict[str, JobOutput]: ...
-
-
-EXECUTORS: Registry[Callable[..., Executor]] = Registry(
-    "executor",
-    {
-        "local": "eureka_lab.executors.local:LocalExecutor",
-        "ray": "eureka_lab.executors.ray:RayExecutor",
-    },
-)
-
-
-def make_executor(
-    name: str, workers: int, allow_weak_sandbox: bool = False, **options: Any
-) -> Executor:
-    """The executor registered as ``name``, with its own ``options`` (e.g. ``address``)."""
-    return EXECUTORS.get(name)(workers=workers, allow_weak_sandbox=allow_weak_sandbox, **options)
 
 
 @contextlib.contextmanager
@@ -349,7 +283,7 @@ def _reader(
         wake.put(None)
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Child processes on this machine, under the OS sandbox."""
 
     def __init__(

@@ -19,8 +19,9 @@ from typing import Any
 
 from eureka_lab.core.errors import ConfigError
 from eureka_lab.core.text import safe_text
+from eureka_lab.executors.base import Executor, Job, JobEvent, JobOutput, OnEvent
 from eureka_lab.executors.job import JobSpec
-from eureka_lab.executors.local import Job, JobEvent, JobOutput, LocalExecutor, OnEvent
+from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.trainers.base import Resources
 
 RETRIES = 1
@@ -51,7 +52,7 @@ def describe_node(allow_weak: bool) -> list[str]:
     return LocalExecutor(1, allow_weak_sandbox=allow_weak).describe()
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Jobs as Ray tasks, at most ``workers`` in flight."""
 
     def __init__(

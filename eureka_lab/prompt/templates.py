@@ -7,8 +7,8 @@ from typing import Any
 
 import jinja2
 
+from eureka_lab.core.files import data_dir
 from eureka_lab.prompt.conversation import Message
-from eureka_lab.task.model import data_dir
 
 TEMPLATES = ("system", "context", "task", "feedback", "preference", "repair")
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from eureka_lab.core.errors import ConfigError
-from eureka_lab.loop.loop import LoopConfig
 from eureka_lab.prompt.conversation import Message, Usage
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import Candidate as CandidateRecord
 from eureka_lab.runs.records import Checkpoint, Iteration, RunSummary, TrainingResult
 from eureka_lab.runs.store import RunStore, completion_from_dict, messages_from_dicts
@@ -187,7 +187,7 @@ class Run:
     @cached_property
     def config(self) -> LoopConfig:
         """The loop settings the run last ran with."""
-        return LoopConfig(**self.store.config.get("loop", {}))
+        return LoopConfig.from_record(self.store.config.get("loop", {}))
 
     @cached_property
     def llm(self) -> dict[str, Any]:

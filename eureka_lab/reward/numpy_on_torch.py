@@ -1,4 +1,4 @@
-"""Reward code on torch tensors: the ``numpy`` it imports there, and the check of its output.
+"""Reward code on torch tensors: the ``numpy`` it imports there.
 
 A trainer whose simulations live in torch (the GPU trainer) runs the candidate's one
 ``compute_reward(obs, action, next_obs, info)`` on tensors, eagerly: no compilation per
@@ -19,9 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
-
-from eureka_lab.core.errors import ContractError
-from eureka_lab.reward.contract import check_components
 
 
 def _dtypes() -> dict[Any, Any]:
@@ -201,131 +198,3 @@ def install_array_methods() -> None:
         torch.Tensor.astype = lambda self, dtype, **_: self.to(torch_dtype(dtype))  # type: ignore[attr-defined]
     if not hasattr(torch.Tensor, "copy"):
         torch.Tensor.copy = lambda self: self.clone()  # type: ignore[attr-defined]
-
-
-def check_output(result: Any, n_envs: int, tolerance: float = 1e-3) -> tuple[Any, dict[str, Any]]:
-    """Validate a reward's output on tensors, as :func:`eureka_lab.reward.contract.check_reward_output`
-    does on arrays; ContractError names the problem. Returns float32 tensors."""
-    if not isinstance(result, tuple) or len(result) != 2:
-        raise ContractError(
-            f"compute_reward must return (total, components), got {type(result).__name__}"
-        )
-    total, components = result
-    total = _as_batch(total, n_envs, "total reward")
-    check_components(components)
-    comps = {
-        name: _as_batch(value, n_envs, f"component {name!r}", total)
-        for name, value in components.items()
-    }
-    import torch
-
-    # One wait for the device per call: every check in one boolean; the slow path below
-    # only runs to name what failed.
-    summed = torch.stack(list(comps.values())).sum(0)
-    gap = (summed - total).abs().max()
-    finite = torch.isfinite(torch.stack([total, *comps.values()])).all()
-    if bool(finite & (gap <= tolerance * (1.0 + total.abs().max()))):
-        return total, comps
-    for what, value in [
-        ("total reward", total),
-        *((f"component {k!r}", v) for k, v in comps.items()),
-    ]:
-        if not bool(torch.isfinite(value).all()):
-            raise ContractError(f"{what} has non-finite values (NaN or inf)")
-    raise ContractError(
-        f"the components do not sum to the total (largest gap {float(gap):.3g}); return the "
-        "sum of the components as the total"
-    )
-
-
-def _as_batch(value: Any, n_envs: int, what: str, like: Any = None) -> Any:
-    import torch
-
-    if not isinstance(value, torch.Tensor):
-        try:
-            value = torch.as_tensor(value, dtype=torch.float32)
-        except (TypeError, ValueError, RuntimeError) as e:
-            raise ContractError(f"{what} is not numeric: {e}") from None
-        if like is not None:
-            value = value.to(like.device)
-    value = value.to(torch.float32)
-    if value.ndim == 0:
-        raise ContractError(
-            f"{what} is a scalar; it must have shape ({n_envs},), one value per env"
-        )
-    if tuple(value.shape) != (n_envs,):
-        raise ContractError(
-            f"{what} has shape {tuple(value.shape)}; it must have shape ({n_envs},)"
-        )
-    return value
-
-
-class TensorReward:
-    """Applies a reward loaded over torch to one batched transition of tensors, checked
-    (the tensor twin of :class:`eureka_lab.reward.applied.RewardComputer`)."""
-
-    def __init__(self, reward_fn: Any) -> None:
-        self.reward_fn = reward_fn
-
-    def batched(
-        self, obs: Any, actions: Any, next_obs: Any, info: dict[str, Any], env_rewards: Any
-    ) -> tuple[Any, dict[str, Any]]:
-        from eureka_lab.reward.applied import ENV_COMPONENT
-
-        if self.reward_fn is None:
-            total = env_rewards.float()
-            return total, {ENV_COMPONENT: total}
-        from eureka_lab.reward.loader import call_reward
-
-        return check_output(call_reward(self.reward_fn, obs, actions, next_obs, info), len(obs))
-
-
-def to_tensor(x: Any) -> Any:
-    """A numpy array (or number) as a CPU tensor, floats as float32."""
-    import numpy as np
-    import torch
-
-    t = torch.as_tensor(np.asarray(x))
-    return t.float() if t.is_floating_point() else t
-
-
-class TensorCheck:
-    """Validation's run on tensors: the reward loaded over torch, on the same numpy
-    transitions made tensors, must work and give the numpy result to float32 precision."""
-
-    def __init__(self, reward_fn: Any) -> None:
-        self.reward = TensorReward(reward_fn)
-
-    def __call__(
-        self,
-        obs: Any,
-        actions: Any,
-        next_obs: Any,
-        info: dict[str, Any],
-        env_rewards: Any,
-        expected: Any,
-    ) -> None:
-        import numpy as np
-
-        try:
-            total, _ = self.reward.batched(
-                to_tensor(obs),
-                to_tensor(actions),
-                to_tensor(next_obs),
-                {k: to_tensor(v) for k, v in info.items()},
-                to_tensor(env_rewards),
-            )
-        except Exception as e:
-            raise ContractError(
-                f"the reward works on numpy arrays but not on the torch tensors this task's "
-                f"trainer gives it ({type(e).__name__}: {e}). It gets `np` as numpy's names over "
-                "torch: use numpy functions on whole arrays (np.sum(x, axis=1), np.clip, "
-                "np.where, x.astype(np.float32)); no Python float() or int() of arrays, no "
-                "numpy-only functions, no lists of per-env values"
-            ) from e
-        gap = float(np.max(np.abs(total.double().numpy() - expected)))
-        if gap > 1e-3 * (1.0 + float(np.max(np.abs(expected)))):
-            raise ContractError(
-                f"the reward gives different values on torch tensors than on numpy arrays "
-                f"(largest gap {gap:.3g}): keep it to numpy's functions on whole arrays"
-            )

@@ -3,114 +3,65 @@
 A selector returns a ranking: a list of groups, best group first; candidates in one group
 are tied. The loop takes the first candidate of the first group as the iteration's best,
 and ranks the run's best against each iteration's best the same way. Selectors are chosen
-by name from :data:`SELECTORS`: ``fitness`` today; a person's ranking or a preference
-oracle register the same way.
+by name from :data:`SELECTORS` (``fitness``, ``oracle``, ``human``, ``text``, and any a
+package announces in the entry-point group ``eureka_lab.selectors``).
+
+:class:`Selector` declares the whole contract: :meth:`~Selector.rank`, and the optional
+parts with their defaults (who answers the preference queries, whether the selector
+records its rankings itself, whether an iteration's favourite always becomes the parent,
+which feedback and whether videos it needs, and :meth:`~Selector.attach`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
-from eureka_lab.core.errors import ConfigError
-from eureka_lab.core.registry import Registry
-from eureka_lab.runs.records import Candidate, Checkpoint, TrainingResult
+from eureka_lab.core.plugins import SELECTORS
+from eureka_lab.runs.scores import Trained
+from eureka_lab.runs.store import RunStore
+
+__all__ = ["SELECTORS", "Ranking", "Selector", "make_selector"]
 
 Ranking = list[list[str]]
 
 
-@dataclass(frozen=True)
-class Trained:
-    """A candidate that trained, with what training and evaluation showed."""
+class Selector:
+    """Orders candidates. Subclasses implement :meth:`rank` and override the optional
+    parts they need."""
 
-    candidate: Candidate
-    result: TrainingResult
-    checkpoints: list[Checkpoint] = field(default_factory=list)
+    annotator: ClassVar[str | None] = None
+    """Who answers preference queries (a person, an oracle), or None (a score, no query).
+    The loop records each ranking a selector with an annotator gives, and counts them."""
+    records_itself: ClassVar[bool] = False
+    """Whether :meth:`rank` records its rankings in the run store itself (with a person's
+    comments), so that the loop does not."""
+    prefers_newest: ClassVar[bool] = False
+    """Whether each iteration's favourite becomes the run's best without a second question
+    against the best so far (ICPL's protocol)."""
+    feedback: ClassVar[str] = "reflection"
+    """The feedback mode the next prompt needs from this selector by default."""
+    needs_videos: ClassVar[bool] = False
+    """Whether candidates must have rollout videos to be ranked."""
+    needs_fitness: ClassVar[bool] = True
+    """Whether ranking reads the task's fitness (a task without one needs a person)."""
 
-    @property
-    def id(self) -> str:
-        return self.candidate.id
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
 
-
-class Selector(Protocol):
-    """Orders candidates. A selector with an ``annotator`` (a person, an oracle) answers
-    preference queries: the loop records each ranking it gives and counts them."""
-
-    annotator: str | None
+    def attach(
+        self, store: RunStore, task: str, announce: Callable[[str], None] | None = None
+    ) -> None:
+        """Called once by the loop: the run the selector serves, the task in words, and
+        how to show a person where to rank. Most selectors need none of it."""
 
     def rank(self, trained: Sequence[Trained]) -> Ranking:
         """``trained`` ordered best first, ties grouped; earlier entries win ties."""
-        ...
-
-
-class FitnessSelector:
-    """By the task's fitness, measured by the evaluator (higher is better)."""
-
-    annotator = None
-
-    def __init__(self, seed: int = 0) -> None:
-        pass
-
-    def rank(self, trained: Sequence[Trained]) -> Ranking:
-        missing = [t.id for t in trained if t.result.fitness is None]
-        if missing:
-            raise ConfigError(
-                f"Selection by fitness needs a fitness, and {missing[0]} has none. Give the "
-                "task a fitness function, or choose another selection mode."
-            )
-        ranking: Ranking = []
-        last: float | None = None
-        for t in sorted(trained, key=lambda t: -t.result.fitness):  # type: ignore[operator]
-            if ranking and t.result.fitness == last:
-                ranking[-1].append(t.id)
-            else:
-                ranking.append([t.id])
-            last = t.result.fitness
-        return ranking
-
-
-class OracleSelector:
-    """A synthetic person (ICPL's protocol for evaluating without people): ranks by the
-    hidden fitness, blurred by ``noise`` (a share of the candidates' score range, as a
-    standard deviation) and, with probability ``mistakes``, swapping the most and the least
-    preferred."""
-
-    annotator = "oracle"
-
-    def __init__(self, seed: int = 0, noise: float = 0.0, mistakes: float = 0.0) -> None:
-        if noise < 0 or not 0 <= mistakes <= 1:
-            raise ConfigError(
-                f"oracle noise must be >= 0 and mistakes in [0, 1], got {noise}, {mistakes}."
-            )
-        import numpy as np
-
-        self.noise, self.mistakes = noise, mistakes
-        self.rng = np.random.default_rng(seed)
-
-    def rank(self, trained: Sequence[Trained]) -> Ranking:
-        scores = [t.result.fitness for t in trained]
-        if any(s is None for s in scores):
-            raise ConfigError("The oracle ranks by the hidden fitness, and a candidate has none.")
-        spread = (max(scores) - min(scores)) or 1.0  # type: ignore[type-var,operator]
-        seen = [s + self.noise * spread * self.rng.standard_normal() for s in scores]  # type: ignore[operator]
-        order = [trained[i].id for i in sorted(range(len(trained)), key=lambda i: -seen[i])]
-        if len(order) > 1 and self.rng.random() < self.mistakes:
-            order[0], order[-1] = order[-1], order[0]
-        return [[cid] for cid in order]
-
-
-SELECTORS: Registry[type[Selector]] = Registry(
-    "selection mode",
-    {
-        "fitness": "eureka_lab.selectors.base:FitnessSelector",
-        "oracle": "eureka_lab.selectors.base:OracleSelector",
-        "human": "eureka_lab.selectors.human:HumanSelector",
-        "text": "eureka_lab.selectors.human:TextSelector",
-    },
-)
+        raise NotImplementedError
 
 
 def make_selector(name: str, seed: int = 0, **options: Any) -> Selector:
-    """The selector ``name`` with its ``options`` (the oracle's ``noise`` and ``mistakes``)."""
-    return SELECTORS.get(name)(seed=seed, **options)
+    """The selector ``name`` with its ``options`` (the oracle's ``noise`` and ``mistakes``,
+    the ranking page's ``host`` and ``port``)."""
+    selector: Selector = SELECTORS.get(name)(seed=seed, **options)
+    return selector

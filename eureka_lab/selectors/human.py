@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 from eureka_lab.core.errors import ConfigError
 from eureka_lab.core.text import safe_text
 from eureka_lab.runs.records import Ranking
+from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import RunStore
-from eureka_lab.selectors.base import Trained
+from eureka_lab.selectors.base import Selector
 
 MAX_BODY = 256 * 1024
 """Largest ranking a page may post."""
@@ -198,15 +199,19 @@ def recorded_order(store: Any, annotator: str, ids: list[str]) -> list[list[str]
     return None
 
 
-class HumanSelector:
+class HumanSelector(Selector):
     """A person ranks each iteration's candidates on the page (videos required)."""
 
     annotator = "person"
     records_itself = True
     prefers_newest = True
     """ICPL: each iteration's favourite becomes the parent; no second question per iteration."""
+    feedback = "preference"
+    needs_videos = True
+    needs_fitness = False
 
     def __init__(self, seed: int = 0, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(seed)
         self.host, self.port = host, port
         self.announce: Callable[[str], None] = lambda url: print(
             f"rank the candidates at {url}", flush=True
@@ -236,67 +241,3 @@ class HumanSelector:
             request.done.wait()
         assert request.ranking is not None
         return request.ranking.order
-
-
-class TextSelector:
-    """A person without a browser ranks at the terminal: each candidate is listed with what
-    its policy did and where its video is; they name the most and the least preferred and
-    may add a critique (Eureka-HF's plain-language feedback)."""
-
-    annotator = "person (terminal)"
-    records_itself = True
-    prefers_newest = True
-
-    def __init__(self, seed: int = 0) -> None:
-        self.store: RunStore | None = None
-        self.task = ""
-
-    def attach(
-        self, store: RunStore, task: str, announce: Callable[[str], None] | None = None
-    ) -> None:
-        self.store, self.task = store, task
-
-    def _ask(self, question: str, allowed: set[str]) -> str:
-        for _ in range(20):
-            answer = input(question).strip()
-            if answer in allowed:
-                return answer
-            print(f"please answer one of: {', '.join(sorted(allowed))}")
-        raise ConfigError("No valid answer at the terminal; stopping (resume to try again).")
-
-    def rank(self, trained: Sequence[Trained]) -> list[list[str]]:
-        if self.store is None:
-            raise ConfigError("The text selector needs a run store (the loop attaches it).")
-        ids = [t.id for t in trained]
-        recorded = recorded_order(self.store, self.annotator, ids)
-        if recorded is not None:
-            return recorded
-        iteration = max(t.candidate.iteration for t in trained)
-        print(f"\nTask: {safe_text(self.task, 500)}\nIteration {iteration}: the candidates")
-        for i, t in enumerate(trained, start=1):
-            video = self.store.video_path(t.id)
-            at = next((c for c in t.checkpoints if c.step == t.result.best_step), None)
-            events = ", ".join(e.kind for e in at.behaviour.events) if at and at.behaviour else ""
-            print(
-                f"  {i}. {t.id}: components {safe_text(', '.join(t.candidate.components), 200)}"
-                + (f"; {events}" if events else "")
-                + (f"; video {video}" if video else "")
-            )
-        numbers = {str(i) for i in range(1, len(ids) + 1)}
-        best = ids[int(self._ask("most preferred (number): ", numbers)) - 1]
-        rest = numbers - {str(ids.index(best) + 1)}
-        answer = self._ask("least preferred (number, Enter if none): ", rest | {""})
-        worst = ids[int(answer) - 1] if answer else None
-        critique = input("your critique for the next rewards (Enter for none): ").strip()
-        middle = [c for c in ids if c not in (best, worst)]
-        order = [[best]] + ([middle] if middle else []) + ([[worst]] if worst else [])
-        ranking = Ranking(
-            annotator=self.annotator,
-            time=time.time(),
-            iteration=iteration,
-            candidates=ids,
-            order=order,
-            overall=safe_text(critique, 2000) if critique else None,
-        )
-        self.store.append_ranking(ranking)
-        return order

@@ -1,29 +1,27 @@
 """The trainer seam: train one candidate's reward for a budget (see :mod:`.base`).
 
-Trainers are chosen by name in the task's ``trainer`` block (``trainer: {name: sb3, ...}``);
-the rest of the block is that trainer's settings, validated by its ``Settings`` model.
+Trainers are chosen by name in the task's ``trainer`` block (``trainer: {name: sb3, ...}``)
+or with ``--trainer``; the rest of the block is that trainer's settings, validated by its
+``Settings`` model. Built-ins (``sb3``, ``ppo``, ``warp``) and a package's own trainers are
+found through the entry-point group ``eureka_lab.trainers``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from eureka_lab.core.registry import Registry
+from eureka_lab.core.plugins import TRAINERS
+from eureka_lab.task.model import TrainerChoice
 from eureka_lab.trainers.base import Budget, Resources, Trainer
 
 __all__ = ["TRAINERS", "Budget", "Resources", "Trainer", "make_trainer"]
 
-TRAINERS: Registry[type[Trainer]] = Registry(
-    "trainer",
-    {
-        "sb3": "eureka_lab.trainers.sb3:SB3Trainer",
-        "ppo": "eureka_lab.trainers.ppo:PPOTrainer",
-        "warp": "eureka_lab.trainers.warp:WarpTrainer",
-    },
-)
 
-
-def make_trainer(name: str, settings: dict[str, Any] | None = None) -> Trainer:
-    """The trainer ``name`` with ``settings`` validated by its ``Settings`` model."""
-    cls = TRAINERS.get(name)
-    return cls(cls.Settings.model_validate(settings or {}))
+def make_trainer(choice: TrainerChoice | str, settings: dict[str, Any] | None = None) -> Trainer:
+    """The trainer a task's ``trainer`` block names (or ``name`` with ``settings``), its
+    settings validated by its ``Settings`` model."""
+    if isinstance(choice, TrainerChoice):
+        choice, settings = choice.name, choice.settings
+    cls = TRAINERS.get(choice)
+    trainer: Trainer = cls(cls.Settings.model_validate(settings or {}))
+    return trainer

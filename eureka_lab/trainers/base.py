@@ -21,7 +21,7 @@ A trainer runs in two places:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from eureka_lab.reward.contract import RewardFn
 from eureka_lab.runs.records import CheckpointStats, TrainingReport
+from eureka_lab.task.model import Task
 
 Arrays = dict[str, np.ndarray]
 Act = Callable[[np.ndarray], np.ndarray]
@@ -98,41 +99,77 @@ class Resources:
     gpus: float = 0.0
 
 
-class Trainer(Protocol):
-    """Trains one reward; built from its validated ``Settings``."""
+class Trainer:
+    """Trains one reward (or a group of them); built from its validated ``Settings``.
+
+    Subclasses set ``Settings`` and implement :attr:`n_envs`, :attr:`resources`,
+    :meth:`describe`, :meth:`train` and :meth:`policy`. The optional parts have defaults
+    here: :attr:`resumable`, :attr:`reward_namespace`, :attr:`group`, :meth:`envs_for` and
+    :meth:`train_group`."""
 
     Settings: ClassVar[type[BaseModel]]
-    resumable: ClassVar[bool]
-    """Whether :meth:`train` continues from ``budget.resume`` (else it starts afresh)."""
-    reward_namespace: ClassVar[str]
-    """``numpy`` (the default where absent), or ``torch``: :meth:`train` calls
-    ``load_reward(namespace="torch", device=...)`` and the reward gets tensors; validation
-    then also runs it on tensors."""
     """The task's trainer block (minus ``name``) is validated by this model."""
+    resumable: ClassVar[bool] = False
+    """Whether :meth:`train` continues from ``budget.resume`` (else it starts afresh)."""
+    reward_namespace: ClassVar[str] = "numpy"
+    """``numpy``, or ``torch``: :meth:`train` calls ``load_reward(namespace="torch",
+    device=...)`` and the reward gets tensors; validation then also runs it on tensors."""
 
-    def __init__(self, settings: Any) -> None: ...
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
 
     @property
     def n_envs(self) -> int:
         """Parallel environments the reward is called on (the first axis of its inputs)."""
-        ...
+        raise NotImplementedError
 
     @property
-    def resources(self) -> Resources: ...
+    def resources(self) -> Resources:
+        """What one training process needs (threads, device, memory, a GPU share)."""
+        raise NotImplementedError
+
+    @property
+    def group(self) -> int:
+        """Rewards trained together in one process by :meth:`train_group` (1: each alone)."""
+        return 1
+
+    def envs_for(self, timesteps: int) -> int:
+        """The env count a training of ``timesteps`` steps uses (trainers that choose it
+        from the budget override this)."""
+        return self.n_envs
 
     def describe(self) -> dict[str, Any]:
         """The algorithm and main settings, for the prompt: ``{"algorithm": ...,
         "settings": {name: value}}``."""
-        ...
+        raise NotImplementedError
 
     def train(
         self,
-        task: Any,
-        load_reward: Callable[[], RewardFn | None],
+        task: Task,
+        load_reward: Callable[..., RewardFn | None],
         budget: Budget,
         report: Report,
-    ) -> TrainingReport: ...
+    ) -> TrainingReport:
+        raise NotImplementedError
 
-    def policy(self, task: Any, arrays: Arrays) -> Act:
+    def train_group(
+        self,
+        task: Task,
+        load_rewards: Sequence[Callable[..., RewardFn | None]],
+        budget: Budget,
+        reports: Sequence[Report],
+    ) -> list[TrainingReport | BaseException]:
+        """Train several rewards in this process, each on its own environments: a report or
+        the exception per reward (one that raises fails alone). By default one after the
+        other; trainers with a ``group`` setting step them together."""
+        outcomes: list[TrainingReport | BaseException] = []
+        for load, report in zip(load_rewards, reports, strict=True):
+            try:
+                outcomes.append(self.train(task, load, budget, report))
+            except Exception as e:  # noqa: BLE001 - the reward's failure is its own
+                outcomes.append(e)
+        return outcomes
+
+    def policy(self, task: Task, arrays: Arrays) -> Act:
         """A deterministic policy from reported parameters, for evaluation."""
-        ...
+        raise NotImplementedError

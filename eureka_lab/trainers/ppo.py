@@ -18,7 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eureka_lab.reward.contract import RewardFn
 from eureka_lab.runs.records import CheckpointStats, TrainingReport
-from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources, ppo_description
+from eureka_lab.trainers.base import (
+    Act,
+    Arrays,
+    Budget,
+    Report,
+    Resources,
+    Trainer,
+    ppo_description,
+)
 
 ACTOR_PREFIX = "actor/"
 OBS_MEAN, OBS_VAR = "obs_norm/mean", "obs_norm/var"
@@ -131,7 +139,7 @@ class _Member:
     """Why this reward stopped (it raised); it is then left out of the rest."""
 
 
-class PPOTrainer:
+class PPOTrainer(Trainer):
     """Lean torch PPO on a batched env: one candidate per process, or a group of them
     (``group``) on one batch."""
 

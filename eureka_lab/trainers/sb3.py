@@ -15,7 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eureka_lab.reward.contract import RewardFn
 from eureka_lab.runs.records import CheckpointStats, TrainingReport
-from eureka_lab.trainers.base import Act, Arrays, Budget, Report, Resources, ppo_description
+from eureka_lab.trainers.base import (
+    Act,
+    Arrays,
+    Budget,
+    Report,
+    Resources,
+    Trainer,
+    ppo_description,
+)
 
 POLICY_PREFIX = "policy/"
 OBS_MEAN, OBS_VAR = "obs_norm/mean", "obs_norm/var"
@@ -56,7 +64,7 @@ class SB3Settings(BaseModel):
         return kw
 
 
-class SB3Trainer:
+class SB3Trainer(Trainer):
     """PPO from stable-baselines3 on CPU, one process per candidate."""
 
     Settings: ClassVar[type[BaseModel]] = SB3Settings

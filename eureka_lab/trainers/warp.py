@@ -130,6 +130,6 @@ class WarpTrainer(PPOTrainer):
         return WarpBatch(task, n_envs, self.device_name)
 
     def reward_computer(self, load_reward: Callable[..., RewardFn | None], device: Any) -> Any:
-        from eureka_lab.reward.numpy_on_torch import TensorReward
+        from eureka_lab.reward.applied import TensorReward
 
         return TensorReward(load_reward(namespace="torch", device=str(device)))

@@ -1,0 +1,131 @@
+"""Eureka's reward reflection, extended: the best candidate's answer, then each component's
+statistics at the checkpoints, the task score and episode length, what its policy actually
+did (the evaluator's behaviour summary), signs of reward hacking, and a table of what was
+tried in recent iterations so failed ideas are not repeated. Numbers and observations are
+computed here; every word is in ``prompts/feedback.j2``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from eureka_lab.feedback.base import Feedback, Material, behaviour_view, fmt, series, tried_rows
+from eureka_lab.prompt.conversation import Message
+from eureka_lab.prompt.templates import PromptBook
+
+
+def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str, Any]:
+    """Template values for ``feedback.j2`` from a candidate's checkpoint records."""
+    if not checkpoints:
+        raise ValueError("reflection needs at least one checkpoint record")
+    names = sorted({n for c in checkpoints for n in c["components"]})
+    components = []
+    scale = {}
+    for name in names:
+        means = [c["components"].get(name, {}).get("mean") for c in checkpoints]
+        components.append({"name": name, **series(means, samples)})
+        known = [abs(m) for m in means if m is not None]
+        scale[name] = float(np.mean(known)) if known else 0.0
+    fitness = [c.get("fitness") for c in checkpoints]
+    success = [c.get("success_rate") for c in checkpoints]
+    known_fitness = [abs(f) for f in fitness if f is not None]
+    flat, bonus, dominant = [], [], []
+    for comp in components:
+        known = [v for v in comp["raw"] if v is not None]
+        if len(known) >= 2:
+            spread = max(known) - min(known)
+            if spread <= 0.02 * max(abs(v) for v in known) or spread < 1e-8:
+                stats = [c["components"].get(comp["name"]) for c in checkpoints]
+                constant = all(
+                    s is not None and s["min"] == s["max"] and s["min"] > 0 for s in stats
+                )
+                # A constant positive per-step term is an alive bonus: it works by existing.
+                (bonus if constant else flat).append(comp)
+    if len(scale) > 1:
+        for name, s in scale.items():
+            others = float(np.median([v for k, v in scale.items() if k != name]))
+            if s > 0 and s > 10 * max(others, 1e-12):
+                dominant.append({"name": name, "scale": fmt(s), "others": fmt(others)})
+    return {
+        "steps": checkpoints[-1]["step"],
+        "checkpoints": len(checkpoints),
+        "components": components,
+        "fitness": series(fitness, samples),
+        "success_rate": series(success, samples) if any(s is not None for s in success) else None,
+        "episode_length": series(
+            [c.get("eval_length", c.get("episode_length")) for c in checkpoints], samples
+        ),
+        "zero_score": bool(known_fitness) and max(known_fitness) < 1e-6,
+        "flat": flat,
+        "bonus": bonus,
+        "dominant": dominant,
+        "hacking": reward_hacking(checkpoints),
+    }
+
+
+def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Signs that the policy optimises the reward rather than the task: the reward's
+    episode return keeps rising over the second half of training while the task score
+    stalls or falls; or one component makes most of the reward while the score is flat."""
+    out: list[dict[str, Any]] = []
+    half = checkpoints[len(checkpoints) // 2 :]
+    returns = [c.get("reward_return") for c in half]
+    scores = [c.get("fitness") for c in half]
+    if len(half) >= 2 and None not in returns and None not in scores:
+        r0, r1, f0, f1 = returns[0], returns[-1], scores[0], scores[-1]
+        rose = r1 - r0 > 0.25 * max(abs(r0), abs(r1), 1e-9)
+        if rose and f1 <= f0:
+            out.append(
+                {
+                    "kind": "rising_reward",
+                    "reward_from": fmt(r0),
+                    "reward_to": fmt(r1),
+                    "score_from": fmt(f0),
+                    "score_to": fmt(f1),
+                    "from_step": half[0]["step"],
+                    "to_step": half[-1]["step"],
+                }
+            )
+    last = checkpoints[-1]["components"]
+    total = sum(abs(s["mean"]) for s in last.values())
+    all_scores = [c.get("fitness") for c in checkpoints if c.get("fitness") is not None]
+    if len(last) > 1 and total > 0 and len(all_scores) >= 2:
+        name, stats = max(last.items(), key=lambda kv: abs(kv[1]["mean"]))
+        share = abs(stats["mean"]) / total
+        spread = max(all_scores) - min(all_scores)
+        if share > 0.8 and spread <= 0.05 * max(abs(s) for s in all_scores):
+            out.append(
+                {
+                    "kind": "dominant",
+                    "name": name,
+                    "share": f"{100 * share:.0f}%",
+                    "score": fmt(all_scores[-1]),
+                }
+            )
+    return out
+
+
+class Reflection(Feedback):
+    """Eureka's reward reflection on the best candidate, with what its policy did and what
+    was tried."""
+
+    def messages(self, prompts: PromptBook, material: Material) -> list[Message]:
+        best = material.ranked[0]
+        stats = reflection([c.model_dump() for c in best.checkpoints])
+        at_best = next(
+            (c for c in best.checkpoints if c.step == best.result.best_step), best.checkpoints[-1]
+        )
+        return [
+            Message("assistant", material.responses[best.id]),
+            Message(
+                "user",
+                prompts.render(
+                    "feedback",
+                    **stats,
+                    behaviour=behaviour_view(at_best.behaviour),
+                    behaviour_step=at_best.step,
+                    tried=tried_rows(material.tried, best),
+                ),
+            ),
+        ]

@@ -1,0 +1,126 @@
+"""The closing comparison: the run's best reward, the task's human reward and its sparse
+reward (the score's own signal), trained with the same budget on fresh seeds (never the
+search's) and evaluated on more episodes; the human-normalised score and a verdict."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import numpy as np
+
+from eureka_lab.loop.journal import Journal
+from eureka_lab.loop.selection import Selection
+from eureka_lab.loop.training import Training, Trainings
+from eureka_lab.runs.config import LoopConfig
+from eureka_lab.runs.records import Candidate, FinalRow, RunSummary
+from eureka_lab.runs.records import Usage as UsageRecord
+from eureka_lab.runs.scores import Trained
+from eureka_lab.runs.store import final_id
+from eureka_lab.task.model import Task
+
+REWARDS = ("best", "human", "sparse")
+
+
+class FinalComparison:
+    """Best against human against sparse, on the closing comparison's seeds."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        task: Task,
+        config: LoopConfig,
+        trainings: Trainings,
+        selection: Selection,
+    ) -> None:
+        self.journal = journal
+        self.store = journal.store
+        self.task = task
+        self.config = config
+        self.trainings = trainings
+        self.selection = selection
+
+    def run(self, best: Trained) -> RunSummary:
+        """Train best, human and sparse rewards with the same budget and seeds; compare."""
+        codes = {
+            "best": self.store.reward_code(best.id),
+            "human": self.task.reward_source(self.task.human_reward),
+            "sparse": self.task.reward_source(self.task.sparse_reward),
+        }
+        seeds = self.config.final_seed_list
+        trainings = []
+        for name, code in codes.items():
+            for s in seeds:
+                key = final_id(name, s)
+                if self.store.reward_code(key) != code:
+                    # The best changed since an earlier comparison (a resumed run): redo it.
+                    self.store.clear_training(key)
+                trainings.append(Training(key, code, s))
+        if any(self.store.result(t.key) is None for t in trainings):
+            self.journal.emit("final_started", jobs=len(trainings), seeds=seeds)
+        episodes = self.task.eval_episodes * self.config.final_eval_factor
+        self.trainings.train(
+            trainings, episodes=episodes, videos={final_id(name, seeds[0]) for name in codes}
+        )
+        rows = {name: self._row(name, codes[name], seeds) for name in codes}
+        b, h, s = (rows[k].fitness for k in REWARDS)
+        score = None
+        if b is not None and h is not None and s is not None and abs(h - s) > 1e-12:
+            score = (b - s) / abs(h - s)
+        verdict = None
+        if b is not None and h is not None:
+            noise = (rows["best"].std or 0.0) + (rows["human"].std or 0.0)
+            verdict = "within noise" if abs(b - h) <= noise else ("better" if b > h else "worse")
+        summary = RunSummary(
+            verdict=self._judged(seeds[0]),
+            task=self.task.name,
+            best=best.id,
+            best_search_fitness=best.result.fitness,
+            seeds=seeds,
+            timesteps=self.trainings.timesteps,
+            final=rows,
+            normalized_score=score,
+            best_vs_human=verdict,
+            eval_episodes=episodes,
+            preference_queries=len(self.store.rankings()),
+            usage=UsageRecord(**asdict(self.store.usage())),
+        )
+        self.store.save_summary(summary)
+        return summary
+
+    def _row(self, name: str, code: str | None, seeds: list[int]) -> FinalRow:
+        results = [self.store.result(final_id(name, s)) for s in seeds]
+        ok = [r for r in results if r and r.status == "trained" and r.fitness is not None]
+        rates = [r.success_rate for r in ok if r.success_rate is not None]
+        scores = [r.fitness for r in ok if r.fitness is not None]
+        return FinalRow(
+            fitness=float(np.mean(scores)) if scores else None,
+            std=float(np.std(scores, ddof=1)) if len(scores) > 1 else None,
+            success_rate=sum(rates) / len(rates) if rates else None,
+            per_seed=[r.fitness if r else None for r in results],
+            failed=[r.reason for r in results if r and r.status != "trained"],
+            reward="env" if code is None else f"final/{name}",
+        )
+
+    def _judged(self, seed: int) -> str | None:
+        """A person's judgement of the final best against the human reward, from their
+        rollout videos (only where the selector records a person's rankings)."""
+        if not self.selection.selector.records_itself:
+            return None
+        it = self.config.iterations
+        best = self._trained(final_id("best", seed), 0, it)
+        human = self._trained(final_id("human", seed), 1, it)
+        if best is None or human is None:
+            return None
+        order = self.selection.rank([best, human], it)
+        if len(order) == 1:
+            return "can't tell"
+        return "best" if order[0] == [best.id] else "human"
+
+    def _trained(self, key: str, index: int, iteration: int) -> Trained | None:
+        result = self.store.result(key)
+        if result is None or result.status != "trained":
+            return None
+        cand = Candidate(
+            id=key, iteration=iteration, index=index, status="valid", components=result.components
+        )
+        return Trained(cand, result, self.store.checkpoints(key))
