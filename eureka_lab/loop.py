@@ -337,7 +337,10 @@ class Loop:
         }
         if any(recorded.get(k) != v for k, v in settings.items()):
             self.store.save_config({**recorded, **settings})
+        removed = self.store.remove_temporary_files()
         self.emit("run_started", task=self.task.name, run=str(self.store.root))
+        if removed:
+            self.emit("temporary_files_removed", paths=removed[:50], count=len(removed))
         self.emit("sandbox", layers=self.executor.describe())
         opening = self._opening()
         best: Trained | None = None

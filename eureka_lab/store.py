@@ -127,6 +127,18 @@ class RunStore:
             )
         return store
 
+    def remove_temporary_files(self) -> list[str]:
+        """Delete the temporary files of writes a kill cut short (``atomic_write`` leaves
+        ``.NAME.XXXX.tmp`` beside its target when the process dies before the rename);
+        their targets still hold the old content, or none. Call it only where no other
+        process writes to this run: when a run starts or resumes. Returns what it deleted."""
+        removed = []
+        for path in self.root.rglob(".*.tmp"):
+            if path.is_file():
+                path.unlink()
+                removed.append(path.relative_to(self.root).as_posix())
+        return removed
+
     @property
     def config(self) -> dict[str, Any]:
         return read_json(self.root / CONFIG)
