@@ -640,20 +640,16 @@ class Loop:
                 or (prior.target or self.timesteps) >= target
             ):
                 continue
-            state = self.store.training_state(t.key) if prior is not None else None
+            state = self.store.training_state(t.key, prior.steps) if prior is not None else None
             if prior is not None and state is not None and self._resumable:
                 start, resume = prior.steps, state
-                self._live[t.key] = self.store.checkpoints(t.key)
+                # Checkpoints past the result's are a round cut short by a kill: redone.
+                self._live[t.key] = [c for c in self.store.checkpoints(t.key) if c.step <= start]
             else:
                 start, resume = 0, None
-                self.store.clear_training(t.key)  # a training cut short starts again
-                if prior is not None:  # restarted: what the earlier rounds spent still counts
-                    self.store.save_result(
-                        t.key,
-                        TrainingResult(
-                            status="trained", steps=0, target=0, spent_steps=prior.spent
-                        ),
-                    )
+                # A training cut short starts again. A finished round's result stays until
+                # the new round's replaces it: what it spent still counts (``_result``).
+                self.store.clear_training(t.key, keep_result=prior is not None)
                 self._live[t.key] = []
             starts[t.key] = start
             if t.code is not None:
@@ -764,8 +760,9 @@ class Loop:
             return
         if event.kind == "state" and event.key in self._live:
             state = _checked_arrays(event.artefact)
-            if state is not None:
-                self.store.save_training_state(event.key, state)
+            step = event.data.get("step")
+            if state is not None and type(step) is int and step >= 0:
+                self.store.save_training_state(event.key, step, state)
             else:
                 self.emit("state_refused", id=event.key)
             return

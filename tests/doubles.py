@@ -113,6 +113,12 @@ class GrowingTrainer:
         return lambda obs: np.full((len(obs), 1), torque, dtype=np.float32)
 
 
+class RestartingTrainer(GrowingTrainer):
+    """The growing fake as a trainer that cannot continue: every round starts from zero."""
+
+    resumable: ClassVar[bool] = False
+
+
 def mean_action(episode: Any) -> float:
     """A fitness for the growing fake: the mean action (its constant torque)."""
     return float(np.mean(episode.actions))
@@ -174,5 +180,6 @@ class ScriptedSelector:
 def register() -> None:
     TRAINERS.register("fake", FakeTrainer)
     TRAINERS.register("growing", GrowingTrainer)
+    TRAINERS.register("restarting", RestartingTrainer)
     EXECUTORS.register("inline", InlineExecutor)
     SELECTORS.register("scripted", ScriptedSelector)

@@ -72,7 +72,7 @@ def furthest(episode):
 """
 
 
-def write_task(folder: Path, real: bool) -> Path:
+def write_task(folder: Path, real: bool, trainer: str = "growing") -> Path:
     """A task that trains in well under a second. ``real``: MountainCar on the sb3 trainer
     in sandboxed jobs, scored by the furthest position reached (a fitness that differs
     from candidate to candidate); else Pendulum on the growing fake trainer (``doubles``),
@@ -92,7 +92,7 @@ def write_task(folder: Path, real: bool) -> Path:
             checkpoints=4,
             eval_episodes=1,
             fitness="fitness:mean_action",
-            trainer={"name": "growing"},
+            trainer={"name": trainer},
             seed_rewards=["seeds:upright", "seeds:still"],
         )
     path = folder / "task.yaml"
@@ -243,6 +243,8 @@ def records(run: Path) -> dict[str, Any]:
             "fitness": result["fitness"],
             "best_step": result["best_step"],
             "steps": result["steps"],
+            "spent_steps": result["spent_steps"],
+            "stopped_at": result["stopped_at"],
             "checkpoints": [(c["step"], c["fitness"]) for c in checkpoints],
         }
     return out
@@ -332,6 +334,25 @@ def test_killed_at_each_step_then_resumed_ends_as_if_never_killed(tmp_path):
     session.finish()
     assert session.run is not None
     check_whole(session.run, torn_lines=1)
+    assert records(session.run) == uninterrupted(tmp_path / "whole", args)
+
+
+@pytest.mark.parametrize("trainer", ["growing", "restarting"])
+def test_halving_killed_between_rounds_keeps_every_winner(tmp_path, trainer):
+    """Successive halving, killed while a round trains (a trainer that cannot continue has
+    then started the round again from zero) and after a round has sent its training state
+    but before its result is recorded: the resumed run keeps the same winners and ends
+    as an uninterrupted one."""
+    task = write_task(tmp_path, real=False, trainer=trainer)
+    args = [str(task), "--llm", "offline", "--iterations", "1", "--samples", "4"]
+    args += ["--final-seeds", "1", "--executor", "inline", "--schedule", "halving"]
+    session = Session(tmp_path / "killed", args)
+    session.killed_at({"after": "training_started", "nth": 6})  # round 1 starts
+    session.killed_at({"trained": 1})  # round 1 trained, its state sent, no result yet
+    session.killed_at({"write": "*/iter_00/cand_*/result.json", "nth": 3})  # round 1's cut
+    session.finish()
+    assert session.run is not None
+    check_whole(session.run, torn_lines=0)
     assert records(session.run) == uninterrupted(tmp_path / "whole", args)
 
 
