@@ -339,10 +339,13 @@ class RunStore:
                     f.seek(-1, os.SEEK_END)
                     if f.read(1) != b"\n":
                         line = "\n" + line
-        with open(path, "a") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(path, "a") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:  # a full disk: name the file (a failed write names none)
+            raise OSError(e.errno, e.strerror, str(path)) from e
         return record
 
     def events(self) -> Iterator[dict[str, Any]]:

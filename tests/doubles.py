@@ -130,12 +130,18 @@ class _Collect:
     def __init__(self, key: str, on_event: OnEvent | None) -> None:
         self.key, self.on_event = key, on_event
         self.result: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        """What the orchestrator's own handler raised (a full disk): it stops the run."""
 
     def send(self, kind: str, data: dict[str, Any], artefact: bytes | None = None) -> None:
         if kind == "result":
             self.result = data
         elif self.on_event is not None:
-            self.on_event(JobEvent(self.key, kind, data, artefact))
+            try:
+                self.on_event(JobEvent(self.key, kind, data, artefact))
+            except BaseException as e:
+                self.error = e
+                raise
 
 
 class InlineExecutor:
@@ -156,6 +162,8 @@ class InlineExecutor:
                 run_job(job.spec, channel, lambda: None)  # type: ignore[arg-type]
             except Exception as e:
                 channel.result = failure("job", e)
+            if channel.error is not None:  # the orchestrator's own, not the job's: as a
+                raise channel.error  # real executor, stop (the job caught it in passing)
             out[job.key] = JobOutput(channel.result, None if channel.result else "no result")
         return out
 
