@@ -696,7 +696,7 @@ class Loop:
             )
             for key in reports
         ]
-        for key, output in self.executor.run(evals, on_event=self._on_event).items():
+        for key, output in self.executor.run(evals, on_event=self._on_video).items():
             self._record(key, self._result(key, reports[key], output, starts[key], target))
         self._live = {}
 
@@ -736,10 +736,24 @@ class Loop:
         self._groups = {}
         return outputs
 
+    def _on_video(self, event: JobEvent) -> None:
+        """A video from an evaluation job (which never runs reward code): check it looks
+        like an mp4 and keep it."""
+        if event.kind != "video" or event.key not in self._live:
+            return
+        from eureka_lab.video import looks_like_mp4
+
+        data = event.artefact or b""
+        if len(data) <= MAX_VIDEO_BYTES and looks_like_mp4(data):
+            self.store.save_video(event.key, data)
+            self.emit("video", id=event.key, bytes=len(data))
+        else:
+            self.emit("video_refused", id=event.key, bytes=len(data))
+
     def _on_event(self, event: JobEvent) -> None:
-        """A checkpoint from a training job: validate it, keep its policy, report progress.
-        A video from an evaluation job: check it looks like an mp4 and keep it. A group's
-        frame goes to the member it names."""
+        """A checkpoint from a training job: validate it, keep its policy, report progress;
+        or a resumable trainer's state. A group's frame goes to the member it names. A
+        video is refused: it would show what the evaluator never rolled out."""
         if event.key in self._groups:
             member = event.data.get("member")
             keys = self._groups[event.key]
@@ -748,15 +762,8 @@ class Loop:
                 return
             data = {k: v for k, v in event.data.items() if k != "member"}
             event = replace(event, key=keys[member], data=data)
-        if event.kind == "video" and event.key in self._live:
-            from eureka_lab.video import looks_like_mp4
-
-            data = event.artefact or b""
-            if len(data) <= MAX_VIDEO_BYTES and looks_like_mp4(data):
-                self.store.save_video(event.key, data)
-                self.emit("video", id=event.key, bytes=len(data))
-            else:
-                self.emit("video_refused", id=event.key, bytes=len(data))
+        if event.kind == "video":
+            self.emit("video_refused", id=event.key, reason="sent by a training job")
             return
         if event.kind == "state" and event.key in self._live:
             state = _checked_arrays(event.artefact)
