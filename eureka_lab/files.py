@@ -25,7 +25,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.filename is None:  # a failed write names no file
+        if isinstance(e, OSError) and e.errno and e.filename is None:  # a write names none
             raise OSError(e.errno, e.strerror, str(path)) from e
         raise
 

@@ -344,8 +344,10 @@ class RunStore:
                 f.write(line)
                 f.flush()
                 os.fsync(f.fileno())
-        except OSError as e:  # a full disk: name the file (a failed write names none)
-            raise OSError(e.errno, e.strerror, str(path)) from e
+        except OSError as e:
+            if not e.errno or e.filename is not None:
+                raise
+            raise OSError(e.errno, e.strerror, str(path)) from e  # a failed write names none
         return record
 
     def events(self) -> Iterator[dict[str, Any]]:
