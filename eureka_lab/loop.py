@@ -337,7 +337,10 @@ class Loop:
         }
         if any(recorded.get(k) != v for k, v in settings.items()):
             self.store.save_config({**recorded, **settings})
+        removed = self.store.remove_temporary_files()
         self.emit("run_started", task=self.task.name, run=str(self.store.root))
+        if removed:
+            self.emit("temporary_files_removed", paths=removed[:50], count=len(removed))
         self.emit("sandbox", layers=self.executor.describe())
         opening = self._opening()
         best: Trained | None = None
@@ -638,20 +641,16 @@ class Loop:
                 or (prior.target or self.timesteps) >= target
             ):
                 continue
-            state = self.store.training_state(t.key) if prior is not None else None
+            state = self.store.training_state(t.key, prior.steps) if prior is not None else None
             if prior is not None and state is not None and self._resumable:
                 start, resume = prior.steps, state
-                self._live[t.key] = self.store.checkpoints(t.key)
+                # Checkpoints past the result's are a round cut short by a kill: redone.
+                self._live[t.key] = [c for c in self.store.checkpoints(t.key) if c.step <= start]
             else:
                 start, resume = 0, None
-                self.store.clear_training(t.key)  # a training cut short starts again
-                if prior is not None:  # restarted: what the earlier rounds spent still counts
-                    self.store.save_result(
-                        t.key,
-                        TrainingResult(
-                            status="trained", steps=0, target=0, spent_steps=prior.spent
-                        ),
-                    )
+                # A training cut short starts again. A finished round's result stays until
+                # the new round's replaces it: what it spent still counts (``_result``).
+                self.store.clear_training(t.key, keep_result=prior is not None)
                 self._live[t.key] = []
             starts[t.key] = start
             if t.code is not None:
@@ -698,7 +697,7 @@ class Loop:
             )
             for key in reports
         ]
-        for key, output in self.executor.run(evals, on_event=self._on_event).items():
+        for key, output in self.executor.run(evals, on_event=self._on_video).items():
             self._record(key, self._result(key, reports[key], output, starts[key], target))
         self._live = {}
 
@@ -738,10 +737,24 @@ class Loop:
         self._groups = {}
         return outputs
 
+    def _on_video(self, event: JobEvent) -> None:
+        """A video from an evaluation job (which never runs reward code): check it looks
+        like an mp4 and keep it."""
+        if event.kind != "video" or event.key not in self._live:
+            return
+        from eureka_lab.video import looks_like_mp4
+
+        data = event.artefact or b""
+        if len(data) <= MAX_VIDEO_BYTES and looks_like_mp4(data):
+            self.store.save_video(event.key, data)
+            self.emit("video", id=event.key, bytes=len(data))
+        else:
+            self.emit("video_refused", id=event.key, bytes=len(data))
+
     def _on_event(self, event: JobEvent) -> None:
-        """A checkpoint from a training job: validate it, keep its policy, report progress.
-        A video from an evaluation job: check it looks like an mp4 and keep it. A group's
-        frame goes to the member it names."""
+        """A checkpoint from a training job: validate it, keep its policy, report progress;
+        or a resumable trainer's state. A group's frame goes to the member it names. A
+        video is refused: it would show what the evaluator never rolled out."""
         if event.key in self._groups:
             member = event.data.get("member")
             keys = self._groups[event.key]
@@ -750,20 +763,14 @@ class Loop:
                 return
             data = {k: v for k, v in event.data.items() if k != "member"}
             event = replace(event, key=keys[member], data=data)
-        if event.kind == "video" and event.key in self._live:
-            from eureka_lab.video import looks_like_mp4
-
-            data = event.artefact or b""
-            if len(data) <= MAX_VIDEO_BYTES and looks_like_mp4(data):
-                self.store.save_video(event.key, data)
-                self.emit("video", id=event.key, bytes=len(data))
-            else:
-                self.emit("video_refused", id=event.key, bytes=len(data))
+        if event.kind == "video":
+            self.emit("video_refused", id=event.key, reason="sent by a training job")
             return
         if event.kind == "state" and event.key in self._live:
             state = _checked_arrays(event.artefact)
-            if state is not None:
-                self.store.save_training_state(event.key, state)
+            step = event.data.get("step")
+            if state is not None and type(step) is int and step >= 0:
+                self.store.save_training_state(event.key, step, state)
             else:
                 self.emit("state_refused", id=event.key)
             return
