@@ -17,7 +17,7 @@ from rich.table import Table
 
 from eureka_lab import api
 from eureka_lab.backends import default_backend_name
-from eureka_lab.core.errors import ConfigError, EurekaError
+from eureka_lab.core.errors import ConfigError, EurekaError, RunError
 from eureka_lab.executors.base import EXECUTORS
 from eureka_lab.feedback.base import FEEDBACK
 from eureka_lab.report.terminal import make_reporter, show_run
@@ -285,6 +285,14 @@ def _guarded(console: Console, go: Any) -> int:
         where = reporter.root or "RUN_DIR"
         console.print(f"\nstopped; continue with: eureka-lab resume {where}", markup=False)
         return 130
+    except OSError as e:
+        if reporter.root is None or e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = e.filename or reporter.root
+        raise RunError(
+            f"The disk is full at {where} ({e.strerror}). Free some space on it, then "
+            f"continue with: eureka-lab resume {reporter.root}"
+        ) from e
     except EurekaError as e:
         if reporter.root is None:
             raise
@@ -379,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         where = f" ({e.filename})" if e.filename else ""
         fix = {
-            errno.ENOSPC: "free some disk space, then continue with `eureka-lab resume RUN_DIR`",
+            errno.ENOSPC: "free some disk space, then run the command again",
             errno.EACCES: "check the folder's permissions or choose another with --runs-dir",
             errno.EROFS: "choose a writable folder with --runs-dir",
         }.get(e.errno or 0, "run again with --debug for the traceback")

@@ -114,6 +114,68 @@ class GrowingTrainer(Trainer):
         return lambda obs: np.full((len(obs), 1), torque, dtype=np.float32)
 
 
+class RestartingTrainer(GrowingTrainer):
+    """The growing fake as a trainer that cannot continue: every round starts from zero."""
+
+    resumable: ClassVar[bool] = False
+
+
+MP4 = b"\x00\x00\x00\x18ftypisom" + bytes(64)
+"""Bytes that pass the orchestrator's check of a video."""
+
+
+def forgeries(own: int, sibling: int) -> list[tuple[str, dict[str, Any], bytes | None]]:
+    """The frames a hostile group member sends through the channel it shares with its
+    siblings (kind, data, artefact): in a sibling's name (a fine policy at a step past any
+    real one, and a NaN one), in its own (a score, an integer policy), with member indexes
+    that are not its group's, and videos and states that a training job has no say over."""
+    from safetensors.numpy import save
+
+    fine = save({"policy/torque": np.array([2.0], dtype=np.float32)})
+    nan = save({"policy/torque": np.array([np.nan], dtype=np.float32)})
+    ints = save({"policy/torque": np.array([2], dtype=np.int64)})
+    frames: list[tuple[str, dict[str, Any], bytes | None]] = [
+        ("checkpoint", {"step": 10**9, "components": {}, "member": sibling}, fine),
+        ("checkpoint", {"step": 10**9 + 1, "components": {}, "member": sibling}, nan),
+        ("checkpoint", {"step": 10**9, "components": {}, "fitness": 1e9, "member": own}, fine),
+        ("checkpoint", {"step": 10**9, "components": {}, "member": own}, ints),
+    ]
+    for member in (2, -1, True, "0", None, 0.0):
+        frames.append(("checkpoint", {"step": 10**9, "components": {}, "member": member}, fine))
+    frames.append(("checkpoint", {"step": 10**9, "components": {}}, fine))
+    for member in (own, sibling):
+        frames.append(("video", {"step": 256, "member": member}, MP4))
+    frames.append(("state", {"step": 1024, "member": sibling}, fine))
+    return frames
+
+
+class GroupTrainer(GrowingTrainer):
+    """The growing fake training two rewards in one process (``train_group``), one after
+    the other. A member whose reward has a component named ``forge`` plays a hostile
+    sibling that took over the process: once trained, it sends :func:`forgeries` through
+    the channel the members' reports share."""
+
+    group: ClassVar[int] = 2
+
+    def train_group(
+        self, task: Any, load_rewards: Sequence[Any], budget: Budget, reports: Sequence[Any]
+    ) -> list[TrainingReport | BaseException]:
+        outcomes: list[TrainingReport | BaseException] = []
+        for i, (load, report) in enumerate(zip(load_rewards, reports, strict=True)):
+            try:
+                outcomes.append(self.train(task, load, budget, report))
+            except Exception as e:
+                outcomes.append(e)
+                continue
+            ones = np.ones((2, 3))
+            if "forge" in load()(ones, np.zeros((2, 1)), ones, {})[1]:
+                cells = [c.cell_contents for c in report.__closure__]
+                channel = next(c for c in cells if hasattr(c, "send"))
+                for kind, data, artefact in forgeries(own=i, sibling=1 - i):
+                    channel.send(kind, data, artefact)
+        return outcomes
+
+
 def mean_action(episode: Any) -> float:
     """A fitness for the growing fake: the mean action (its constant torque)."""
     return float(np.mean(episode.actions))
@@ -125,12 +187,18 @@ class _Collect:
     def __init__(self, key: str, on_event: OnEvent | None) -> None:
         self.key, self.on_event = key, on_event
         self.result: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        """What the orchestrator's own handler raised (a full disk): it stops the run."""
 
     def send(self, kind: str, data: dict[str, Any], artefact: bytes | None = None) -> None:
         if kind == "result":
             self.result = data
         elif self.on_event is not None:
-            self.on_event(JobEvent(self.key, kind, data, artefact))
+            try:
+                self.on_event(JobEvent(self.key, kind, data, artefact))
+            except BaseException as e:
+                self.error = e
+                raise
 
 
 class InlineExecutor(Executor):
@@ -151,6 +219,8 @@ class InlineExecutor(Executor):
                 run_job(job.spec, channel, lambda: None)  # type: ignore[arg-type]
             except Exception as e:
                 channel.result = failure("job", e)
+            if channel.error is not None:  # the orchestrator's own, not the job's: as a
+                raise channel.error  # real executor, stop (the job caught it in passing)
             out[job.key] = JobOutput(channel.result, None if channel.result else "no result")
         return out
 
@@ -172,5 +242,7 @@ class ScriptedSelector(Selector):
 def register() -> None:
     TRAINERS.register("fake", FakeTrainer)
     TRAINERS.register("growing", GrowingTrainer)
+    TRAINERS.register("restarting", RestartingTrainer)
+    TRAINERS.register("group", GroupTrainer)
     EXECUTORS.register("inline", InlineExecutor)
     SELECTORS.register("scripted", ScriptedSelector)

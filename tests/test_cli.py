@@ -93,5 +93,7 @@ def test_full_disk_names_the_fix(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(eureka_lab.runs.store, "atomic_write", full)
     assert main(["run", "mountain_car", "--runs-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "No space left on device" in err and "free some disk space" in err
+    assert "The disk is full at " in err and "No space left on device" in err
+    (run,) = tmp_path.iterdir()
+    assert f"Free some space on it, then continue with: eureka-lab resume {run}" in err
     assert "Traceback" not in err

@@ -1,6 +1,7 @@
-"""What comes back from jobs while they run, untrusted until checked here: checkpoints
-(schema, increasing steps, the policy's arrays), trainers' saved state, and rollout videos.
-Only what passes is written to the run store; a group's frame goes to the member it names."""
+"""What comes back from jobs while they run, untrusted until checked here: from training
+jobs, checkpoints (schema, increasing steps, the policy's arrays) and trainers' saved state;
+from evaluation jobs, rollout videos. Only what passes is written to the run store; a
+group's frame goes to the member it names."""
 
 from __future__ import annotations
 
@@ -34,10 +35,10 @@ class Intake:
         self.groups: dict[str, list[str]] = {}
         """Group jobs running now (their key: the members' keys in order)."""
 
-    def __call__(self, event: JobEvent) -> None:
-        """A checkpoint from a training job: validate it, keep its policy, report progress.
-        A video from an evaluation job: check it looks like an mp4 and keep it. A group's
-        frame goes to the member it names."""
+    def training(self, event: JobEvent) -> None:
+        """A frame from a training job: a checkpoint (validated; its policy kept; progress
+        reported) or a resumable trainer's state. A group's frame goes to the member it
+        names. A video is refused: it would show what the evaluator never rolled out."""
         if event.key in self.groups:
             member = event.data.get("member")
             keys = self.groups[event.key]
@@ -46,20 +47,25 @@ class Intake:
                 return
             data = {k: v for k, v in event.data.items() if k != "member"}
             event = replace(event, key=keys[member], data=data)
-        if event.key not in self.live:
-            return
         if event.kind == "video":
-            self._video(event)
+            self.journal.emit("video_refused", id=event.key, reason="sent by a training job")
+        elif event.key not in self.live:
+            return
         elif event.kind == "state":
             state = checked_arrays(event.artefact)
-            if state is not None:
-                self.store.save_training_state(event.key, state)
+            step = event.data.get("step")
+            if state is not None and type(step) is int and step >= 0:
+                self.store.save_training_state(event.key, step, state)
             else:
                 self.journal.emit("state_refused", id=event.key)
         elif event.kind == "checkpoint":
             self._checkpoint(event)
 
-    def _video(self, event: JobEvent) -> None:
+    def evaluation(self, event: JobEvent) -> None:
+        """A frame from an evaluation job (which never runs reward code): a rollout video,
+        kept if it looks like an mp4 within the size limit."""
+        if event.kind != "video" or event.key not in self.live:
+            return
         data = event.artefact or b""
         if len(data) <= MAX_VIDEO_BYTES and looks_like_mp4(data):
             self.store.save_video(event.key, data)

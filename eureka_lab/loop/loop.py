@@ -106,7 +106,10 @@ class Loop:
     def run(self) -> RunSummary:
         """Every iteration not yet recorded, then the closing comparison."""
         self._record_settings()
+        removed = self.store.remove_temporary_files()
         self.journal.emit("run_started", task=self.task.name, run=str(self.store.root))
+        if removed:
+            self.journal.emit("temporary_files_removed", paths=removed[:50], count=len(removed))
         self.journal.emit("sandbox", layers=self.executor.describe())
         opening = self._opening()
         best: Trained | None = None

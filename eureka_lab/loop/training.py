@@ -121,20 +121,16 @@ class Trainings:
                 or (prior.target or self.timesteps) >= target
             ):
                 continue
-            state = self.store.training_state(t.key) if prior is not None else None
+            state = self.store.training_state(t.key, prior.steps) if prior is not None else None
             if prior is not None and state is not None and self.trainer.resumable:
                 start, resume = prior.steps, state
-                live[t.key] = self.store.checkpoints(t.key)
+                # Checkpoints past the result's are a round cut short by a kill: redone.
+                live[t.key] = [c for c in self.store.checkpoints(t.key) if c.step <= start]
             else:
                 start, resume = 0, None
-                self.store.clear_training(t.key)  # a training cut short starts again
-                if prior is not None:  # restarted: what the earlier rounds spent still counts
-                    self.store.save_result(
-                        t.key,
-                        TrainingResult(
-                            status="trained", steps=0, target=0, spent_steps=prior.spent
-                        ),
-                    )
+                # A training cut short starts again. A finished round's result stays until
+                # the new round's replaces it: what it spent still counts (``_result``).
+                self.store.clear_training(t.key, keep_result=prior is not None)
                 live[t.key] = []
             starts[t.key] = start
             if t.code is not None:
@@ -181,7 +177,7 @@ class Trainings:
             )
             for key in reports
         ]
-        for key, output in self.jobs.run(evals, on_event=self.intake).items():
+        for key, output in self.jobs.run(evals, on_event=self.intake.evaluation).items():
             self._record(key, self._result(key, reports[key], output, starts[key], target))
         self.intake.live = {}
 
@@ -226,7 +222,7 @@ class Trainings:
                     )
                 )
                 self.journal.emit("training_grouped", ids=[j.key for j in members])
-        outputs = self.jobs.run(runs, on_event=self.intake)
+        outputs = self.jobs.run(runs, on_event=self.intake.training)
         for key, member_keys in groups.items():
             outputs.update(member_outputs(outputs.pop(key), member_keys))
         self.intake.groups = {}

@@ -55,7 +55,8 @@ RESULT = "result.json"
 CHECKPOINTS = "checkpoints.json"
 POLICY = "policy.safetensors"
 POLICIES = "policies"
-TRAINING_STATE = "training_state.safetensors"
+TRAINING_STATE = "training_state_{step:09d}.safetensors"
+TRAINING_STATES = "training_state_*.safetensors"
 REWARD = "reward.py"
 RESPONSE = "response.md"
 LOG = "worker.log"
@@ -126,6 +127,18 @@ class RunStore:
                 f"{FORMAT_VERSION}. {fix}"
             )
         return store
+
+    def remove_temporary_files(self) -> list[str]:
+        """Delete the temporary files of writes a kill cut short (``atomic_write`` leaves
+        ``.NAME.XXXX.tmp`` beside its target when the process dies before the rename);
+        their targets still hold the old content, or none. Call it only where no other
+        process writes to this run: when a run starts or resumes. Returns what it deleted."""
+        removed = []
+        for path in self.root.rglob(".*.tmp"):
+            if path.is_file():
+                path.unlink()
+                removed.append(path.relative_to(self.root).as_posix())
+        return removed
 
     @property
     def config(self) -> dict[str, Any]:
@@ -210,10 +223,16 @@ class RunStore:
     def save_result(self, cid: str, result: TrainingResult) -> None:
         self._write(f"{cid}/{RESULT}", result)
 
-    def clear_training(self, cid: str) -> None:
-        """Forget a training (its result, checkpoints and policies), so it is done again."""
-        for name in (RESULT, CHECKPOINTS, POLICY, TRAINING_STATE):
+    def clear_training(self, cid: str, keep_result: bool = False) -> None:
+        """Forget a training (its checkpoints, policies and states), so it is done again.
+        ``keep_result``: a round of successive halving that starts again keeps the last
+        round's result and best policy until the new round's replace them, so that a kill
+        in between loses neither the round nor what it spent."""
+        names = (CHECKPOINTS,) if keep_result else (RESULT, CHECKPOINTS, POLICY)
+        for name in names:
             (self.root / cid / name).unlink(missing_ok=True)
+        for path in (self.root / cid).glob(TRAINING_STATES):
+            path.unlink()
         folder = self.root / cid / POLICIES
         if folder.is_dir():
             for p in folder.iterdir():
@@ -237,12 +256,15 @@ class RunStore:
         path = self.root / cid / POLICY
         return path if path.exists() else None
 
-    def save_training_state(self, cid: str, data: bytes) -> None:
-        """A resumable trainer's state at the end of a round (validated safetensors bytes)."""
-        atomic_write(self.root / cid / TRAINING_STATE, data)
+    def save_training_state(self, cid: str, step: int, data: bytes) -> None:
+        """A resumable trainer's state at ``step``, the end of a round (validated
+        safetensors bytes). Named by its step: a kill after the state of a round is saved
+        but before its result leaves the state the result's step needs in place."""
+        atomic_write(self.root / cid / TRAINING_STATE.format(step=step), data)
 
-    def training_state(self, cid: str) -> bytes | None:
-        path = self.root / cid / TRAINING_STATE
+    def training_state(self, cid: str, step: int) -> bytes | None:
+        """The state saved at ``step`` (None: none was)."""
+        path = self.root / cid / TRAINING_STATE.format(step=step)
         return path.read_bytes() if path.exists() else None
 
     def save_best_policy(self, cid: str, data: bytes) -> None:
@@ -317,10 +339,15 @@ class RunStore:
                     f.seek(-1, os.SEEK_END)
                     if f.read(1) != b"\n":
                         line = "\n" + line
-        with open(path, "a") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(path, "a") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            if not e.errno or e.filename is not None:
+                raise
+            raise OSError(e.errno, e.strerror, str(path)) from e  # a failed write names none
         return record
 
     def events(self) -> Iterator[dict[str, Any]]:
