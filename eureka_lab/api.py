@@ -29,7 +29,7 @@ from eureka_lab.loop.loop import Loop
 from eureka_lab.report.results import Run, load_run
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
-from eureka_lab.task.load import load_task
+from eureka_lab.task.load import load_task, task_from_dict, trainer_block
 from eureka_lab.task.model import Task
 
 __all__ = ["LLM_SETTINGS", "LOOP_SETTINGS", "Run", "load_run", "resume", "run"]
@@ -65,6 +65,7 @@ def run(
     reporter: Reporter | None = None,
     description: str | None = None,
     fitness: str | None = None,
+    trainer: str | dict[str, Any] | None = None,
     **settings: Any,
 ) -> Run:
     """Run the loop on ``task`` (a built-in name, a task file, an env id with
@@ -72,12 +73,18 @@ def run(
 
     ``llm``: the model backend (``openai``, ``offline``, ``manual``, ``replay:RUN_DIR``);
     default ``openai`` when ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set, else
-    ``offline``. Other keyword arguments are loop settings (``iterations``, ``samples``,
+    ``offline``. ``trainer``: a trainer's name (``sb3``, ``ppo``, ``warp``, or a plugin's),
+    or a block with its settings (``{"name": "ppo", "n_envs": 32}``), replacing the task's.
+    Other keyword arguments are loop settings (``iterations``, ``samples``,
     ``timesteps``, ``workers``, ``executor``, ``selection``, ...) and model settings
     (``model``, ``base_url``, ``temperature``, ``max_cost``, ...).
     """
     if not isinstance(task, Task):
-        task = load_task(task, description=description, fitness=fitness)
+        task = load_task(task, description=description, fitness=fitness, trainer=trainer)
+    elif trainer is not None:
+        task = task_from_dict(
+            {**task.model_dump(), "trainer": trainer_block(task.trainer, trainer)}, task.name
+        )
     loop_settings, llm_settings = _split(settings)
     config = LoopConfig(**loop_settings)
     llm = llm or default_backend_name()

@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -29,6 +30,23 @@ from eureka_lab.task.load import builtin_task_files, load_task_file
 CONFIG_FILE = "eureka-lab.toml"
 _LLM_KEYS = set(api.LLM_SETTINGS)
 DEFAULTS = LoopConfig()
+
+
+SELECTION_SPELLINGS = ("human", "text", "oracle")
+"""``--feedback NAME`` of earlier versions, meaning ``--selection NAME`` (the feedback then
+follows from the selection mode)."""
+
+
+def _option(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``, the value read as YAML (numbers, booleans, strings)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = yaml.safe_load(value) if value else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip(), parsed if isinstance(parsed, int | float | bool | str) else value
 
 
 def _positive(kind: type) -> Any:
@@ -63,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("task", help="built-in task name, task YAML file, or Gymnasium env id")
     run.add_argument("--description", help="the task in words (when TASK is an env id)")
     run.add_argument("--fitness", help="module:function scoring an episode (with an env id)")
+    run.add_argument(
+        "--trainer",
+        help="the trainer, replacing the task's: sb3, ppo, warp, or a plugin's (the task's "
+        "settings stay where it names the same trainer)",
+    )
+    run.add_argument(
+        "--trainer-option",
+        action="append",
+        type=_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the trainer (repeat for more), e.g. n_envs=32",
+    )
     g = run.add_argument_group("model")
     g.add_argument(
         "--llm",
@@ -111,13 +142,32 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where jobs run: {', '.join(EXECUTORS.names())}",
     )
     g.add_argument(
+        "--executor-option",
+        action="append",
+        type=_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the executor (repeat for more), e.g. address=HOST:PORT for ray",
+    )
+    g.add_argument(
         "--ray-address",
-        help="the Ray cluster for --executor ray (default: Ray on this machine)",
+        help="the Ray cluster for --executor ray (default: Ray on this machine); the same as "
+        "--executor-option address=ADDRESS",
     )
     g.add_argument(
         "--selection",
         default=DEFAULTS.selection,
-        help=f"how candidates are ranked: {', '.join(SELECTORS.names())}",
+        help=f"how candidates are ranked: {', '.join(SELECTORS.names())} (human: a person "
+        "ranks rollout videos on a local page; text: at the terminal; oracle: a synthetic "
+        "person ranking by the hidden score)",
+    )
+    g.add_argument(
+        "--selection-option",
+        action="append",
+        type=_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the selection mode (repeat for more)",
     )
     g.add_argument(
         "--oracle-noise",
@@ -131,14 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--feedback",
-        default=DEFAULTS.feedback,
-        help=f"what the next prompt is built from: {', '.join(FEEDBACK.names())}; or 'human' "
-        "(a person ranks rollout videos on a local page: --selection human --feedback "
-        "preference --videos), 'text' (a person ranks at the terminal) or 'oracle' "
-        "(--selection oracle --feedback preference)",
+        help=f"what the next prompt is built from: {', '.join(FEEDBACK.names())} (default: "
+        "what the selection mode needs: reflection for fitness, preference for a person or "
+        f"the oracle); {', '.join(SELECTION_SPELLINGS)} are older spellings of --selection",
     )
-    g.add_argument("--host", default="127.0.0.1", help="--feedback human: the page's address")
-    g.add_argument("--port", type=int, default=0, help="--feedback human: the page's port")
+    g.add_argument("--host", help="--selection human: the page's address (default 127.0.0.1)")
+    g.add_argument("--port", type=int, help="--selection human: the page's port")
     g.add_argument(
         "--allow-weak-sandbox",
         action="store_true",
@@ -219,6 +267,13 @@ def _file_settings(path: Path | None) -> dict[str, Any]:
     return llm
 
 
+def _trainer(args: argparse.Namespace) -> str | dict[str, Any] | None:
+    """``--trainer`` with ``--trainer-option``s, as :func:`eureka_lab.api.run` takes it."""
+    if args.trainer_option:
+        return {**({"name": args.trainer} if args.trainer else {}), **dict(args.trainer_option)}
+    return args.trainer
+
+
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     file_llm = _file_settings(args.config)
     llm = args.llm or file_llm.pop("backend", None) or default_backend_name()
@@ -234,17 +289,19 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         )
     )
     console.print(f"model backend: {llm}{why}", markup=False, highlight=False)
-    if args.feedback == "human":
-        args.selection, args.feedback, args.videos = "human", "preference", True
-        args.selection_options = {"host": args.host, "port": args.port}
-    elif args.feedback == "oracle":
-        args.selection, args.feedback = "oracle", "preference"
-    elif args.feedback == "text":
-        args.selection, args.feedback = "text", "preference"
+    if args.feedback in SELECTION_SPELLINGS:
+        args.selection, args.feedback = args.feedback, None
     loop = {k: getattr(args, k) for k in api.LOOP_SETTINGS if getattr(args, k, None) is not None}
-    oracle = {"noise": args.oracle_noise, "mistakes": args.oracle_mistakes}
-    if any(v is not None for v in oracle.values()):
-        loop["selection_options"] = {k: v for k, v in oracle.items() if v is not None}
+    named = {
+        "noise": args.oracle_noise,
+        "mistakes": args.oracle_mistakes,
+        "host": args.host,
+        "port": args.port,
+    }
+    options = {k: v for k, v in named.items() if v is not None}
+    loop["selection_options"] = {**options, **dict(args.selection_option)}
+    address = {"address": args.ray_address} if args.ray_address else {}
+    loop["executor_options"] = {**address, **dict(args.executor_option)}
     return _guarded(
         console,
         lambda reporter: api.run(
@@ -254,6 +311,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
             reporter=reporter,
             description=args.description,
             fitness=args.fitness,
+            trainer=_trainer(args),
             **loop,
             **{**file_llm, **cli_llm},
         ),

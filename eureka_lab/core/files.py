@@ -30,7 +30,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if isinstance(obj, Path):
@@ -43,7 +43,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=2, default=_jsonable) + "\n")
+    atomic_write(path, json.dumps(obj, indent=2, default=jsonable) + "\n")
 
 
 def read_json(path: Path, default: Any = None) -> Any:

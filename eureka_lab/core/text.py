@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from eureka_lab.core.bounds import MAX_NAME
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
@@ -24,6 +26,6 @@ def safe_text(value: object, limit: int = 2000) -> str:
     return _CONTROL.sub(_visible, text)
 
 
-def safe_name(value: object, limit: int = 64) -> str:
+def safe_name(value: object, limit: int = MAX_NAME) -> str:
     """A component or key name: one line of at most ``limit`` characters."""
     return safe_text(value, limit).replace("\n", "\\n").replace("\t", "\\t")

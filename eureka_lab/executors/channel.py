@@ -13,14 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-MiB = 1024**2
-MAX_HEADER = 1 * MiB
-"""Largest JSON header of a frame."""
-MAX_ARTEFACT = 64 * MiB
-"""Largest artefact (a policy's parameters) attached to one frame."""
-MAX_TOTAL = 1024 * MiB
-"""Most bytes one job may send in all."""
-MAX_FRAMES = 100_000
+from eureka_lab.core.bounds import MAX_ARTEFACT, MAX_FRAMES, MAX_HEADER, MAX_TOTAL
 
 
 class ProtocolError(Exception):

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from eureka_lab.core.bounds import MAX_REASON
 from eureka_lab.core.text import safe_text
 from eureka_lab.executors.channel import Channel
 from eureka_lab.runs.records import CheckpointStats
@@ -72,13 +73,10 @@ class JobSpec:
         return self.kind != "evaluate"
 
 
-MAX_REASON_CHARS = 2000
-"""Longest failure message kept. The message is the candidate's (``raise ValueError("A" *
-10**8)``) and goes into the run store, the event log and back to the model."""
-
-
-def clip(text: object, limit: int = MAX_REASON_CHARS) -> str:
-    """``text`` cut to ``limit`` characters (saying how much was cut), escaped."""
+def clip(text: object, limit: int = MAX_REASON) -> str:
+    """``text`` cut to ``limit`` characters (saying how much was cut), escaped. A failure
+    message is the candidate's (``raise ValueError("A" * 10**8)``) and goes into the run
+    store, the event log and back to the model."""
     return safe_text(text, limit)
 
 

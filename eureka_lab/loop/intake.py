@@ -10,16 +10,12 @@ from dataclasses import replace
 import numpy as np
 from pydantic import ValidationError
 
+from eureka_lab.core.bounds import MAX_ARTEFACT
 from eureka_lab.core.text import safe_text
 from eureka_lab.evaluation.video import looks_like_mp4
 from eureka_lab.executors.base import JobEvent
 from eureka_lab.loop.journal import Journal
 from eureka_lab.runs.records import Checkpoint, CheckpointStats
-
-MAX_ARRAYS_BYTES = 64 * 1024**2
-"""Largest policy or training state (safetensors bytes) accepted from a job."""
-MAX_VIDEO_BYTES = 64 * 1024**2
-"""Largest rollout video accepted from an evaluation job."""
 
 
 class Intake:
@@ -67,7 +63,7 @@ class Intake:
         if event.kind != "video" or event.key not in self.live:
             return
         data = event.artefact or b""
-        if len(data) <= MAX_VIDEO_BYTES and looks_like_mp4(data):
+        if len(data) <= MAX_ARTEFACT and looks_like_mp4(data):
             self.store.save_video(event.key, data)
             self.journal.emit("video", id=event.key, bytes=len(data))
         else:
@@ -99,7 +95,7 @@ def checked_arrays(data: bytes | None) -> bytes | None:
     finite float arrays within the size limit (safetensors cannot carry code)."""
     from safetensors.numpy import load, save
 
-    if data is None or len(data) > MAX_ARRAYS_BYTES:
+    if data is None or len(data) > MAX_ARTEFACT:
         return None
     try:
         arrays = load(data)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import ValidationError
 
+from eureka_lab.core.bounds import MAX_REASON
 from eureka_lab.core.text import safe_text
 from eureka_lab.executors.base import Job, JobOutput
 from eureka_lab.executors.job import JobSpec
@@ -19,9 +20,6 @@ from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import Checkpoint, Evaluation, TrainingReport, TrainingResult
 from eureka_lab.task.model import Task
 from eureka_lab.trainers.base import Trainer
-
-MAX_REASON = 4000
-"""Longest reason or traceback kept in a failed result."""
 
 
 @dataclass(frozen=True)

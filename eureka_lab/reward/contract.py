@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from eureka_lab.core.bounds import MAX_COMPONENTS, MAX_NAME
 from eureka_lab.core.errors import ContractError
 from eureka_lab.core.text import safe_name
 
@@ -26,10 +27,6 @@ ALLOWED_IMPORTS = ("numpy", "math")
 
 RewardFn = Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]]
 
-MAX_COMPONENTS = 32
-"""Most named components a reward may return."""
-MAX_NAME = 64
-"""Longest component name."""
 
 # Info keys that carry the env's reward terms (or SB3 book-keeping) never reach the model.
 _HIDDEN_INFO = re.compile(

@@ -19,17 +19,13 @@ from pydantic import (
     field_validator,
 )
 
+from eureka_lab.core.bounds import MAX_COMPONENTS, MAX_REASON
 from eureka_lab.core.text import safe_name, safe_text
 
 FORMAT_VERSION = 2
 """Version of the run-directory format. 1 (eureka-lab 0.1, no version recorded): untyped
 records, fitness measured in the process that ran reward code; 2: typed records, fitness
 measured by the evaluator."""
-
-MAX_COMPONENTS = 32
-"""Most reward components a candidate may return."""
-MAX_REASON = 4000
-"""Longest failure reason or traceback kept from a candidate."""
 
 
 def _finite(x: float | None) -> float | None:

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from eureka_lab.core.errors import RunError
-from eureka_lab.core.files import _jsonable, atomic_write, read_json, write_json
+from eureka_lab.core.files import atomic_write, jsonable, read_json, write_json
 from eureka_lab.prompt.conversation import Completion, Message, Prompt, Usage
 from eureka_lab.runs.records import (
     FORMAT_VERSION,
@@ -329,7 +329,7 @@ class RunStore:
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Append one event to the log (a torn last line is skipped by readers)."""
         record = {"time": round(time.time(), 3), "event": kind, **fields}
-        line = json.dumps(record, default=_jsonable) + "\n"
+        line = json.dumps(record, default=jsonable) + "\n"
         path = self.root / EVENTS
         if not self._events_checked:
             # A run killed mid-append leaves a torn last line: start ours on a fresh one.

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from eureka_lab.core.errors import TaskError, did_you_mean
 from eureka_lab.core.files import data_dir
 from eureka_lab.task.envs import check_env_id
-from eureka_lab.task.model import ENV_REWARD, NO_FITNESS, Task
+from eureka_lab.task.model import ENV_REWARD, NO_FITNESS, Task, TrainerChoice
 from eureka_lab.task.refs import resolve_ref
 
 
@@ -78,12 +78,24 @@ def _explain(e: ValidationError, origin: str) -> str:
     return f"{origin}: " + "; ".join(lines)
 
 
+def trainer_block(current: TrainerChoice | None, trainer: str | dict[str, Any]) -> dict[str, Any]:
+    """The trainer block ``trainer`` names (``--trainer NAME``, or a block with settings):
+    the task's own settings where it names the same trainer, else that trainer's defaults,
+    with any settings given on top."""
+    block = {"name": trainer} if isinstance(trainer, str) else dict(trainer)
+    name = block.get("name", current.name if current else "sb3")
+    settings = current.settings if current is not None and current.name == name else {}
+    return {**settings, **block, "name": name}
+
+
 def load_task(ref: str, **overrides: Any) -> Task:
     """Load a task by built-in name, by path to a YAML file, or from a Gymnasium env id.
 
     With an env id, ``overrides`` must include ``description``; the fitness is then the env's
-    own return unless ``fitness`` is given.
+    own return unless ``fitness`` is given. ``trainer`` (a name, or a block with settings)
+    replaces the task's trainer block (:func:`trainer_block`).
     """
+    trainer = overrides.pop("trainer", None)
     builtins = builtin_task_files()
     if ref in builtins:
         task = load_task_file(builtins[ref])
@@ -105,10 +117,14 @@ def load_task(ref: str, **overrides: Any) -> Task:
             )
         raw = {"name": ref.replace(":", "_").replace("/", "_"), "env_id": ref, "timesteps": 50_000}
         raw.update({k: v for k, v in overrides.items() if v is not None})
+        if trainer is not None:
+            raw["trainer"] = trainer_block(None, trainer)
         if raw.get("fitness") and ":" in raw["fitness"]:
             raw.setdefault("source_dir", str(Path.cwd()))
         return task_from_dict(raw, origin=ref)
     changes = {k: v for k, v in overrides.items() if v is not None}
+    if trainer is not None:
+        changes["trainer"] = trainer_block(task.trainer, trainer)
     if changes:
         task = task_from_dict({**task.model_dump(), **changes}, origin=ref)
     return task
