@@ -326,19 +326,32 @@ def _indent(line: str) -> int:
 
 def _drop_usage(code: str) -> tuple[str, int]:
     """Remove top-level example runs (``print(compute_reward(...))``, ``if __name__ ==
-    "__main__":``) that models append; they are not part of the program."""
+    "__main__":``) that models append; they are not part of the program. Whole lines go,
+    so a run that shares a line with a statement of the program stays."""
     tree = ast.parse(code)
     lines = code.split("\n")
-    dropped = 0
-    for node in reversed(tree.body):
-        is_main = isinstance(node, ast.If) and any(
-            isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test)
-        )
-        is_call = isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-        if is_main or is_call:
-            del lines[node.lineno - 1 : node.end_lineno]
-            dropped += 1
-    return ("\n".join(lines), dropped) if dropped else (code, 0)
+    program = [False] * len(lines)  # lines that hold a statement that stays
+    usage = []
+    for node in tree.body:
+        first, last = node.lineno - 1, node.end_lineno or node.lineno
+        if _is_usage(node):
+            usage.append((first, last))
+        else:
+            program[first:last] = [True] * (last - first)
+    dropped = [(first, last) for first, last in usage if not any(program[first:last])]
+    if not dropped:
+        return code, 0
+    keep = [True] * len(lines)
+    for first, last in dropped:
+        keep[first:last] = [False] * (last - first)
+    return "\n".join(line for line, kept in zip(lines, keep, strict=True) if kept), len(dropped)
+
+
+def _is_usage(node: ast.stmt) -> bool:
+    """Whether a top-level statement is a call or an ``if __name__ == ...`` block."""
+    if isinstance(node, ast.If):
+        return any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test))
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
 
 
 def _free_names(tree: ast.Module) -> set[str]:
