@@ -7,10 +7,11 @@ what it uses, and says in ``reason`` what it took and why (or why it found nothi
 It only ever returns code that ``ast.parse``s and defines ``compute_reward``; whether that
 code is *allowed* is :mod:`eureka_lab.policy`'s question.
 
-An answer is untrusted text of any length: reading one takes time linear in its length
-whatever its shape: fences are found in one pass over the lines, ``<think>`` sections in
-one pass over the tags, helpers in an index of the blocks built once, and only the last few
-``def compute_reward`` lines are tried where no block holds the program.
+An answer is untrusted text of any length: one longer than :data:`MAX_ANSWER_CHARS` is
+refused unread, and reading a shorter one takes time linear in its length whatever its
+shape: fences are found in one pass over the lines, ``<think>`` sections in one pass over
+the tags, helpers in an index of the blocks built once, and only the last few ``def
+compute_reward`` lines are tried where no block holds the program.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from dataclasses import dataclass
 from eureka_lab import ast_tools
 from eureka_lab.contract import FUNCTION_NAME
 
-__all__ = ["ParseResult", "code_digest", "parse_response"]
+__all__ = ["MAX_ANSWER_CHARS", "ParseResult", "code_digest", "cut_answer", "parse_response"]
+
+MAX_ANSWER_CHARS = 200_000
+"""The longest answer the orchestrator reads, in characters (about 50,000 tokens). A reward
+answer takes a few thousand; a reasoning model that thinks aloud in the answer up to a
+32,000-token completion writes about 130,000. A longer answer is refused unread, and kept
+cut to this length (:func:`cut_answer`), so that the time one answer costs the orchestrator
+is bounded: everything below reads an answer in time linear in its length."""
+_CUT = f"\n\n[cut here: an answer may be at most {MAX_ANSWER_CHARS:,} characters long]\n"
 
 # Matched against one line at a time: the opening line of a fenced block.
 _FENCE_OPENING = re.compile(r"[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)")
@@ -58,8 +67,16 @@ class ParseResult:
     """What was taken and why, or why nothing was; meant for logs and for the model."""
 
 
-def parse_response(text: str) -> ParseResult:
-    """Extract the reward program from a model's answer; see the module docstring."""
+def parse_response(text: str, limit: int = MAX_ANSWER_CHARS) -> ParseResult:
+    """Extract the reward program from a model's answer; see the module docstring. An answer
+    longer than ``limit`` characters is refused unread (see :data:`MAX_ANSWER_CHARS`)."""
+    if len(text) > limit:
+        return ParseResult(
+            None,
+            f"no code: the answer is longer than the limit of {limit:,} characters "
+            "(MAX_ANSWER_CHARS) and was not read; answer with the reward code and a short "
+            "explanation",
+        )
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     answer, thinking = _split_thinking(text)
     result = _parse_part(answer)
@@ -82,6 +99,15 @@ def code_digest(code: str) -> str:
     so textually different copies of one program de-duplicate (see ast_tools.program_key,
     which the offline search uses too)."""
     return ast_tools.digest(code)
+
+
+def cut_answer(text: str) -> str:
+    """The answer as the run keeps it (the request record, ``response.md``, the repair
+    prompt): its first :data:`MAX_ANSWER_CHARS` characters and a line that says it was cut,
+    which :func:`parse_response` refuses. Cutting a cut answer changes nothing."""
+    if len(text) <= MAX_ANSWER_CHARS:
+        return text
+    return f"{text[:MAX_ANSWER_CHARS]}{_CUT}"
 
 
 # --- thinking sections ---------------------------------------------------------------
