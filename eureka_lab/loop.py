@@ -35,6 +35,7 @@ from eureka_lab.conversation import (
 from eureka_lab.errors import BudgetExceeded, ConfigError, RunError
 from eureka_lab.executor import Executor, Job, JobEvent, JobOutput, make_executor
 from eureka_lab.feedback import Material, Tried, component_means, idea_of, make_feedback
+from eureka_lab.parsing import code_digest, cut_answer, parse_response
 from eureka_lab.prompting import PromptBook
 from eureka_lab.records import (
     Candidate,
@@ -227,10 +228,12 @@ class Loop:
             self.reporter(record)
 
     def _ask(self, prompt: Prompt, n: int) -> list[Completion]:
+        """The model's answers to ``prompt`` (the recorded ones on resume), each cut to the
+        longest answer the parser reads, so that no record, prompt or file holds more."""
         recorded = self.store.load_request(prompt.key)
         if recorded is not None:
-            return recorded
-        completions = self.backend.complete(prompt, n)
+            return _cut_answers(recorded)
+        completions = _cut_answers(self.backend.complete(prompt, n))
         ok = sum(c.ok for c in completions)
         if ok == 0 and prompt.purpose == "sample":
             # Not recorded as the answer, so that resuming asks again.
@@ -477,7 +480,6 @@ class Loop:
         based_on: str | None = None,
     ) -> Candidate:
         """Parse one answer into a candidate (or reuse the recorded one on resume)."""
-        from eureka_lab.parsing import code_digest, parse_response
         from eureka_lab.policy import check_code
 
         cid = candidate_id(it, index, repair)
@@ -975,6 +977,11 @@ def _final_trained(store: RunStore, key: str, index: int, iteration: int) -> Tra
         id=key, iteration=iteration, index=index, status="valid", components=result.components
     )
     return Trained(cand, result, store.checkpoints(key))
+
+
+def _cut_answers(completions: list[Completion]) -> list[Completion]:
+    """Each answer cut to the longest one the parser reads (:func:`parsing.cut_answer`)."""
+    return [replace(c, text=cut_answer(c.text)) if c.text else c for c in completions]
 
 
 def _envs(trainer: Any, timesteps: int) -> int:
