@@ -199,6 +199,17 @@ def test_example_usage_is_dropped() -> None:
     assert "dropped 2 top-level example/test statement(s)" in result.reason
 
 
+def test_example_runs_sharing_a_line_go_with_that_line_only() -> None:
+    """``print(1); print(2)`` once took the next line too (here the definition), and a run on
+    the last line of a statement cut the statement in half: both raised SyntaxError."""
+    code = "print(1); print(2)\n" + REWARD + "X = (1,\n     2); print(X)\n"
+    result = parse_response(f"```python\n{code}```")
+    assert_valid(result)
+    assert result.code.startswith("import numpy as np\n")
+    assert result.code.endswith("X = (1,\n     2); print(X)\n")
+    assert "dropped 2 top-level example/test statement(s)" in result.reason
+
+
 def test_truncated_answer_with_unclosed_fence() -> None:
     result = parse_response(f"Here:\n```python\n{REWARD}")
     assert_valid(result)

@@ -101,7 +101,7 @@ class Candidate:
 
     @cached_property
     def response(self) -> str | None:
-        """The model's whole answer."""
+        """The model's answer (cut after ``parsing.MAX_ANSWER_CHARS`` characters)."""
         return self.store.response(self.id)
 
     @cached_property

@@ -141,7 +141,7 @@ def check_code(code: str) -> list[str]:
 
 class _Checker(ast.NodeVisitor):
     def __init__(self) -> None:
-        self.violations: list[tuple[int, str]] = []
+        self.violations: dict[tuple[int, str], None] = {}  # a set that keeps the order
         self.modules: dict[str, str] = {}  # local name -> "numpy" | "math"
         self.bound: set[str] = set()
         self._attribute_bases: set[int] = set()  # ids of Name/Attribute nodes used as a base
@@ -149,8 +149,7 @@ class _Checker(ast.NodeVisitor):
     def add(self, node: ast.AST, rule: str, message: str) -> None:
         line = getattr(node, "lineno", 0)
         entry = (line, f"line {line}: [{rule}] {message}")
-        if entry not in self.violations:
-            self.violations.append(entry)
+        self.violations[entry] = None
 
     # --- whole-module rules ------------------------------------------------------------
 

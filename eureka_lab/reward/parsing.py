@@ -6,30 +6,47 @@ finds the block that defines ``compute_reward``, merges the earlier blocks that 
 what it uses, and says in ``reason`` what it took and why (or why it found nothing).
 It only ever returns code that ``ast.parse``s and defines ``compute_reward``; whether that
 code is *allowed* is :mod:`eureka_lab.reward.check`'s question.
+
+An answer is untrusted text of any length: one longer than :data:`MAX_ANSWER_CHARS` is
+refused unread, and reading a shorter one takes time linear in its length whatever its
+shape: fences are found in one pass over the lines, ``<think>`` sections in one pass over
+the tags, helpers in an index of the blocks built once, and only the last few ``def
+compute_reward`` lines are tried where no block holds the program.
 """
 
 from __future__ import annotations
 
 import ast
+import bisect
 import builtins
+import heapq
 import re
 import textwrap
 from dataclasses import dataclass
 
 from eureka_lab.core import ast_tools
+from eureka_lab.core.bounds import MAX_ANSWER_CHARS
 from eureka_lab.reward.contract import FUNCTION_NAME
 
-__all__ = ["ParseResult", "code_digest", "parse_response"]
+__all__ = ["MAX_ANSWER_CHARS", "ParseResult", "code_digest", "cut_answer", "parse_response"]
 
-_FENCE = re.compile(
-    r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)[^\n]*\n(?P<body>.*?)(?:^[ \t]*(?P=fence)[ \t]*$|\Z)",
-    re.DOTALL | re.MULTILINE,
-)
-_THINK_CLOSED = re.compile(r"<(think|thinking)>.*?</\1>", re.DOTALL | re.IGNORECASE)
+
+_CUT = f"\n\n[cut here: an answer may be at most {MAX_ANSWER_CHARS:,} characters long]\n"
+
+# Matched against one line at a time: the opening line of a fenced block.
+_FENCE_OPENING = re.compile(r"[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+.-]*)")
+_THINK_TAG = re.compile(r"<(/?)(think|thinking)>", re.IGNORECASE)
 _THINK_OPEN = re.compile(r"<(think|thinking)>", re.IGNORECASE)
 _THINK_CLOSE = re.compile(r"</(think|thinking)>", re.IGNORECASE)
 _DEF_LINE = re.compile(rf"^(?P<indent>[ \t]*)def\s+{FUNCTION_NAME}\s*\(", re.MULTILINE)
 _NOT_PYTHON = {"bash", "sh", "shell", "console", "json", "yaml", "text", "txt", "markdown", "md"}
+_BUILTINS = frozenset(dir(builtins))
+
+_DEFINITIONS_TRIED = 10
+"""How many ``def compute_reward`` lines of one text, the last ones, the search for code
+without fences tries. A model's drafts are a handful; each try parses the definition's
+statement, which may hold the rest of the text, so that trying them all would cost time
+quadratic in an answer made of nested definitions."""
 
 # Modules the reward contract lets code import, and the import to add when code uses the
 # conventional name without importing it (prompts often say "numpy is imported as np").
@@ -46,8 +63,16 @@ class ParseResult:
     """What was taken and why, or why nothing was; meant for logs and for the model."""
 
 
-def parse_response(text: str) -> ParseResult:
-    """Extract the reward program from a model's answer; see the module docstring."""
+def parse_response(text: str, limit: int = MAX_ANSWER_CHARS) -> ParseResult:
+    """Extract the reward program from a model's answer; see the module docstring. An answer
+    longer than ``limit`` characters is refused unread (see :data:`MAX_ANSWER_CHARS`)."""
+    if len(text) > limit:
+        return ParseResult(
+            None,
+            f"no code: the answer is longer than the limit of {limit:,} characters "
+            "(MAX_ANSWER_CHARS) and was not read; answer with the reward code and a short "
+            "explanation",
+        )
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     answer, thinking = _split_thinking(text)
     result = _parse_part(answer)
@@ -72,6 +97,15 @@ def code_digest(code: str) -> str:
     return ast_tools.digest(code)
 
 
+def cut_answer(text: str) -> str:
+    """The answer as the run keeps it (the request record, ``response.md``, the repair
+    prompt): its first :data:`MAX_ANSWER_CHARS` characters and a line that says it was cut,
+    which :func:`parse_response` refuses. Cutting a cut answer changes nothing."""
+    if len(text) <= MAX_ANSWER_CHARS:
+        return text
+    return f"{text[:MAX_ANSWER_CHARS]}{_CUT}"
+
+
 # --- thinking sections ---------------------------------------------------------------
 
 
@@ -79,12 +113,14 @@ def _split_thinking(text: str) -> tuple[str, str]:
     """Return (answer, thinking). Handles closed sections, a stray ``</think>`` whose opening
     tag the server ate, and an unclosed ``<think>`` (everything after it is thinking)."""
     thinking: list[str] = []
-
-    def keep(m: re.Match[str]) -> str:
-        thinking.append(m.group(0))
-        return "\n"
-
-    answer = _THINK_CLOSED.sub(keep, text)
+    kept: list[str] = []
+    end = 0
+    for start, stop in _closed_sections(text):
+        kept += [text[end:start], "\n"]
+        thinking.append(text[start:stop])
+        end = stop
+    kept.append(text[end:])
+    answer = "".join(kept)
     close = _THINK_CLOSE.search(answer)
     if close:  # "...reasoning</think> answer": the opening tag is missing
         thinking.append(answer[: close.start()])
@@ -93,15 +129,41 @@ def _split_thinking(text: str) -> tuple[str, str]:
     if opened:  # "<think> reasoning..." never closed
         thinking.append(answer[opened.end() :])
         answer = answer[: opened.start()]
-    strip = re.compile(r"</?(think|thinking)>", re.IGNORECASE)
-    return answer, strip.sub("\n", "\n".join(thinking))
+    return answer, _THINK_TAG.sub("\n", "\n".join(thinking))
+
+
+def _closed_sections(text: str) -> list[tuple[int, int]]:
+    """The (start, end) of each ``<think>...</think>`` (or ``<thinking>...</thinking>``)
+    section, in order: an opening tag and the first closing tag of its name after it; an
+    opening tag with none is not a section. Tags are found once and paired from the end, so
+    that an answer of unclosed tags costs linear time, not a scan of the rest of the answer
+    for each tag."""
+    tags = list(_THINK_TAG.finditer(text))
+    partner: list[int | None] = [None] * len(tags)  # an opening tag's closing tag
+    next_close: dict[str, int] = {}
+    for i in reversed(range(len(tags))):
+        closing, name = tags[i].group(1), tags[i].group(2).lower()
+        if closing:
+            next_close[name] = i
+        else:
+            partner[i] = next_close.get(name)
+    sections = []
+    i = 0
+    while i < len(tags):
+        close = partner[i]
+        if close is None:
+            i += 1
+        else:
+            sections.append((tags[i].start(), tags[close].end()))
+            i = close + 1
+    return sections
 
 
 # --- one part of the answer ------------------------------------------------------------
 
 
 def _parse_part(text: str) -> ParseResult:
-    blocks = [(m.group("lang").lower(), m.group("body")) for m in _FENCE.finditer(text)]
+    blocks = _fenced_blocks(text)
     programs: list[tuple[ast.Module, str] | None] = []
     block_notes: list[str] = []
     for lang, body in blocks:
@@ -109,10 +171,11 @@ def _parse_part(text: str) -> ParseResult:
         programs.append(parsed[:2] if parsed else None)
         block_notes.append(parsed[2] if parsed else "")
 
-    chosen = [i for i, p in enumerate(programs) if p is not None and _defines(p[0], FUNCTION_NAME)]
+    chosen = [
+        (i, p) for i, p in enumerate(programs) if p is not None and _defines(p[0], FUNCTION_NAME)
+    ]
     if chosen:
-        idx = chosen[-1]  # the last one: models revise and put the final answer last
-        _, code = programs[idx]  # type: ignore[misc]
+        idx, program = chosen[-1]  # the last one: models revise and put the final answer last
         what = f"took fenced block {idx + 1} of {len(blocks)} (defines {FUNCTION_NAME})"
         notes = [block_notes[idx]] if block_notes[idx] else []
         if len(chosen) > 1:
@@ -120,7 +183,7 @@ def _parse_part(text: str) -> ParseResult:
         others = [(i, p) for i, p in enumerate(programs) if p is not None and i != idx]
         # Earlier blocks first, the nearest first; then later ones.
         others.sort(key=lambda ip: (ip[0] > idx, abs(idx - ip[0])))
-        return _finish(code, others, what, notes)
+        return _finish(program, others, what, notes)
 
     # A fenced block that mentions compute_reward but does not parse: salvage the region.
     for i, (_, body) in reversed(list(enumerate(blocks))):
@@ -147,35 +210,63 @@ def _parse_part(text: str) -> ParseResult:
     )
 
 
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of each fenced block, in order. A line of three or more backticks or
+    tildes opens a block (indented or not, with a language or not) when a line follows it; a
+    line of the same fence alone closes it, or the end of the text does. One pass over the
+    lines: a pattern over the whole text would rescan the rest of it for every opening."""
+    lines = text.split("\n")
+    blocks = []
+    i = 0
+    while i < len(lines) - 1:
+        opening = _FENCE_OPENING.match(lines[i])
+        i += 1
+        if opening is None:
+            continue
+        fence, start = opening.group("fence"), i
+        while i < len(lines) and lines[i].strip(" \t") != fence:
+            i += 1
+        body = "\n".join(lines[start:i])
+        if i < len(lines) and i > start:  # closed: the body's last line keeps its newline
+            body += "\n"
+        blocks.append((opening.group("lang").lower(), body))
+        i += 1
+    return blocks
+
+
 def _finish(
-    code: str,
+    program: tuple[ast.Module, str],
     others: list[tuple[int, tuple[ast.Module, str] | None]],
     what: str,
     notes: list[str],
 ) -> ParseResult:
-    code, dropped = _drop_usage(code)
-    helpers, used_blocks = _collect_helpers(code, others)
+    """The program with its helpers from ``others`` and the imports it lacks. Each tree is
+    parsed once where it can be: a long program costs the orchestrator every parse."""
+    taken = what
+    tree, code, dropped = _drop_usage(*program)
+    bound = ast_tools.bound_anywhere(tree)
+    free = _loaded_names(tree) - bound - _BUILTINS
+    helpers, used_blocks = _collect_helpers(free, bound, others)
     parts = [*helpers, code]
     if used_blocks:
         what += " plus helper block" + ("s " if len(used_blocks) > 1 else " ")
         what += ", ".join(str(i + 1) for i in sorted(used_blocks))
     merged = "\n\n".join(p.strip("\n") for p in parts) + "\n"
-    added = [
-        imp for name, imp in _IMPLIED_IMPORTS.items() if name in _free_names(ast.parse(merged))
-    ]
+    try:  # the promise: only code that parses leaves this module
+        if helpers:
+            free = _free_names(ast.parse(merged))
+        added = [imp for name, imp in _IMPLIED_IMPORTS.items() if name in free]
+        if added:
+            merged = "\n".join(added) + "\n\n" + merged
+            ast.parse(merged)
+    except SyntaxError:
+        return ParseResult(code, f"{taken} (merging helpers broke it)")
     if added:
-        merged = "\n".join(added) + "\n\n" + merged
         what += "; added missing " + ", ".join(f"`{a}`" for a in added)
     if dropped:
         what += f"; dropped {dropped} top-level example/test statement(s)"
     for note in dict.fromkeys(notes):
         what += f"; {note}"
-    try:
-        ast.parse(merged)  # the promise: only code that parses leaves this module
-    except SyntaxError:  # e.g. a `from __future__` import that must come first
-        return ParseResult(
-            code, what.split(" plus helper")[0].split(";")[0] + " (merging helpers broke it)"
-        )
     return ParseResult(merged, what)
 
 
@@ -221,25 +312,28 @@ def _code_like(tree: ast.Module) -> bool:
     return True
 
 
-def _region_around_def(text: str) -> str | None:
+def _region_around_def(text: str) -> tuple[ast.Module, str] | None:
     """The largest parseable, code-like run of lines around ``def compute_reward``: the
     function itself, the imports/helpers/constants right before it, defs right after.
 
     Works in top-level statements (lines at or left of the def's indentation), so it is
     linear in the answer's length; a statement that does not parse on its own may join up
-    to a few neighbours (decorators, ``else:``, closing brackets) before the scan stops."""
+    to a few neighbours (decorators, ``else:``, closing brackets) before the scan stops.
+    Only the last :data:`_DEFINITIONS_TRIED` definitions are tried."""
+    defs = _def_lines(text)[-_DEFINITIONS_TRIED:]
+    if not defs:
+        return None
     lines = text.split("\n")
-    for m in reversed(list(_DEF_LINE.finditer(text))):
-        before = text.count("\n", 0, m.start())
-        base = _indent(lines[before])
-        starts = [
-            i
-            for i, line in enumerate(lines)
-            if line.strip()
-            and _indent(line) <= base
-            and not line.lstrip().startswith(("#", ")", "]", "}"))
-        ]
-        here = starts.index(before)
+    indents = [_indent(line) for line in lines]
+    statements = [
+        i
+        for i, line in enumerate(lines)
+        if line.strip() and not line.lstrip().startswith(("#", ")", "]", "}"))
+    ]
+    for before in reversed(defs):
+        base = indents[before]
+        starts = [i for i in statements if indents[i] <= base]
+        here = bisect.bisect_left(starts, before)
         bounds = [*starts, len(lines)]  # statement k spans lines[bounds[k]:bounds[k + 1]]
 
         def piece(a: int, b: int, bounds: list[int] = bounds) -> bool:
@@ -265,8 +359,19 @@ def _region_around_def(text: str) -> str | None:
         for a, b in ((first, last), (here, last), (first, here + 1), (here, here + 1)):
             found = _parse_loose("\n".join(lines[bounds[a] : bounds[b]]).strip("\n"))
             if found is not None and _defines(found[0], FUNCTION_NAME):
-                return found[1]
+                return found[:2]
     return None
+
+
+def _def_lines(text: str) -> list[int]:
+    """The line number of each ``def compute_reward(``, counting the lines once."""
+    numbers: list[int] = []
+    line = position = 0
+    for m in _DEF_LINE.finditer(text):
+        line += text.count("\n", position, m.start())
+        position = m.start()
+        numbers.append(line)
+    return numbers
 
 
 def _indent(line: str) -> int:
@@ -274,26 +379,43 @@ def _indent(line: str) -> int:
     return len(expanded) - len(expanded.lstrip())
 
 
-def _drop_usage(code: str) -> tuple[str, int]:
+def _drop_usage(tree: ast.Module, code: str) -> tuple[ast.Module, str, int]:
     """Remove top-level example runs (``print(compute_reward(...))``, ``if __name__ ==
-    "__main__":``) that models append; they are not part of the program."""
-    tree = ast.parse(code)
+    "__main__":``) that models append; they are not part of the program. Whole lines go,
+    so a run that shares a line with a statement of the program stays. Returns the
+    program's tree, its code, and how many statements went."""
     lines = code.split("\n")
-    dropped = 0
-    for node in reversed(tree.body):
-        is_main = isinstance(node, ast.If) and any(
-            isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test)
-        )
-        is_call = isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-        if is_main or is_call:
-            del lines[node.lineno - 1 : node.end_lineno]
-            dropped += 1
-    return ("\n".join(lines), dropped) if dropped else (code, 0)
+    program = [False] * len(lines)  # lines that hold a statement that stays
+    usage = []
+    for node in tree.body:
+        first, last = node.lineno - 1, node.end_lineno or node.lineno
+        if _is_usage(node):
+            usage.append((first, last))
+        else:
+            program[first:last] = [True] * (last - first)
+    dropped = [(first, last) for first, last in usage if not any(program[first:last])]
+    if not dropped:
+        return tree, code, 0
+    keep = [True] * len(lines)
+    for first, last in dropped:
+        keep[first:last] = [False] * (last - first)
+    code = "\n".join(line for line, kept in zip(lines, keep, strict=True) if kept)
+    return ast.parse(code), code, len(dropped)
+
+
+def _is_usage(node: ast.stmt) -> bool:
+    """Whether a top-level statement is a call or an ``if __name__ == ...`` block."""
+    if isinstance(node, ast.If):
+        return any(isinstance(n, ast.Name) and n.id == "__name__" for n in ast.walk(node.test))
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
 
 
 def _free_names(tree: ast.Module) -> set[str]:
-    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
-    return used - ast_tools.bound_anywhere(tree) - set(dir(builtins))
+    return _loaded_names(tree) - ast_tools.bound_anywhere(tree) - _BUILTINS
+
+
+def _loaded_names(tree: ast.Module) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
 def _top_level_defs(tree: ast.Module) -> dict[str, ast.stmt]:
@@ -313,35 +435,65 @@ def _top_level_defs(tree: ast.Module) -> dict[str, ast.stmt]:
 
 
 def _collect_helpers(
-    code: str, others: list[tuple[int, tuple[ast.Module, str] | None]]
+    free: set[str], bound: set[str], others: list[tuple[int, tuple[ast.Module, str] | None]]
 ) -> tuple[list[str], set[int]]:
-    """Source of the top-level statements in other blocks that define names ``code`` uses
-    (transitively), in block order; and the indices of the blocks they came from."""
+    """Source of the top-level statements in other blocks that define the names a program
+    reads and does not bind (``free``; ``bound`` are those it binds anywhere), transitively,
+    in block order; and the indices of the blocks they came from. Each name is looked up
+    once, in an index of the blocks built once, in alphabetical order (which decides which
+    of two statements on one line is taken: a line is taken once)."""
+    definitions = _definitions(others)
+    sources: dict[int, list[bytes]] = {}
     picked: dict[tuple[int, int], str] = {}  # (block, lineno) -> source
-    used_blocks: set[int] = set()
-    main = ast.parse(code)
-    missing = _free_names(main)
-    seen: set[str] = ast_tools.bound_anywhere(main)
-    while missing - seen:
-        name = sorted(missing - seen)[0]
+    seen = set(bound)
+    todo = sorted(free)  # a heap
+    while todo:
+        name = heapq.heappop(todo)
+        if name in seen:
+            continue
         seen.add(name)
-        for i, p in others:
-            if p is None:
-                continue
-            tree, src = p
-            node = _top_level_defs(tree).get(name)
-            if node is None or (isinstance(node, ast.FunctionDef) and node.name == FUNCTION_NAME):
-                continue
-            segment = ast.get_source_segment(src, node)
-            if segment is None:
-                continue
-            if (i, node.lineno) not in picked:
-                picked[(i, node.lineno)] = segment
-                used_blocks.add(i)
-                missing |= _free_names(ast.parse(textwrap.dedent(segment)))
-            break
+        if name not in definitions:
+            continue
+        i, node, src = definitions[name]
+        if (i, node.lineno) in picked:
+            continue
+        if i not in sources:
+            sources[i] = [line.encode() + b"\n" for line in src.split("\n")]
+        segment = _segment(sources[i], node)
+        picked[(i, node.lineno)] = segment
+        for used in _free_names(ast.parse(textwrap.dedent(segment))):
+            heapq.heappush(todo, used)
     ordered = sorted(picked.items(), key=lambda kv: (not _is_import(kv[1]), kv[0]))
-    return [textwrap.dedent(s) for _, s in ordered], used_blocks
+    return [textwrap.dedent(s) for _, s in ordered], {i for i, _ in picked}
+
+
+def _definitions(
+    others: list[tuple[int, tuple[ast.Module, str] | None]],
+) -> dict[str, tuple[int, ast.stmt, str]]:
+    """For each name, the first of ``others`` that defines it at top level (other than as
+    ``compute_reward``): (block index, the statement, the block's source)."""
+    out: dict[str, tuple[int, ast.stmt, str]] = {}
+    for i, p in others:
+        if p is None:
+            continue
+        tree, src = p
+        for name, node in _top_level_defs(tree).items():
+            if name not in out and not (
+                isinstance(node, ast.FunctionDef) and node.name == FUNCTION_NAME
+            ):
+                out[name] = (i, node, src)
+    return out
+
+
+def _segment(lines: list[bytes], node: ast.stmt) -> str:
+    """``ast.get_source_segment`` over source lines encoded once (it splits and encodes
+    the whole source at each call). Offsets within a line count UTF-8 bytes."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    end = node.end_col_offset
+    if first == last:
+        return lines[first][node.col_offset : end].decode()
+    middle = lines[first + 1 : last]
+    return b"".join([lines[first][node.col_offset :], *middle, lines[last][:end]]).decode()
 
 
 def _is_import(source: str) -> bool:
