@@ -44,7 +44,7 @@ def run(task, name: str, settings: dict, timesteps: int, seed: int) -> dict:
     started = time.monotonic()
     out = trainer.train(task, lambda: None, Budget(timesteps, seed, task.checkpoints), report)
     seconds = time.monotonic() - started
-    (ev,) = evaluate(task, trainer, {last["step"]: last["arrays"]}, task.eval_episodes)
+    ev = evaluate(task, trainer, {last["step"]: last["arrays"]}, task.eval_episodes).held_out
     return {
         "steps": out.steps,
         "seconds": seconds,

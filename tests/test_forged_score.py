@@ -159,4 +159,4 @@ def test_reward_code_cannot_forge_its_score(tmp_path, bypassed):
             assert b"1000000000" not in path.read_bytes(), f"{path} holds the forged score"
     assert store.summary().final["best"].fitness != 1e9
     refused = [e for e in store.events() if e["event"] == "checkpoint_refused"]
-    assert refused and all(e["id"] == "iter_00/cand_01" for e in refused)
+    assert refused and all(e["id"].startswith("iter_00/cand_01") for e in refused)  # any seed

@@ -60,7 +60,7 @@ def run(tmp_path, hostile: bool) -> tuple[RunStore, list[dict[str, Any]]]:
     )
     answers = [answer(1.0), answer(2.0, hostile), answer(3.0), answer(4.0)]
     store = RunStore.create(tmp_path, "group", {"task": task.model_dump(mode="json")})
-    config = LoopConfig(iterations=1, samples=4, executor="inline")
+    config = LoopConfig(iterations=1, samples=4, executor="inline", race_seeds=1)
     events: list[dict[str, Any]] = []
     Loop(store, task, config, ScriptedBackend(responses=answers), reporter=events.append).iteration(
         0, [], None
@@ -177,7 +177,7 @@ def real_run(folder, hostile: bool) -> tuple[RunStore, list[dict[str, Any]]]:
         f"```python\n{code.replace('SCALE', str(k + 1.0))}\n```" for k, code in enumerate(codes)
     ]
     store = RunStore.create(folder, "group", {"task": task.model_dump(mode="json")})
-    config = LoopConfig(iterations=1, samples=4, workers=2)
+    config = LoopConfig(iterations=1, samples=4, workers=2, race_seeds=1)
     events: list[dict[str, Any]] = []
     loop = Loop(store, task, config, ScriptedBackend(responses=answers), reporter=events.append)
     loop.iteration(0, [], None)

@@ -98,7 +98,7 @@ def test_policy_rebuilt_from_arrays_acts_as_the_trained_actor(env_id):
     assert got.shape == (7,) if env_id == "MountainCar-v0" else (7, 1)
     np.testing.assert_array_equal(got.reshape(expected.shape), expected)
     # and the evaluator can use it
-    (evaluation,) = evaluate(task, trainer, {seen[-1][0].step: arrays}, episodes=2)
+    (evaluation,) = evaluate(task, trainer, {seen[-1][0].step: arrays}, episodes=2).checkpoints
     assert np.isfinite(evaluation.fitness)
 
 
@@ -163,7 +163,7 @@ def test_pendulum_learns_well_beyond_random():
     trainer, _, seen = _train(task, timesteps=60_000, checkpoints=4)
     (first, last) = evaluate(
         task, trainer, {seen[0][0].step: seen[0][1], seen[-1][0].step: seen[-1][1]}, episodes=5
-    )
+    ).checkpoints
     assert seen[-1][0].env_return > -600
     assert last.fitness > -450 and last.fitness > first.fitness + 300
 

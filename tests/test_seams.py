@@ -41,8 +41,9 @@ def test_doubles_drive_the_loop_by_name(tmp_path, fake_task):
     summary = loop.run()
 
     kinds = [j.spec.kind for j in loop.executor.jobs]
-    assert kinds.count("validate") == 4 and kinds.count("evaluate") == 4 + 3 * 3
-    assert len(FakeTrainer.trained) == 4 + 3 * 3  # candidates, then best/human/sparse x 3 seeds
+    final = 3 * config.final_seeds  # best, human and sparse on each final seed
+    assert kinds.count("validate") == 4 and kinds.count("evaluate") == 4 + final
+    assert len(FakeTrainer.trained) == 4 + final  # no race: the scripted selector does not
     # The selector was asked for each iteration, then to pick the run's best.
     assert ScriptedSelector.calls[0] == ["iter_00/cand_00", "iter_00/cand_01"]
     assert ["iter_01/cand_01", "iter_00/cand_01"] in ScriptedSelector.calls
@@ -128,7 +129,9 @@ def test_after_an_iteration_without_improvement_the_prompt_lists_what_failed(tmp
 def test_final_seeds_never_replay_the_search_seed():
     for seed in (0, 7, 1000):
         seeds = LoopConfig(seed=seed).final_seed_list
-        assert len(seeds) == 3 == len(set(seeds)) and seed not in seeds
+        assert len(seeds) == 5 == len(set(seeds)) and seed not in seeds
+        race = [seed + k for k in range(LoopConfig().race_seeds)]
+        assert not set(seeds) & set(race)
 
 
 @pytest.fixture

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from eureka_lab.evaluation import evaluator as evaluation
-from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE, evaluate, score_episodes
+from eureka_lab.evaluation.evaluator import (
+    EVAL_SEED_BASE,
+    HELD_OUT_SEED_BASE,
+    choose,
+    evaluate,
+    score_episodes,
+)
 from eureka_lab.runs.records import Evaluation
 from eureka_lab.task.episode import Episode
 from eureka_lab.task.load import task_from_dict
@@ -140,7 +146,11 @@ def test_same_seed_gives_identical_reports(normalized_run):
     assert again.steps == result.steps
 
 
-def test_the_evaluator_uses_fixed_seeds(normalized_run, monkeypatch):
+def test_the_evaluator_chooses_on_fixed_seeds_and_scores_on_held_out_ones(
+    normalized_run, monkeypatch
+):
+    """Every checkpoint on the same choosing episodes; the chosen one again on held-out
+    episodes, seeded apart, which chose nothing."""
     seeds_used = []
     real = evaluation.rollout
 
@@ -151,11 +161,18 @@ def test_the_evaluator_uses_fixed_seeds(normalized_run, monkeypatch):
     monkeypatch.setattr(evaluation, "rollout", spy)
     task, _, reports, _ = normalized_run
     policies = {stats.step: arrays for stats, arrays in reports}
-    evals = evaluate(task, make_trainer(task.trainer), policies, EVAL_EPISODES)
+    evaluated = evaluate(task, make_trainer(task.trainer), policies, EVAL_EPISODES)
+    evals = evaluated.checkpoints
     assert [e.step for e in evals] == [256, 512]
-    assert seeds_used == [[EVAL_SEED_BASE + i for i in range(EVAL_EPISODES)]] * CHECKPOINTS
+    choosing = [EVAL_SEED_BASE + i for i in range(EVAL_EPISODES)]
+    held_out = [HELD_OUT_SEED_BASE + i for i in range(EVAL_EPISODES)]
+    assert seeds_used == [choosing] * CHECKPOINTS + [held_out]
+    assert not set(choosing) & set(held_out)
+    assert evaluated.held_out is not None
+    assert evaluated.held_out.step == choose(evals).step
+    assert evaluated.held_out.episodes == EVAL_EPISODES
     assert (
-        evaluate(task, make_trainer(task.trainer), policies, EVAL_EPISODES) == evals
+        evaluate(task, make_trainer(task.trainer), policies, EVAL_EPISODES) == evaluated
     )  # repeatable
 
 
@@ -170,9 +187,10 @@ def test_success_rate_from_threshold(threshold, rate):
     }
     assert OBS_MEAN not in reports[-1][1]  # no normaliser, no normaliser arrays
     trainer = SB3Trainer(SB3Settings(**{k: v for k, v in SB3.items() if k != "name"}))
-    evals = evaluate(task, trainer, {s.step: a for s, a in reports}, 2)
+    evaluated = evaluate(task, trainer, {s.step: a for s, a in reports}, 2)
+    evals = evaluated.checkpoints
     assert [e.step for e in evals] == [s.step for s, _ in reports]
-    assert all(e.success_rate == rate for e in evals)
+    assert all(e.success_rate == rate for e in [*evals, evaluated.held_out])
 
 
 def _episode(rewards):
@@ -190,14 +208,18 @@ def _episode(rewards):
 
 
 def test_score_episodes_with_fitness_fn():
-    task = SimpleNamespace(fitness_fn=lambda ep: ep.length * 1.0, success_threshold=3)
+    task = SimpleNamespace(
+        fitness_fn=lambda ep: ep.length * 1.0, success_threshold=3, has_fitness=True
+    )
     scores = score_episodes(task, [_episode([1, 1]), _episode([0, 0, 0, 0])], step=7)
     assert scores == Evaluation(
-        step=7, fitness=3.0, eval_env_return=1.0, eval_length=3.0, success_rate=0.5
+        step=7, fitness=3.0, eval_env_return=1.0, eval_length=3.0, success_rate=0.5, episodes=2
     )
 
 
 def test_score_episodes_rejects_non_finite_fitness():
-    task = SimpleNamespace(fitness_fn=lambda ep: float("nan"), success_threshold=None)
+    task = SimpleNamespace(
+        fitness_fn=lambda ep: float("nan"), success_threshold=None, has_fitness=True
+    )
     with pytest.raises(ValueError, match="non-finite"):
         score_episodes(task, [_episode([1.0])], step=0)

@@ -14,17 +14,26 @@ episodes and scores it. The fitness that selects candidates comes only from here
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from eureka_lab.reward.contract import stack_infos
 from eureka_lab.runs.records import Evaluation
 from eureka_lab.task.episode import Episode, env_return
+from eureka_lab.task.model import Task
+from eureka_lab.trainers.base import Trainer
 
 EVAL_SEED_BASE = 1_000_000
-"""Evaluation episodes use seeds EVAL_SEED_BASE + i, the same for every candidate."""
+"""Evaluation episodes use seeds EVAL_SEED_BASE + i, the same for every candidate: they
+choose a training's best checkpoint."""
+HELD_OUT_SEED_BASE = 2_000_000
+"""The chosen checkpoint is scored again on episodes seeded HELD_OUT_SEED_BASE + i, which
+chose nothing: the maximum over checkpoints of noisy means is biased upwards (the winner's
+curse), the held-out mean of the one it picked is not."""
 
 
 def _sim_state(env: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -94,12 +103,12 @@ def rollout(
 
 
 def score_episodes(
-    task: Any, episodes: list[Episode], step: int, behaviour: Any = None
+    task: Task, episodes: list[Episode], step: int, behaviour: Any = None
 ) -> Evaluation:
     """Fitness (mean over episodes), success rate, env return and length of evaluations;
     no fitness (None) for a task that only a person judges."""
     fitness = success = None
-    if getattr(task, "has_fitness", True):
+    if task.has_fitness:
         fn = task.fitness_fn or env_return
         scores = [float(fn(ep)) for ep in episodes]
         if not all(np.isfinite(scores)):
@@ -113,28 +122,69 @@ def score_episodes(
         success_rate=success,
         eval_env_return=float(np.mean([ep.env_return for ep in episodes])),
         eval_length=float(np.mean([ep.length for ep in episodes])),
+        episodes=len(episodes),
         behaviour=behaviour,
     )
 
 
+@dataclass(frozen=True)
+class Evaluated:
+    """What the evaluator measured: every checkpoint on the choosing episodes, and the
+    chosen one again on held-out episodes (None for a task only a person judges)."""
+
+    checkpoints: list[Evaluation]
+    held_out: Evaluation | None
+
+
+class Scored(Protocol):
+    """What choosing a checkpoint reads: an :class:`Evaluation`, or a stored checkpoint."""
+
+    step: int
+    fitness: float | None
+    eval_env_return: float | None
+
+
+S = TypeVar("S", bound=Scored)
+
+
+def choose(evaluations: Sequence[S]) -> S:
+    """The checkpoint with the highest score on the choosing episodes. Ties (every score 0,
+    say, before the policy learns anything) go to the higher return of the env's own
+    reward, then to the later checkpoint: never to an untrained policy by its place in the
+    list. The last checkpoint where nothing has a score."""
+    scored = [e for e in evaluations if e.fitness is not None]
+    if not scored:
+        return evaluations[-1]
+    low = -math.inf
+    return max(
+        scored,
+        key=lambda e: (e.fitness, low if e.eval_env_return is None else e.eval_env_return, e.step),
+    )
+
+
 def evaluate(
-    task: Any, trainer: Any, policies: dict[int, dict[str, np.ndarray]], episodes: int
-) -> list[Evaluation]:
-    """Score each checkpoint's policy (by step) on ``episodes`` fixed-seed episodes."""
+    task: Task, trainer: Trainer, policies: dict[int, dict[str, np.ndarray]], episodes: int
+) -> Evaluated:
+    """Score each checkpoint's policy (by step) on ``episodes`` fixed-seed episodes, then
+    the best of them on as many held-out episodes."""
     from eureka_lab.evaluation.behaviour import layout, summarise
 
     envs = [task.make_env() for _ in range(episodes)]
-    seeds = [EVAL_SEED_BASE + i for i in range(episodes)]
     where = layout(envs[0])
     spec = getattr(envs[0], "spec", None)
     limit = task.max_episode_steps or getattr(spec, "max_episode_steps", None)
-    out = []
+
+    def measure(step: int, base: int) -> Evaluation:
+        seeds = [base + i for i in range(episodes)]
+        eps = rollout(envs, trainer.policy(task, policies[step]), seeds)
+        what = summarise(eps, where, task.observation_names, envs[0].action_space, limit)
+        return score_episodes(task, eps, step, what)
+
     try:
-        for step, arrays in sorted(policies.items()):
-            eps = rollout(envs, trainer.policy(task, arrays), seeds)
-            what = summarise(eps, where, task.observation_names, envs[0].action_space, limit)
-            out.append(score_episodes(task, eps, step, what))
-        return out
+        out = [measure(step, EVAL_SEED_BASE) for step in sorted(policies)]
+        if not out or not task.has_fitness:
+            return Evaluated(out, None)
+        return Evaluated(out, measure(choose(out).step, HELD_OUT_SEED_BASE))
     finally:
         for env in envs:
             env.close()

@@ -146,17 +146,23 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
 
         policies = {step: load_arrays(data) for step, data in spec.policies.items()}
         trainer = make_trainer(task.trainer)
-        evaluations = evaluate(task, trainer, policies, spec.episodes)
-        if spec.video is not None and evaluations:
-            from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE
+        evaluated = evaluate(task, trainer, policies, spec.episodes)
+        if spec.video is not None and evaluated.checkpoints:
+            from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE, choose
             from eureka_lab.evaluation.video import VideoSpec, record
 
-            scored = [e for e in evaluations if e.fitness is not None]
-            best = max(scored, key=lambda e: e.fitness) if scored else evaluations[-1]  # type: ignore[arg-type,return-value]
+            best = choose(evaluated.checkpoints)
             act = trainer.policy(task, policies[best.step])
             clip = record(task, act, EVAL_SEED_BASE, VideoSpec(**spec.video))
             channel.send("video", {"step": best.step}, clip)
-        channel.send("result", {"evaluations": [e.model_dump(mode="json") for e in evaluations]})
+        held_out = evaluated.held_out
+        channel.send(
+            "result",
+            {
+                "evaluations": [e.model_dump(mode="json") for e in evaluated.checkpoints],
+                "held_out": None if held_out is None else held_out.model_dump(mode="json"),
+            },
+        )
         return
     from safetensors.numpy import load as load_arrays
     from safetensors.numpy import save as save_arrays

@@ -5,16 +5,16 @@ search's) and evaluated on more episodes; the human-normalised score and a verdi
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Literal
 
-import numpy as np
-
+from eureka_lab.core.statistics import ALPHA, Estimate, compare
 from eureka_lab.loop.journal import Journal
 from eureka_lab.loop.selection import Selection
 from eureka_lab.loop.training import Training, Trainings
 from eureka_lab.runs.config import LoopConfig
-from eureka_lab.runs.records import Candidate, FinalRow, RunSummary
+from eureka_lab.runs.records import Candidate, FinalRow, RunSummary, Test
 from eureka_lab.runs.records import Usage as UsageRecord
-from eureka_lab.runs.scores import Trained
+from eureka_lab.runs.scores import Scores, Trained
 from eureka_lab.runs.store import final_id
 from eureka_lab.task.model import Task
 
@@ -31,8 +31,10 @@ class FinalComparison:
         config: LoopConfig,
         trainings: Trainings,
         selection: Selection,
+        scores: Scores,
     ) -> None:
         self.journal = journal
+        self.scores = scores
         self.store = journal.store
         self.task = task
         self.config = config
@@ -62,24 +64,36 @@ class FinalComparison:
             trainings, episodes=episodes, videos={final_id(name, seeds[0]) for name in codes}
         )
         rows = {name: self._row(name, codes[name], seeds) for name in codes}
+        best_vs_human = test(rows["best"], rows["human"])
+        human_vs_sparse = test(rows["human"], rows["sparse"])
         b, h, s = (rows[k].fitness for k in REWARDS)
         score = None
-        if b is not None and h is not None and s is not None and abs(h - s) > 1e-12:
+        if (
+            b is not None
+            and h is not None
+            and s is not None
+            and human_vs_sparse is not None
+            and human_vs_sparse.difference > 0
+            and human_vs_sparse.p is not None
+            and human_vs_sparse.p < ALPHA
+        ):
             score = (b - s) / abs(h - s)
-        verdict = None
-        if b is not None and h is not None:
-            noise = (rows["best"].std or 0.0) + (rows["human"].std or 0.0)
-            verdict = "within noise" if abs(b - h) <= noise else ("better" if b > h else "worse")
+        search = self.scores.estimate(best.id)
         summary = RunSummary(
             verdict=self._judged(seeds[0]),
             task=self.task.name,
             best=best.id,
-            best_search_fitness=best.result.fitness,
+            best_search_fitness=search.mean if search else best.result.fitness,
+            best_search_std=search.std if search else None,
+            best_search_seeds=search.seeds if search else None,
+            best_search_interval=list(search.interval) if search and search.interval else None,
             seeds=seeds,
             timesteps=self.trainings.timesteps,
             final=rows,
             normalized_score=score,
-            best_vs_human=verdict,
+            best_vs_human=verdict(best_vs_human),
+            best_vs_human_test=best_vs_human,
+            human_vs_sparse_test=human_vs_sparse,
             eval_episodes=episodes,
             preference_queries=len(self.store.rankings()),
             usage=UsageRecord(**asdict(self.store.usage())),
@@ -92,9 +106,11 @@ class FinalComparison:
         ok = [r for r in results if r and r.status == "trained" and r.fitness is not None]
         rates = [r.success_rate for r in ok if r.success_rate is not None]
         scores = [r.fitness for r in ok if r.fitness is not None]
+        estimate = Estimate(tuple(scores), episodes=0) if scores else None
         return FinalRow(
-            fitness=float(np.mean(scores)) if scores else None,
-            std=float(np.std(scores, ddof=1)) if len(scores) > 1 else None,
+            fitness=estimate.mean if estimate else None,
+            std=estimate.std if estimate else None,
+            interval=list(estimate.interval) if estimate and estimate.interval else None,
             success_rate=sum(rates) / len(rates) if rates else None,
             per_seed=[r.fitness if r else None for r in results],
             failed=[r.reason for r in results if r and r.status != "trained"],
@@ -124,3 +140,28 @@ class FinalComparison:
             id=key, iteration=iteration, index=index, status="valid", components=result.components
         )
         return Trained(cand, result, self.store.checkpoints(key))
+
+
+def test(a: FinalRow, b: FinalRow) -> Test | None:
+    """Welch's t-test of reward ``a`` against ``b`` over the final seeds (None where either
+    has no score)."""
+    xa = [x for x in a.per_seed if x is not None]
+    xb = [x for x in b.per_seed if x is not None]
+    if not xa or not xb:
+        return None
+    c = compare(xa, xb)
+    return Test(
+        test=c.test,
+        difference=c.difference,
+        p=c.p,
+        interval=None if c.interval is None else list(c.interval),
+    )
+
+
+def verdict(t: Test | None) -> Literal["better", "worse", "within noise"] | None:
+    """What the test says of the first reward against the second."""
+    if t is None or t.p is None:  # one seed on a side: no test, no verdict
+        return None
+    if t.p >= ALPHA:
+        return "within noise"
+    return "better" if t.difference > 0 else "worse"

@@ -6,7 +6,8 @@
         rewards  = the answers parsed, checked, validated in a sandbox (broken ones repaired)
         train each reward with PPO in a sandbox; score its policy in a process that never
                    loads reward code
-        best     = the selector's choice among them and the best so far
+        best     = the selector's choice among them and the best so far, raced on fresh
+                   seeds until the difference is beyond noise (selection by score)
     finally: best against the human and the sparse reward, on fresh seeds
 
 Each step is a collaborator (:mod:`.candidates`, :mod:`.training`, :mod:`.selection`,
@@ -29,6 +30,7 @@ from eureka_lab.loop.candidates import Candidates
 from eureka_lab.loop.final import FinalComparison
 from eureka_lab.loop.jobs import Jobs
 from eureka_lab.loop.journal import Journal, Reporter
+from eureka_lab.loop.racing import Racing
 from eureka_lab.loop.requests import Requests
 from eureka_lab.loop.selection import Selection
 from eureka_lab.loop.training import Training, Trainings
@@ -90,7 +92,7 @@ class Loop:
         self.trainer = make_trainer(task.trainer)
         self.timesteps = config.timesteps or task.timesteps
         self.seeds = tuple(task.reward_source(r) or "" for r in task.seed_rewards)
-        self.scores = Scores(store, self.timesteps)
+        self.scores = Scores(store, self.timesteps, config.seed)
         self.selection = Selection(self.journal, selector)
         self.requests = Requests(self.journal, backend)
         jobs = Jobs(self.executor, self.trainer, private=[str(store.root)])
@@ -100,7 +102,12 @@ class Loop:
         self.trainings = Trainings(
             self.journal, task, config, self.trainer, jobs, self.timesteps, videos
         )
-        self.final = FinalComparison(self.journal, task, config, self.trainings, self.selection)
+        self.racing = Racing(self.journal, config, self.trainings, self.scores)
+        self.races = selector.races and task.has_fitness and config.race_seeds > 1
+        """Whether the run's best is chosen by a race on fresh seeds (selection by score)."""
+        self.final = FinalComparison(
+            self.journal, task, config, self.trainings, self.selection, self.scores
+        )
 
     # ------------------------------------------------------------------ the run
     def run(self) -> RunSummary:
@@ -149,7 +156,13 @@ class Loop:
         trained = self.scores.all_trained(c.id for c in cands)
         ranking = self.selection.rank(trained, it) if trained else []
         newest = self.scores.trained(ranking[0][0]) if ranking else None
-        run_best = self.selection.keep(best, newest, it)
+        race = None
+        entrants = self.racing.entrants(self._in_order(ranking), best) if self.races else []
+        if len(entrants) > 1:  # the run's best: raced on fresh seeds
+            race = self.racing.run(it, entrants, best)
+            run_best = self.scores.trained(race.winner)
+        else:
+            run_best = self.selection.keep(best, newest, it)
         record = Iteration(
             iteration=it,
             candidates=[c.id for c in cands],
@@ -158,12 +171,16 @@ class Loop:
             best=newest.id if newest else None,
             best_fitness=newest.result.fitness if newest else None,
             run_best=run_best.id if run_best is not None else None,
+            race=race,
         )
         self.store.save_iteration(record)
         self.journal.emit(
             "iteration_finished", **record.model_dump(exclude={"ranking", "run_best"})
         )
         return record
+
+    def _in_order(self, ranking: list[list[str]]) -> list[Trained]:
+        return self.scores.all_trained(cid for group in ranking for cid in group)
 
     # ------------------------------------------------------------------ prompts
     def _opening(self) -> list[Message]:

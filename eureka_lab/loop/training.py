@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from eureka_lab.core.bounds import MAX_REASON
 from eureka_lab.core.text import safe_text
+from eureka_lab.evaluation.evaluator import choose
 from eureka_lab.executors.base import Job, JobOutput
 from eureka_lab.executors.job import JobSpec
 from eureka_lab.loop.intake import Intake
@@ -260,36 +261,42 @@ class Trainings:
         target: int | None = None,
     ) -> TrainingResult:
         """Merge the evaluator's scores into the new checkpoints (those after ``start``; the
-        earlier ones were scored in an earlier round); the best one gives the fitness."""
+        earlier ones were scored in an earlier round). The best checkpoint on the choosing
+        episodes is the policy kept; its held-out score is the training's fitness."""
         live = self.intake.live[key]
         try:
             if output.result is None:
                 raise ValueError(output.reason or "no result")
             evals = [Evaluation.model_validate(e) for e in output.result["evaluations"]]
-        except (ValueError, KeyError, TypeError) as e:
+            raw = output.result.get("held_out")
+            held_out = None if raw is None else Evaluation.model_validate(raw)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             return failed("evaluation", f"evaluation failed: {safe_text(e, 500)}", output.log_tail)
-        by_step = {e.step: e for e in evals}
-        cps = [cp for cp in live if cp.step <= start] + [
-            Checkpoint.model_validate(
-                {**cp.model_dump(), **by_step[cp.step].model_dump(exclude={"step"})}
+        by_step = {e.step: e.model_dump(exclude={"step"}) for e in evals}
+        if held_out is not None and held_out.step in by_step:
+            by_step[held_out.step].update(
+                held_out_fitness=held_out.fitness, held_out_success_rate=held_out.success_rate
             )
+        cps = [cp for cp in live if cp.step <= start] + [
+            Checkpoint.model_validate({**cp.model_dump(), **by_step[cp.step]})
             for cp in live
             if cp.step > start and cp.step in by_step
         ]
         if not cps:
             return failed("evaluation", "no checkpoint was evaluated")
         self.store.save_checkpoints(key, cps)
-        scored = [(c.fitness, c) for c in cps if c.fitness is not None]
-        # With no fitness (a task only a person judges) the last checkpoint stands.
-        best = max(scored, key=lambda fc: fc[0])[1] if scored else cps[-1]
+        best = choose(cps)
         self.store.save_best_policy(key, self.store.policy(key, best.step) or b"")
         final = cps[-1]
         prior = self.store.result(key)
         earlier = prior.spent if prior is not None else 0
+        honest = best.held_out_fitness is not None
         return TrainingResult(
             status="trained",
-            fitness=best.fitness,
-            success_rate=best.success_rate,
+            fitness=best.held_out_fitness if honest else best.fitness,
+            success_rate=best.held_out_success_rate if honest else best.success_rate,
+            selection_fitness=best.fitness,
+            episodes=best.episodes,
             best_step=best.step,
             final_fitness=final.fitness,
             final_success_rate=final.success_rate,

@@ -29,9 +29,15 @@ class LoopConfig:
     """Jobs run in parallel (one process each)."""
     repair_rounds: int = 1
     """Times a candidate that failed validation is sent back with its error."""
-    final_seeds: int = 3
+    race_seeds: int = 3
+    """Most training seeds a reward gets when an iteration's best rewards and the run's best
+    race on fresh seeds (1: no race; the first seed is the search's)."""
+    race_size: int = 2
+    """An iteration's rewards that race the run's best (its best by their first seed)."""
+    final_seeds: int = 5
     """Seeds for the closing comparison of best, human and sparse rewards; never the search's
-    seed, so the best is not replayed on the draw it won with."""
+    seeds, so the best is not replayed on the draws it won with. Five give Welch's t-test
+    a chance to call a real difference of one spread."""
     final_eval_factor: int = 2
     """The closing comparison evaluates on this many times the task's evaluation episodes."""
     validation_timeout: float = 120.0
@@ -76,6 +82,8 @@ class LoopConfig:
             "workers",
             "final_seeds",
             "final_eval_factor",
+            "race_seeds",
+            "race_size",
             "video_steps",
             "video_fps",
         ):

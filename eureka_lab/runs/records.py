@@ -125,17 +125,25 @@ class Evaluation(Record):
     success_rate: OptNum = None
     eval_env_return: OptNum = None
     eval_length: OptNum = None
+    episodes: int | None = None
+    """Evaluation episodes behind these numbers."""
     behaviour: Behaviour | None = None
 
 
 class Checkpoint(CheckpointStats):
-    """A checkpoint: training statistics, and the evaluation once it is measured."""
+    """A checkpoint: training statistics, and the evaluation once it is measured: on the
+    episodes that choose the best checkpoint, and, for the one chosen, on held-out
+    episodes."""
 
     fitness: OptNum = None
     success_rate: OptNum = None
     eval_env_return: OptNum = None
     eval_length: OptNum = None
+    episodes: int | None = None
     behaviour: Behaviour | None = None
+    held_out_fitness: OptNum = None
+    """The score on held-out episodes, which chose nothing (the chosen checkpoint only)."""
+    held_out_success_rate: OptNum = None
 
 
 class TrainingReport(Record):
@@ -157,7 +165,14 @@ class TrainingResult(Record):
     reason: Reason | None = None
     traceback: Reason | None = None
     fitness: OptNum = None
+    """The training's score: its best checkpoint's mean on held-out episodes, which did not
+    choose it (runs before held-out scoring: the chosen checkpoint's own mean)."""
     success_rate: OptNum = None
+    selection_fitness: OptNum = None
+    """The best checkpoint's mean on the episodes that chose it: biased upwards (the
+    maximum of noisy means), kept to show by how much."""
+    episodes: int | None = None
+    """Held-out episodes behind ``fitness``."""
     best_step: int | None = None
     final_fitness: OptNum = None
     final_success_rate: OptNum = None
@@ -218,6 +233,35 @@ class Candidate(Record):
     validation: Validation | None = None
 
 
+class Entrant(Record):
+    """One reward in a race: its scores on the race's seeds."""
+
+    id: str
+    scores: list[Num]
+    """One held-out score per seed it trained on, in the race's seed order."""
+    out_after: int | None = None
+    """The number of seeds after which it was out: beaten beyond noise by the leader."""
+    p: OptNum = None
+    """Welch's p-value of the leader against it, when it went out (or, for the runner-up,
+    at the end)."""
+
+
+class Race(Record):
+    """How an iteration's best rewards and the run's best raced on fresh seeds: each round
+    trains every reward still in the race on one more seed, and a reward the leader beats
+    beyond noise is out, until one is left or the seeds run out."""
+
+    seeds: list[int]
+    """The seeds raced on, the search's first; every reward still in at the end has all."""
+    entrants: list[Entrant]
+    winner: str
+    incumbent: str | None = None
+    """The run's best before the race (it keeps its place unless beaten on equal seeds)."""
+    decided: bool
+    """Whether the winner beat the runner-up beyond noise (else: the higher mean, undecided)."""
+    test: str = "Welch's t-test"
+
+
 class Iteration(Record):
     """A finished iteration: its candidates and how selection ordered the trained ones."""
 
@@ -230,6 +274,8 @@ class Iteration(Record):
     best_fitness: OptNum = None
     run_best: str | None = None
     """The run's best after this iteration (its best, or an earlier one the selector kept)."""
+    race: Race | None = None
+    """The race on fresh seeds that chose the run's best (selection by score only)."""
 
 
 class Ranking(Record):
@@ -264,10 +310,24 @@ class FinalRow(Record):
     """Mean over the seeds that trained."""
     std: OptNum = None
     """Standard deviation over those seeds (None with fewer than two)."""
+    interval: list[Num] | None = None
+    """The mean's 95% interval over those seeds (None with fewer than two)."""
     success_rate: OptNum = None
     per_seed: list[OptNum] = Field(default_factory=list)
     failed: list[Reason | None] = Field(default_factory=list)
     reward: str
+
+
+class Test(Record):
+    """A stated test of one reward against another over the final seeds."""
+
+    test: str = "Welch's t-test"
+    difference: Num
+    """mean(first) - mean(second)."""
+    p: OptNum = None
+    """Two-sided p-value (None with fewer than two seeds on a side)."""
+    interval: list[Num] | None = None
+    """The difference's 95% interval."""
 
 
 class Usage(Record):
@@ -282,12 +342,24 @@ class RunSummary(Record):
     task: str
     best: str
     best_search_fitness: OptNum = None
+    """The best's score in the search: the mean over the seeds it trained on there of its
+    held-out scores (runs before held-out scoring: its best checkpoint's own mean)."""
+    best_search_std: OptNum = None
+    """That score's spread over its search seeds (None with one seed)."""
+    best_search_seeds: int | None = None
+    """How many search seeds ``best_search_fitness`` rests on."""
+    best_search_interval: list[Num] | None = None
+    """Its 95% interval over those seeds (None with one seed)."""
     seeds: list[int]
     timesteps: int
     final: dict[str, FinalRow]
     normalized_score: OptNum = None
+    """(best - sparse) / |human - sparse|: only where the human reward beats the sparse one
+    beyond noise (``human_vs_sparse``); None otherwise, where it is undefined."""
     best_vs_human: Literal["better", "worse", "within noise"] | None = None
-    """Whether best and human differ by more than their spread over the final seeds."""
+    """Whether best and human differ beyond noise over the final seeds (``best_vs_human_test``)."""
+    best_vs_human_test: Test | None = None
+    human_vs_sparse_test: Test | None = None
     eval_episodes: int | None = None
     """Evaluation episodes per checkpoint in the final comparison."""
     preference_queries: int = 0

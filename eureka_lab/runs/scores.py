@@ -1,28 +1,38 @@
 """One view of what every candidate scored, read from the run store: what the selector
-ranks (:class:`Trained`), the table of attempts the feedback shows (:class:`Tried`), and
-what the LLM-free backends learn from. ``show`` and the loop read the same view."""
+ranks (:class:`Trained`, with its score as an :class:`~eureka_lab.core.statistics.Estimate`
+over the seeds it trained on), and the table of attempts the feedback shows
+(:class:`Tried`). ``show``, the report and the loop read the same view."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from eureka_lab.core.statistics import Estimate, seed_noise
 from eureka_lab.core.text import safe_text
 from eureka_lab.runs.records import Candidate, Checkpoint, TrainingResult
-from eureka_lab.runs.store import RunStore
+from eureka_lab.runs.store import RunStore, seed_id
 
 
 @dataclass(frozen=True)
 class Trained:
-    """A candidate that trained, with what training and evaluation showed."""
+    """A candidate that trained, with what training and evaluation showed: ``result`` and
+    ``checkpoints`` of its first training, ``estimate`` over every seed it trained on."""
 
     candidate: Candidate
     result: TrainingResult
     checkpoints: list[Checkpoint] = field(default_factory=list)
+    estimate: Estimate | None = None
+    """Its score over training seeds (None for a task without a fitness)."""
 
     @property
     def id(self) -> str:
         return self.candidate.id
+
+    @property
+    def score(self) -> float | None:
+        """The estimate's mean: what the candidate scored, over its seeds."""
+        return None if self.estimate is None else self.estimate.mean
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,8 @@ class Tried:
     status: str
     fitness: float | None
     reason: str | None = None
+    estimate: Estimate | None = None
+    """The score over its seeds, where it trained."""
 
 
 def idea_of(response: str) -> str:
@@ -50,17 +62,49 @@ def idea_of(response: str) -> str:
 class Scores:
     """What the run store says each candidate scored."""
 
-    def __init__(self, store: RunStore, timesteps: int) -> None:
+    def __init__(self, store: RunStore, timesteps: int, seed: int = 0) -> None:
         self.store = store
         self.timesteps = timesteps
         """The full training budget (a candidate stopped before it is marked so)."""
+        self.seed = seed
+        """The search's seed: every candidate's first training."""
 
-    def trained(self, cid: str) -> Trained | None:
-        """``cid`` if it trained, with its result and checkpoints; else None."""
+    def trained(self, cid: str, seeds: Sequence[int] | None = None) -> Trained | None:
+        """``cid`` if it trained, with its result, checkpoints and estimate (over
+        ``seeds``; default every seed it trained on); else None."""
         cand, result = self.store.candidate(cid), self.store.result(cid)
         if cand is None or result is None or result.status != "trained":
             return None
-        return Trained(cand, result, self.store.checkpoints(cid))
+        return Trained(cand, result, self.store.checkpoints(cid), self.estimate(cid, seeds))
+
+    def seed_results(self, cid: str) -> dict[int, TrainingResult]:
+        """Every training of ``cid`` that produced a score, by seed."""
+        found = {self.seed: self.store.result(cid)}
+        found.update({s: self.store.result(seed_id(cid, s)) for s in self.store.seeds(cid)})
+        return {
+            s: r
+            for s, r in found.items()
+            if r is not None and r.status == "trained" and r.fitness is not None
+        }
+
+    def estimate(self, cid: str, seeds: Sequence[int] | None = None) -> Estimate | None:
+        """``cid``'s score over ``seeds`` (default: every seed it trained on), or None
+        where it has none on them."""
+        results = self.seed_results(cid)
+        chosen = sorted(results) if seeds is None else [s for s in seeds if s in results]
+        values = [results[s].fitness for s in chosen]
+        if not values:
+            return None
+        return Estimate(tuple(float(v) for v in values if v is not None), _episodes(results))
+
+    def noise(self) -> float | None:
+        """How much one reward's score varies from seed to seed in this run, pooled over
+        the candidates trained on several seeds (None before any was)."""
+        groups = []
+        for cand in self.store.candidates():
+            if self.store.seeds(cand.id):
+                groups.append([r.fitness for r in self.seed_results(cand.id).values()])
+        return seed_noise([[float(v) for v in g if v is not None] for g in groups])
 
     def all_trained(self, ids: Iterable[str]) -> list[Trained]:
         """Those of ``ids`` that trained, in order."""
@@ -97,6 +141,13 @@ class Scores:
                         reason=(cand.reason or (result.reason if result else None))
                         if failed
                         else None,
+                        estimate=self.estimate(cand.id) if not failed else None,
                     )
                 )
         return out
+
+
+def _episodes(results: dict[int, TrainingResult]) -> int:
+    """Held-out episodes behind each seed's score (the fewest, where they differ)."""
+    counts = [r.episodes for r in results.values() if r.episodes]
+    return min(counts) if counts else 0

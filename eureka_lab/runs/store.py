@@ -77,6 +77,12 @@ def final_id(name: str, seed: int) -> str:
     return f"final/{name}/seed_{seed}"
 
 
+def seed_id(cid: str, seed: int) -> str:
+    """The id of a further training of candidate ``cid`` on another seed, as a race gives
+    it (``iter_01/cand_02/seed_1``); its first training is ``cid`` itself."""
+    return f"{cid}/seed_{seed}"
+
+
 class RunStore:
     """A run directory. Create with :meth:`create`, reopen with :meth:`open`."""
 
@@ -191,6 +197,15 @@ class RunStore:
             if cand is not None:
                 out.append(cand)
         return out
+
+    def seeds(self, cid: str) -> list[int]:
+        """The further seeds candidate ``cid`` was trained on (:func:`seed_id`), in order."""
+        found = []
+        for d in (self.root / cid).glob("seed_*"):
+            number = d.name.removeprefix("seed_")
+            if number.isdigit() and (d / RESULT).is_file():
+                found.append(int(number))
+        return sorted(found)
 
     def response(self, cid: str) -> str | None:
         path = self.root / cid / RESPONSE

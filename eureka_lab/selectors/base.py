@@ -45,6 +45,10 @@ class Selector:
     """Whether candidates must have rollout videos to be ranked."""
     needs_fitness: ClassVar[bool] = True
     """Whether ranking reads the task's fitness (a task without one needs a person)."""
+    races: ClassVar[bool] = False
+    """Whether the rewards it ranks by score should race on fresh seeds before the run's
+    best is chosen (:mod:`eureka_lab.loop.racing`): true of selection by the task's score,
+    not of a person's or an oracle's preference."""
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed

@@ -29,7 +29,7 @@ class OracleSelector(Selector):
         self.rng = np.random.default_rng(seed)
 
     def rank(self, trained: Sequence[Trained]) -> Ranking:
-        scores = [t.result.fitness for t in trained]
+        scores = [t.score if t.score is not None else t.result.fitness for t in trained]
         known = [s for s in scores if s is not None]
         if len(known) != len(scores):
             raise ConfigError("The oracle ranks by the hidden fitness, and a candidate has none.")
