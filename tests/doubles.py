@@ -114,6 +114,33 @@ class GrowingTrainer(Trainer):
         return lambda obs: np.full((len(obs), 1), torque, dtype=np.float32)
 
 
+class SeedTableTrainer(GrowingTrainer):
+    """A fake whose score on each seed the reward itself sets: it 'learns' the constant
+    action the reward gives an observation filled with the training seed, so a test writes
+    down what each reward scores on seed 0, 1, 2, ... (a lucky first seed, a steady one)."""
+
+    resumable: ClassVar[bool] = False
+
+    def train(self, task: Any, load_reward: Any, budget: Budget, report: Any) -> TrainingReport:
+        fn = load_reward()
+        obs = np.full((2, 3), float(budget.seed))
+        total, _ = fn(obs, np.zeros((2, 1)), obs, {})
+        policy = {"policy/torque": np.array([float(np.mean(total))], dtype=np.float32)}
+        report(CheckpointStats(step=budget.timesteps, components={}), policy)
+        return TrainingReport(steps=budget.timesteps, seconds=0.01, components=["r"])
+
+
+def seed_table(*scores: float) -> str:
+    """A reward whose :class:`SeedTableTrainer` training scores ``scores[s]`` on seed ``s``."""
+    return (
+        "import numpy as np\n\n\ndef compute_reward(obs, action, next_obs, info):\n"
+        f"    table = np.array({list(scores)!r})\n"
+        f"    s = np.clip(obs[:, 0], 0, {len(scores) - 1}).astype(np.int64)\n"
+        "    r = table[s]\n"
+        '    return r, {"r": r}\n'
+    )
+
+
 class RestartingTrainer(GrowingTrainer):
     """The growing fake as a trainer that cannot continue: every round starts from zero."""
 
@@ -243,6 +270,7 @@ def register() -> None:
     TRAINERS.register("fake", FakeTrainer)
     TRAINERS.register("growing", GrowingTrainer)
     TRAINERS.register("restarting", RestartingTrainer)
+    TRAINERS.register("seed_table", SeedTableTrainer)
     TRAINERS.register("group", GroupTrainer)
     EXECUTORS.register("inline", InlineExecutor)
     SELECTORS.register("scripted", ScriptedSelector)

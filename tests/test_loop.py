@@ -220,9 +220,7 @@ def test_load_run_reads_a_finished_run(finished_run):
     store, backend, summary, _ = finished_run
     run = load_run(store.root)
     assert run.finished and run.summary == summary and run.task.name == "tiny_car"
-    assert run.config == LoopConfig(
-        iterations=2, samples=3, workers=2, final_seeds=1, race_seeds=1
-    )
+    assert run.config == LoopConfig(iterations=2, samples=3, workers=2, final_seeds=1, race_seeds=1)
     assert [it.iteration for it in run.iterations] == [0, 1]
     best = run.best
     assert best.id == summary.best and best.status == "trained"
