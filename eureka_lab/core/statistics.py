@@ -56,7 +56,9 @@ class Estimate:
     def text(self, fmt: str = ".3g") -> str:
         """``4.03 ± 1.6 (3 seeds × 5 episodes)``; with one seed, ``4.03 (1 seed × 5
         episodes, spread unknown)``."""
-        what = f"{self.seeds} seed{'s' if self.seeds != 1 else ''} × {self.episodes} episodes"
+        what = f"{self.seeds} seed{'s' if self.seeds != 1 else ''}"
+        if self.episodes:
+            what += f" × {self.episodes} episodes"
         if self.std is None:
             return f"{self.mean:{fmt}} ({what}, spread unknown)"
         return f"{self.mean:{fmt}} ± {self.std:{fmt}} ({what})"

@@ -28,6 +28,8 @@ class Intake:
         """Checkpoints per training (for progress)."""
         self.live: dict[str, list[Checkpoint]] = {}
         """The checkpoints of each training running now, by key."""
+        self.expected: dict[str, int] = {}
+        """How many checkpoints each training running now will report, by key."""
         self.groups: dict[str, list[str]] = {}
         """Group jobs running now (their key: the members' keys in order)."""
 
@@ -85,8 +87,12 @@ class Intake:
         self.store.save_checkpoints(event.key, live)
         self.journal.show(
             "progress",
-            running={k: len(v) for k, v in self.live.items()},
-            checkpoints=self.checkpoints,
+            running={
+                k: [len(v), self.expected.get(k, self.checkpoints)]
+                for k, v in self.live.items()
+                if v
+            },
+            waiting=sum(1 for v in self.live.values() if not v),
         )
 
 

@@ -174,8 +174,11 @@ class Loop:
             race=race,
         )
         self.store.save_iteration(record)
+        estimate = self.scores.estimate(run_best.id) if run_best is not None else None
         self.journal.emit(
-            "iteration_finished", **record.model_dump(exclude={"ranking", "run_best"})
+            "iteration_finished",
+            **record.model_dump(exclude={"ranking", "race"}),
+            run_best_score=estimate.text() if estimate else None,
         )
         return record
 

@@ -132,6 +132,9 @@ class Trainings:
                 self.store.clear_training(t.key, keep_result=prior is not None)
                 live[t.key] = []
             starts[t.key] = start
+            # Checkpoints fall on multiples of ``every`` before the target, and at it.
+            later = range((start // every + 1) * every, target, every)
+            self.intake.expected[t.key] = len(live[t.key]) + len(later) + 1
             if t.code is not None:
                 self.store.save_reward_code(t.key, t.code)
             spec = JobSpec(
@@ -178,7 +181,7 @@ class Trainings:
         ]
         for key, output in self.jobs.run(evals, on_event=self.intake.evaluation).items():
             self._record(key, self._result(key, reports[key], output, starts[key], target))
-        self.intake.live = {}
+        self.intake.live, self.intake.expected = {}, {}
 
     def _video(self) -> dict[str, int] | None:
         if not self.videos:

@@ -3,6 +3,7 @@ otherwise) and the ``show`` table of a finished or unfinished run."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.console import Console
@@ -10,7 +11,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from eureka_lab.core.statistics import Estimate
 from eureka_lab.core.text import safe_text
+from eureka_lab.runs.records import Race, RunSummary, Test
+from eureka_lab.runs.scores import Scores
 from eureka_lab.runs.store import RunStore
 
 
@@ -77,23 +81,64 @@ def describe_event(e: dict[str, Any]) -> str | None:
         )
     if kind == "iteration_finished":
         best = (
-            f"best {e['best']} fitness {_num(e['best_fitness'])}" if e["best"] else "none trained"
+            f"its best {e['best']} scored {_num(e['best_fitness'])}"
+            if e["best"]
+            else "none trained"
         )
-        return f"iteration {e['iteration']} done: {e['trained']} trained, {best}"
+        line = f"iteration {e['iteration']} done: {e['trained']} trained, {best}"
+        if e.get("run_best"):
+            score = f": {e['run_best_score']}" if e.get("run_best_score") else ""
+            line += f"; the run's best so far {e['run_best']}{score}"
+        return line
+    if kind == "race_started":
+        return (
+            f"  racing {', '.join(e['entrants'])} on up to {len(e['seeds'])} seeds "
+            "(one more seed each round, until one is ahead beyond noise)"
+        )
+    if kind == "race_round":
+        return f"  race after {e['seeds']} seeds: still in {', '.join(e['left'])}"
+    if kind == "race_finished":
+        how = "beyond noise" if e["decided"] else "by the higher mean, within noise"
+        kept = " (the run's best keeps its place)" if e.get("incumbent_kept") else ""
+        return f"  race won by {e['winner']} after {e['seeds']} seeds, {how}{kept}"
     if kind == "final_started":
-        return f"final comparison: training best, human and sparse rewards ({e['jobs']} jobs)"
+        return (
+            f"final comparison: training best, human and sparse rewards on seeds "
+            f"{', '.join(map(str, e['seeds']))} ({e['jobs']} jobs)"
+        )
     if kind == "run_finished":
-        return f"done: best {e['best']}, human-normalised score {_num(e['normalized_score'])}"
+        score = e["normalized_score"]
+        normalised = _num(score) if score is not None else "undefined (human does not beat sparse)"
+        return f"done: best {e['best']}, human-normalised score {normalised}"
     return None
 
 
+PROGRESS_EVERY = 30.0
+"""Seconds between two progress lines in plain output."""
+
+
+def progress_line(event: dict[str, Any]) -> str:
+    """``training: iter_00/cand_00 4/10 checkpoints, ...; 3 waiting``."""
+    parts = [f"{key} {done}/{total} checkpoints" for key, (done, total) in event["running"].items()]
+    waiting = f"; {event['waiting']} waiting" if event.get("waiting") else ""
+    return f"  training: {', '.join(parts) or 'starting'}{waiting}"
+
+
 class PlainReporter:
-    """Plain lines, for logs and pipes."""
+    """Plain lines, for logs and pipes: the events, and the trainings' progress every
+    :data:`PROGRESS_EVERY` seconds."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(highlight=False)
+        self.last_progress = 0.0
 
     def __call__(self, event: dict[str, Any]) -> None:
+        if event["event"] == "progress":
+            now = time.monotonic()
+            if now - self.last_progress >= PROGRESS_EVERY:
+                self.last_progress = now
+                self.console.print(progress_line(event), markup=False)
+            return
         line = describe_event(event)
         if line is not None:
             self.console.print(line, markup=False)
@@ -108,6 +153,7 @@ class RichReporter(PlainReporter):
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("checkpoints"),
             TimeElapsedColumn(),
             console=self.console,
             transient=True,
@@ -118,10 +164,10 @@ class RichReporter(PlainReporter):
         if event["event"] == "progress":
             if not self.progress.live.is_started:
                 self.progress.start()
-            for key, done in event["running"].items():
+            for key, (done, total) in event["running"].items():
                 if key not in self.bars:
-                    self.bars[key] = self.progress.add_task(key, total=event["checkpoints"])
-                self.progress.update(self.bars[key], completed=done)
+                    self.bars[key] = self.progress.add_task(key, total=total)
+                self.progress.update(self.bars[key], completed=done, total=total)
             return
         if event["event"] == "candidate_trained" and event["id"] in self.bars:
             self.progress.remove_task(self.bars.pop(event["id"]))
@@ -157,12 +203,13 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
     )
     summary = store.summary()
     best = summary.best if summary else None
+    scores = scores_of(store)
     for it in store.iterations():
         info = store.iteration(it)
         table = Table(
             title=f"iteration {it}" + ("" if info else " (unfinished)"), title_justify="left"
         )
-        for col in ("candidate", "status", "fitness", "success", "components", "why"):
+        for col in ("candidate", "status", "score", "success", "components", "why"):
             table.add_column(col, overflow="fold")
         for cand in store.candidates(it):
             res = store.result(cand.id)
@@ -178,17 +225,20 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
             if info and cand.id == info.best:
                 mark += " *"
             if cand.id == best:
-                mark += " (best of run)"
+                mark += " (best)"
             stage = cand.stage or (res.stage if res else None)
+            estimate = scores.estimate(cand.id) if res is not None else None
             table.add_row(
                 _cell(cand.id.split("/")[-1] + mark),
                 _cell(status if status != "failed" else f"failed ({stage})"),
-                _num(res.fitness if res else None),
+                estimate.text() if estimate else _num(res.fitness if res else None),
                 _pct(res.success_rate if res else None),
                 _cell(", ".join(cand.components or (res.components if res else []))),
                 _cell(why),
             )
         console.print(table)
+        if info is not None and info.race is not None:
+            console.print(race_text(info.race), markup=False)
     if best is not None:
         _show_behaviour(store, best, console)
         video = store.video_path(best)
@@ -212,32 +262,96 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
         f"{summary.eval_episodes or '-'} evaluation episodes)",
         title_justify="left",
     )
-    for col in ("reward", "fitness (mean ± std)", "success", "per seed"):
+    for col in ("reward", "score (mean ± std)", "95% interval", "success", "per seed"):
         table.add_column(col)
     for name, row in summary.final.items():
         per_seed = ", ".join(_num(x) for x in row.per_seed)
         spread = "" if row.std is None else f" ± {_num(row.std)}"
-        table.add_row(name, _num(row.fitness) + spread, _pct(row.success_rate), per_seed)
+        interval = (
+            "-" if row.interval is None else f"{_num(row.interval[0])} to {_num(row.interval[1])}"
+        )
+        table.add_row(name, _num(row.fitness) + spread, interval, _pct(row.success_rate), per_seed)
     console.print(table)
+    for line in summary_lines(summary):
+        console.print(line, markup=False)
+
+
+def scores_of(store: RunStore) -> Scores:
+    """The run's one view of scores, from the settings it recorded."""
+    config = store.config
+    loop = config.get("loop", {})
+    timesteps = loop.get("timesteps") or config.get("task", {}).get("timesteps") or 0
+    return Scores(store, int(timesteps), int(loop.get("seed", 0)))
+
+
+def race_text(race: Race) -> str:
+    """How a race on fresh seeds went, in a few lines."""
+    lines = [
+        f"  race on seeds {', '.join(map(str, race.seeds))}"
+        + (f" against the run's best {race.incumbent}" if race.incumbent else "")
+        + f": {race.winner} won "
+        + ("beyond noise" if race.decided else "by the higher mean (undecided within noise)")
+    ]
+    for e in race.entrants:
+        est = Estimate(tuple(e.scores), episodes=0).text() if e.scores else "-"
+        fate = (
+            f"out after {e.out_after} seeds (p = {e.p:.2g})"
+            if e.out_after
+            else ("the winner" if e.id == race.winner else f"p = {_num(e.p, '.2g')} against it")
+        )
+        lines.append(f"    {e.id}: {est}; {fate}")
+    return "\n".join(lines)
+
+
+def summary_lines(summary: RunSummary) -> list[str]:
+    """What the closing comparison says, each claim with its test."""
+    lines = []
+    if summary.best_search_fitness is not None:
+        search = _num(summary.best_search_fitness)
+        if summary.best_search_std is not None:
+            search += f" ± {_num(summary.best_search_std)}"
+        if summary.best_search_seeds:
+            search += f" over {summary.best_search_seeds} search seed(s)"
+        lines.append(f"the best's score in the search (held-out): {search}")
     if summary.preference_queries:
-        console.print(f"preference queries: {summary.preference_queries}", markup=False)
+        lines.append(f"preference queries: {summary.preference_queries}")
     if summary.verdict is not None:
-        console.print(
+        lines.append(
             f"the person's verdict on the final videos: {summary.verdict} preferred"
             if summary.verdict != "can't tell"
-            else "the person's verdict on the final videos: can't tell",
-            markup=False,
+            else "the person's verdict on the final videos: can't tell"
         )
-    if summary.best_vs_human is not None:
-        console.print(
-            f"best vs human: {summary.best_vs_human} (difference against the sum of their "
-            "standard deviations over the seeds)",
-            markup=False,
+    if summary.best_vs_human_test is not None:
+        lines.append(
+            f"best vs human: {summary.best_vs_human or 'no verdict (one seed)'}; "
+            + test_text(summary.best_vs_human_test)
         )
-    console.print(
-        "human-normalised score (best - sparse) / |human - sparse|: "
-        f"{_num(summary.normalized_score)}",
-        markup=False,
+    if summary.normalized_score is not None:
+        lines.append(
+            "human-normalised score (best - sparse) / |human - sparse|: "
+            f"{_num(summary.normalized_score)}"
+        )
+    else:
+        why = (
+            test_text(summary.human_vs_sparse_test)
+            if summary.human_vs_sparse_test is not None
+            else "no sparse or human score"
+        )
+        lines.append(
+            "human-normalised score: undefined (the human reward does not beat the sparse "
+            f"reward beyond noise: {why})"
+        )
+    return lines
+
+
+def test_text(test: Test) -> str:
+    """``difference +2.3 (95% interval -2.9 to 7.6; Welch's t-test p = 0.28)``."""
+    if test.p is None:
+        return f"difference {test.difference:+.3g} (too few seeds for {test.test})"
+    low, high = test.interval or [float("nan"), float("nan")]
+    return (
+        f"difference {test.difference:+.3g} (95% interval {low:.3g} to {high:.3g}; "
+        f"{test.test} p = {test.p:.2g})"
     )
 
 
