@@ -14,6 +14,7 @@ from eureka_lab.core.files import atomic_write
 from eureka_lab.report import notebook as h
 from eureka_lab.report import plots
 from eureka_lab.report.results import Candidate, Run, load_run
+from eureka_lab.report.terminal import summary_lines
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -47,7 +48,7 @@ def _video(c: Candidate, page: Path, embed: bool) -> str:
 
 
 def _candidate_block(c: Candidate, best: str | None, page: Path, embed: bool) -> str:
-    label = f"{h.esc(c.id)} ({h.esc(c.status)}, task score {h.num(c.fitness)})"
+    label = f"{h.esc(c.id)} ({h.esc(c.status)}, task score {h.esc(c.score_text)})"
     parts = [f"<details{' open' if c.id == best else ''}><summary>{label}</summary>"]
     facts = [
         ["components", h.esc(", ".join(c.components) or "-")],
@@ -133,7 +134,7 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
                 [
                     f"<span{mark}>{h.esc(c.id)}</span>",
                     h.esc(c.status if c.status != "failed" else f"failed ({c.stage})"),
-                    h.num(c.fitness),
+                    h.esc(c.score_text),
                     "-" if c.success is None else f"{100 * c.success:.0f}%",
                     h.esc(", ".join(c.components) or "-", 300),
                     f'<span class="failed">{h.esc(c.error or "", 300)}</span>',
@@ -146,7 +147,7 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
         )
     out.append("<h2>Best reward</h2>")
     if best is not None:
-        out.append(f"<p>{h.esc(best.id)}: task score {h.num(best.fitness)}</p>")
+        out.append(f"<p>{h.esc(best.id)}: task score {h.esc(best.score_text)}</p>")
         out.append(h.code(best.code or ""))
         out.append(_behaviour(best))
     else:
@@ -165,11 +166,9 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
             for name, row in summary.final.items()
         ]
         out.append(h.table(["reward", "task score (mean ± std)", "success", "per seed"], rows))
+        out.append(f"<p>Seeds {h.esc(', '.join(map(str, summary.seeds)))}.</p>")
         out.append(
-            f"<p>Seeds {h.esc(', '.join(map(str, summary.seeds)))}; human-normalised score "
-            f"{h.num(summary.normalized_score)}; best vs human: {h.esc(summary.best_vs_human)}"
-            + (f"; the person preferred: {h.esc(summary.verdict)}" if summary.verdict else "")
-            + ".</p>"
+            "<ul>" + "".join(f"<li>{h.esc(line)}</li>" for line in summary_lines(summary)) + "</ul>"
         )
         out.append(h.figure(plots.final(run), "final comparison per seed"))
     u = run.usage

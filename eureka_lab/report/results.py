@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from eureka_lab.core.errors import ConfigError
+from eureka_lab.core.statistics import Estimate
 from eureka_lab.prompt.conversation import Message, Usage
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import Candidate as CandidateRecord
 from eureka_lab.runs.records import Checkpoint, Iteration, RunSummary, TrainingResult
+from eureka_lab.runs.scores import Scores
 from eureka_lab.runs.store import RunStore, completion_from_dict, messages_from_dicts
 from eureka_lab.task.model import Task
 
@@ -66,9 +68,34 @@ class Candidate:
             return None
         return self.record.reason or (self.result.reason if self.result else None)
 
+    @cached_property
+    def estimate(self) -> Estimate | None:
+        """Its score over the seeds it trained on (each a held-out mean), with the spread."""
+        return Scores.of(self.store).estimate(self.id) if self.result else None
+
     @property
     def fitness(self) -> float | None:
+        """Its score: the mean over its training seeds of each seed's held-out score."""
+        if self.estimate is not None:
+            return self.estimate.mean
         return self.result.fitness if self.result else None
+
+    @property
+    def fitness_std(self) -> float | None:
+        """The score's spread over training seeds (None with one seed)."""
+        return self.estimate.std if self.estimate else None
+
+    @property
+    def seeds(self) -> int:
+        """Training seeds its score rests on (0 if it has none)."""
+        return self.estimate.seeds if self.estimate else 0
+
+    @property
+    def score_text(self) -> str:
+        """``2.08 ± 1.64 (8 seeds × 5 episodes)``, or ``-``."""
+        if self.estimate is not None:
+            return self.estimate.text()
+        return "-" if self.fitness is None else f"{self.fitness:.3g}"
 
     @property
     def success(self) -> float | None:
@@ -155,15 +182,14 @@ class Candidate:
         return plots.components(self, ax)
 
     def __repr__(self) -> str:
-        fit = "-" if self.fitness is None else f"{self.fitness:.3g}"
-        return f"<Candidate {self.id} {self.status} fitness={fit}>"
+        return f"<Candidate {self.id} {self.status} score {self.score_text}>"
 
     def _repr_html_(self) -> str:
         from eureka_lab.report import notebook as h
 
         facts = [
             ("status", h.esc(self.status)),
-            ("task score", h.num(self.fitness)),
+            ("task score", h.esc(self.score_text)),
             ("success", "-" if self.success is None else f"{100 * self.success:.0f}%"),
             ("components", h.esc(", ".join(self.components) or "-")),
             ("tokens", str(self.usage.prompt_tokens + self.usage.completion_tokens)),
@@ -270,6 +296,8 @@ class Run:
                     "status": c.status,
                     "stage": c.stage,
                     "fitness": c.fitness,
+                    "fitness_std": c.fitness_std,
+                    "seeds": c.seeds,
                     "success": c.success,
                     "steps": c.steps,
                     "stopped_at": c.stopped_at,

@@ -203,7 +203,7 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
     )
     summary = store.summary()
     best = summary.best if summary else None
-    scores = scores_of(store)
+    scores = Scores.of(store)
     for it in store.iterations():
         info = store.iteration(it)
         table = Table(
@@ -274,14 +274,6 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
     console.print(table)
     for line in summary_lines(summary):
         console.print(line, markup=False)
-
-
-def scores_of(store: RunStore) -> Scores:
-    """The run's one view of scores, from the settings it recorded."""
-    config = store.config
-    loop = config.get("loop", {})
-    timesteps = loop.get("timesteps") or config.get("task", {}).get("timesteps") or 0
-    return Scores(store, int(timesteps), int(loop.get("seed", 0)))
 
 
 def race_text(race: Race) -> str:

@@ -69,6 +69,14 @@ class Scores:
         self.seed = seed
         """The search's seed: every candidate's first training."""
 
+    @classmethod
+    def of(cls, store: RunStore) -> Scores:
+        """The scores of a run, from the settings it recorded."""
+        config = store.config
+        loop = config.get("loop", {})
+        timesteps = loop.get("timesteps") or config.get("task", {}).get("timesteps") or 0
+        return cls(store, int(timesteps), int(loop.get("seed", 0)))
+
     def trained(self, cid: str, seeds: Sequence[int] | None = None) -> Trained | None:
         """``cid`` if it trained, with its result, checkpoints and estimate (over
         ``seeds``; default every seed it trained on); else None."""
