@@ -174,7 +174,7 @@ class Candidate:
             facts.append(("from", h.esc(self.parent or self.based_on)))
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
         body = h.code(self.code) if self.code else "<p>(no code)</p>"
-        return f"<div><h4>{h.esc(self.id)}</h4><table>{rows}</table>{body}</div>"
+        return h.notebook(f"<h4>{h.esc(self.id)}</h4><table>{rows}</table>{body}")
 
 
 class Run:
@@ -318,7 +318,7 @@ class Run:
             f"{'finished' if self.finished else 'unfinished'}</p>"
         )
         cols = ["candidate", "status", "task score", "success", "components", "error"]
-        return head + h.table(cols, rows)
+        return h.notebook(head + h.table(cols, rows))
 
 
 @dataclass(frozen=True)
@@ -354,7 +354,7 @@ class Diff:
             style = f' style="background:{color}"' if color else ""
             parts.append(f"<div{style}>{h.esc(line, 500) or '&nbsp;'}</div>")
         summary = h.esc(str(self).split(self.text.rstrip())[-1].strip())
-        return f'<pre style="font-size:90%">{"".join(parts)}</pre><pre>{summary}</pre>'
+        return h.notebook(f'<pre style="font-size:90%">{"".join(parts)}</pre><pre>{summary}</pre>')
 
 
 def diff(a: Candidate, b: Candidate) -> Diff:
