@@ -150,9 +150,9 @@ class RankingServer:
                 if len(parts) == 3 and parts[1] == "video" and parts[2].isdigit():
                     index = int(parts[2])
                     ids = server.request.ids
-                    path = server.request.store.video_path(ids[index]) if index < len(ids) else None
-                    if path is not None:
-                        return self._send(HTTPStatus.OK, Path(path).read_bytes(), "video/mp4")
+                    video = server.request.store.video(ids[index]) if index < len(ids) else None
+                    if video is not None:
+                        return self._send(HTTPStatus.OK, video, "video/mp4")
                 return self._send(HTTPStatus.NOT_FOUND, b"not found")
 
             def do_POST(self) -> None:  # noqa: N802

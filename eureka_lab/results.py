@@ -181,7 +181,7 @@ class Run:
     """A run directory, read through the run store's typed API."""
 
     def __init__(self, path: str | Path) -> None:
-        self.store = RunStore.open(path)
+        self.store = RunStore.open(path, lenient=True)  # a run may be someone else's
         self.path = self.store.root
 
     @cached_property
@@ -229,7 +229,8 @@ class Run:
         """The run's best candidate: the final one when finished, else the best iteration
         best so far by fitness (None before any candidate trained)."""
         if self.summary is not None:
-            return self.candidate(self.summary.best)
+            record = self.store.candidate(self.summary.best)
+            return Candidate(self.store, record) if record is not None else None
         bests = [self.candidate(it.best) for it in self.iterations if it.best]
         scored = [c for c in bests if c.fitness is not None]
         return max(reversed(scored), key=lambda c: c.fitness) if scored else None  # type: ignore[arg-type,return-value]
