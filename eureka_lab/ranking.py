@@ -56,6 +56,11 @@ class Submission(BaseModel):
     overall: str | None = None
 
 
+class AlreadyRanked(Exception):
+    """The question was answered already (another post, or the page of another process for
+    the same run): the answer on record stands."""
+
+
 class Refused(Exception):
     """A request the page does not take: the status to answer and a short reason."""
 
@@ -75,10 +80,12 @@ class RankingRequest:
         self.task = task
         self.done = threading.Event()
         self.ranking: Ranking | None = None
+        self._answering = threading.Lock()
 
     def submit(self, posted: Submission, annotator: str) -> Ranking:
         """Record a posted ranking; ValueError where it does not rank exactly the candidates
-        shown."""
+        shown, AlreadyRanked where the question has an answer already. Either way the
+        answer on record is :attr:`ranking`, and the run goes on with it."""
         order = [list(self.ids)] if posted.cant_tell else posted.order
         if not all(order) or sorted(c for g in order for c in g) != sorted(self.ids):
             raise ValueError("order must place every candidate exactly once")
@@ -94,9 +101,12 @@ class RankingRequest:
             overall=safe_text(posted.overall, 2000) if posted.overall else None,
             cant_tell=posted.cant_tell,
         )
-        self.store.append_ranking(ranking)
-        self.ranking = ranking
-        self.done.set()
+        with self._answering:
+            if self.ranking is None:
+                self.ranking = self.store.append_ranking(ranking)
+                self.done.set()
+            if self.ranking is not ranking:
+                raise AlreadyRanked("already ranked: the first answer stands")
         return ranking
 
 
@@ -210,6 +220,8 @@ class RankingServer:
                     server.request.submit(posted, server.annotator)
                 except ValueError as e:
                     raise Refused(HTTPStatus.BAD_REQUEST, str(e)) from None
+                except AlreadyRanked as e:
+                    raise Refused(HTTPStatus.CONFLICT, str(e)) from None
                 return HTTPStatus.OK, b'{"ok": true}', "application/json"
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
@@ -390,5 +402,4 @@ class TextSelector:
             order=order,
             overall=safe_text(critique, 2000) if critique else None,
         )
-        self.store.append_ranking(ranking)
-        return order
+        return self.store.append_ranking(ranking).order  # an answer given meanwhile stands

@@ -25,6 +25,7 @@ bounded size, and of the right type (a record that validates, an mp4, safetensor
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -46,6 +47,7 @@ from eureka_lab.files import (
     atomic_write,
     open_inside,
     parse_json,
+    read_bounded,
     read_inside,
     read_json,
     write_json,
@@ -300,11 +302,22 @@ class RunStore:
         """Iterations that have started (a folder exists), in order."""
         return sorted(int(p.name[5:]) for p in self.root.glob("iter_*") if p.is_dir())
 
-    def append_ranking(self, ranking: Ranking) -> None:
-        """Record one preference query (JSON lines, appended and synced)."""
+    def append_ranking(self, ranking: Ranking) -> Ranking:
+        """Record one preference query (JSON lines, appended and synced), unless its question
+        was answered already; return the ranking on record.
+
+        Answers may race: two posts of the page, or the page of a run and that of
+        ``eureka-lab rank`` beside it. The file stays locked from reading to appending, so
+        one answer per question is kept, on one whole line."""
         fd = open_inside(self.root, RANKINGS, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released with the descriptor
+            recorded = _rankings(read_bounded(fd, MAX_LOG, self.root / RANKINGS))
+            earlier = next((r for r in recorded if r.query == ranking.query), None)
+            if earlier is not None:
+                return earlier
             append_line(fd, ranking.model_dump_json().encode() + b"\n")
+            return ranking
         finally:
             os.close(fd)
 

@@ -4,6 +4,7 @@ a real run waits, then goes on with the person's ranking."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -32,14 +33,21 @@ HOSTILE = '<img src=x onerror="window.pwned=1">'
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+def _trained(n=2):
+    return [
+        Trained(
+            Candidate(id=f"iter_00/cand_{i:02d}", iteration=0, index=i, components=[c]),
+            TrainingResult(status="trained", fitness=0.0),
+        )
+        for i, c in enumerate(["run", *[HOSTILE] * (n - 1)])
+    ]
+
+
 def _request(tmp_path, n=2):
     store = RunStore.create(tmp_path, "rank", {})
-    trained = []
-    for i in range(n):
-        cid = f"iter_00/cand_{i:02d}"
-        store.save_video(cid, b"\x00\x00\x00\x18ftypmp42 video %d" % i)
-        cand = Candidate(id=cid, iteration=0, index=i, components=[HOSTILE] if i else ["run"])
-        trained.append(Trained(cand, TrainingResult(status="trained", fitness=0.0)))
+    trained = _trained(n)
+    for i, t in enumerate(trained):
+        store.save_video(t.id, b"\x00\x00\x00\x18ftypmp42 video %d" % i)
     (tmp_path / "secret.txt").write_text("s3cret")
     return store, RankingRequest(store, 0, trained, f"task {HOSTILE}")
 
@@ -437,3 +445,53 @@ def test_a_video_is_served_only_as_the_run_store_checked_it(tmp_path, bad):
         status, body = _get(f"http://127.0.0.1:{server.port}/video/0?token={server.token}")
         assert status == 404 and b"s3cret" not in body
         assert _get(f"http://127.0.0.1:{server.port}/video/1?token={server.token}")[0] == 200
+
+
+# --------------------------------------------------------------------------- racing answers
+def _race(posts) -> list[tuple[int, bytes]]:
+    """Run every ``post`` (a function) at the same moment; their answers, in order."""
+    start = threading.Barrier(len(posts))
+    answers: list = [None] * len(posts)
+
+    def go(i):
+        start.wait()
+        answers[i] = posts[i]()
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(posts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return answers
+
+
+def _ranks(server, order):
+    base = f"http://127.0.0.1:{server.port}"
+    return lambda: _post(base + "/rank", {"order": order}, server.token, origin=base)
+
+
+def test_posts_racing_for_one_iteration_record_one(tmp_path):
+    store, request = _request(tmp_path, n=3)
+    orders = [[[c] for c in order] for order in itertools.permutations(request.ids)]
+    with RankingServer(request) as server:
+        answers = _race([_ranks(server, order) for order in orders])
+    assert sorted(status for status, _ in answers) == [200] + [409] * (len(orders) - 1)
+    assert all(b"already ranked" in body for status, body in answers if status == 409)
+    (recorded,) = store.rankings()
+    assert recorded.order == orders[[status for status, _ in answers].index(200)]
+    assert request.ranking == recorded
+
+
+def test_the_page_of_a_run_and_of_rank_beside_it_record_one(tmp_path):
+    """The run waiting for a ranking serves its page, and `eureka-lab rank RUN_DIR` another
+    for the same iteration, each with a store of its own: one answer is kept, and both
+    runs go on with it."""
+    store, first = _request(tmp_path)
+    beside = RankingRequest(RunStore.open(store.root), 0, _trained(), first.task)
+    ids = first.ids
+    with RankingServer(first) as one, RankingServer(beside) as other:
+        answers = _race([_ranks(one, [[ids[0]], [ids[1]]]), _ranks(other, [[ids[1]], [ids[0]]])])
+    assert sorted(status for status, _ in answers) == [200, 409]
+    (recorded,) = store.rankings()
+    assert first.done.is_set() and beside.done.is_set()
+    assert first.ranking == beside.ranking == recorded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import os
 import shutil
 import threading
@@ -365,3 +366,33 @@ def test_an_append_does_not_write_through_a_link(shared, tmp_path, log):
     with pytest.raises(RunError, match=f"{log} is a symbolic link"):
         shared.event("x") if log == EVENTS else shared.append_ranking(ranking)
     assert secret.read_bytes() == SECRET
+
+
+def _rank_twenty(root, worker: int) -> None:
+    """One process of several answering the same twenty questions (each its own order)."""
+    store = RunStore.open(root)
+    order = [["a"], ["b"]] if worker % 2 else [["b"], ["a"]]
+    for it in range(20):
+        store.append_ranking(
+            Ranking(annotator="person", time=0.0, iteration=it, candidates=["a", "b"], order=order)
+        )
+
+
+def test_processes_racing_to_rank_keep_one_whole_line_per_question(run):
+    forked = multiprocessing.get_context("fork")
+    workers = [forked.Process(target=_rank_twenty, args=(run.root, w)) for w in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0] * 4
+    lines = (run.root / "rankings.jsonl").read_bytes().splitlines()
+    rankings = [Ranking.model_validate_json(line) for line in lines]  # every line whole
+    assert [r.iteration for r in rankings] == list(range(20))
+
+
+def test_a_ranking_after_a_torn_line_is_kept(run):
+    (run.root / "rankings.jsonl").write_text('{"annotator": "person", "ti')  # killed mid-append
+    ranking = Ranking(annotator="a", time=0.0, iteration=0, candidates=["x"], order=[["x"]])
+    assert run.append_ranking(ranking) == ranking
+    assert run.rankings() == [ranking]
