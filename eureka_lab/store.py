@@ -28,14 +28,16 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, Required, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from typing_extensions import TypedDict  # the one pydantic reads on Python 3.11
 
 from eureka_lab.channel import MAX_ARTEFACT
 from eureka_lab.conversation import Completion, Message, Prompt, Usage
@@ -159,7 +161,7 @@ class RunStore:
         """The run's settings: nothing of a run reads without them, so a bad file raises."""
         config = _parsed(self.root, CONFIG, parse_json, MAX_RECORD)
         if not isinstance(config, dict):
-            raise RunError(f"{self.root / CONFIG} does not hold the settings of a run.")
+            raise RunError(f"{self.root / CONFIG} is missing or does not hold a run's settings.")
         return config
 
     @property
@@ -300,7 +302,8 @@ class RunStore:
 
     def iterations(self) -> list[int]:
         """Iterations that have started (a folder exists), in order."""
-        return sorted(int(p.name[5:]) for p in self.root.glob("iter_*") if p.is_dir())
+        folders = (p for p in self.root.glob("iter_*") if re.fullmatch(r"iter_[0-9]+", p.name))
+        return sorted(int(p.name[5:]) for p in folders if p.is_dir())
 
     def append_ranking(self, ranking: Ranking) -> Ranking:
         """Record one preference query (JSON lines, appended and synced), unless its question
@@ -393,7 +396,7 @@ class RunStore:
 
     def request(self, key: str) -> dict[str, Any] | None:
         """One recorded request: messages sent, completions received (see save_request)."""
-        return self._load(self.llm_rel(key), parse_json)
+        return self._load(self.llm_rel(key), _valid("request", _REQUEST))
 
     def requests(self, include_failed: bool = False) -> list[dict[str, Any]]:
         """Recorded requests; those that got no usable answer only with include_failed."""
@@ -402,7 +405,7 @@ class RunStore:
             return []
         names = sorted(p.name for p in folder.glob("*.json"))
         records = (
-            self._load(f"llm/{name}", parse_json)
+            self._load(f"llm/{name}", _valid("request", _REQUEST))
             for name in names
             if include_failed or ".failed-" not in name
         )
@@ -446,6 +449,40 @@ def _valid(name: str, validate: Callable[[Any], T]) -> Callable[[bytes], T]:
 
 
 _CHECKPOINTS = TypeAdapter(list[Checkpoint]).validate_python
+
+
+class _UsageRecord(TypedDict, total=False):
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+
+
+class _CompletionRecord(TypedDict, total=False):
+    text: str | None
+    error: str | None
+    model: str
+    usage: _UsageRecord
+    meta: dict[str, Any]
+
+
+class _MessageRecord(TypedDict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class _RequestRecord(TypedDict, total=False):
+    """What :meth:`RunStore.save_request` writes, as its readers use it."""
+
+    key: str
+    purpose: str
+    iteration: int
+    n: int
+    backend: str
+    messages: Required[list[_MessageRecord]]
+    completions: Required[list[_CompletionRecord]]
+
+
+_REQUEST = TypeAdapter(_RequestRecord).validate_python
 
 
 def _text(data: bytes) -> str:

@@ -340,6 +340,17 @@ def test_a_good_run_reads_as_before(shared):
     assert shared.video("iter_00/cand_00") == MP4
 
 
+def test_stray_folders_and_records_of_the_wrong_shape_do_not_stop_a_reader(shared, tmp_path):
+    (shared.root / "iter_notes").mkdir()  # not an iteration
+    (shared.root / "llm").mkdir()
+    (shared.root / "llm" / "iter_00-sample.json").write_text('{"completions": "all of them"}')
+    with pytest.warns(RunFolderWarning, match=r"iter_00-sample.json does not hold a valid"):
+        run = load_run(shared.root)
+        assert [i.iteration for i in run.iterations] == [0] and run.usage == Usage()
+        assert run.candidate("iter_00/cand_00").prompt == ()
+        assert "iter_00/cand_01" in write_report(shared.root, tmp_path / "r.html").read_text()
+
+
 def test_show_names_a_bad_file_once_and_shows_the_rest(shared, capsys):
     (shared.root / "iter_00/cand_00/result.json").write_text("{not json")
     assert main(["show", str(shared.root)]) == 0
