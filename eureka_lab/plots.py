@@ -5,22 +5,18 @@ and draws on ``ax`` when one is given.
 - :func:`components`: each reward component of one candidate over training, with the score;
 - :func:`final`: the closing comparison of best, human and sparse rewards, per seed.
 
-Every string on a figure (the task's name, candidate ids, component names) comes from a run
-folder, so it is drawn as literal text: no mathtext, no LaTeX.
+Every string drawn (the task's name, candidate ids, component names) comes from a run
+folder, so it is literal text: no mathtext, no LaTeX.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ParamSpec
+from typing import TYPE_CHECKING, Any
 
 from eureka_lab.errors import ConfigError
 
 if TYPE_CHECKING:
     from eureka_lab.results import Candidate, Run
-
-P = ParamSpec("P")
 
 
 def _pyplot() -> Any:
@@ -45,29 +41,22 @@ def _axes(ax: Any, size: tuple[float, float] = (6.4, 3.6)) -> tuple[Any, Any]:
     return ax.figure, ax
 
 
-def _literal_text(draw: Callable[P, Any]) -> Callable[P, Any]:
-    """Draw with ``draw``, then make every text of its figure literal and lay it out.
+def _laid_out(fig: Any, *axes: Any) -> Any:
+    """``fig`` laid out, with every text on ``axes`` literal. Matplotlib parses a string with
+    two ``$`` as mathtext (a component named ``$\\sqrt{$`` made the layout raise, and the
+    whole report was lost) and, where ``text.usetex`` is set, hands it to LaTeX. Titles,
+    labels, legends and tick labels get the same setting, also on an axis the caller made;
+    the caller's other axes keep theirs."""
+    from matplotlib.text import Text
 
-    Matplotlib parses a string with two ``$`` as mathtext (a component named ``$\\sqrt{$``
-    made the layout raise, and the whole report was lost) and, where ``text.usetex`` is
-    set, hands it to LaTeX. Titles, labels, legends and tick labels all get the same
-    setting, including those of an axis the caller made before."""
-
-    @functools.wraps(draw)
-    def drawn(*args: P.args, **kwargs: P.kwargs) -> Any:
-        from matplotlib.text import Text
-
-        fig = draw(*args, **kwargs)
-        for text in fig.findobj(Text):
+    for ax in axes:
+        for text in ax.findobj(Text):
             text.set_parse_math(False)
             text.set_usetex(False)
-        fig.tight_layout()
-        return fig
-
-    return drawn
+    fig.tight_layout()
+    return fig
 
 
-@_literal_text
 def fitness(run: Run, ax: Any = None) -> Any:
     """Every trained candidate's score by iteration (dots), failed ones marked at the
     bottom, and the run's best so far (a line)."""
@@ -94,10 +83,9 @@ def fitness(run: Run, ax: Any = None) -> Any:
     ax.set_title(f"{run.task.name}: candidates by iteration")
     ax.set_xticks(sorted({c.iteration for c in cands}) or [0])
     ax.legend(loc="best", fontsize="small")
-    return fig
+    return _laid_out(fig, ax)
 
 
-@_literal_text
 def components(cand: Candidate, ax: Any = None) -> Any:
     """Each reward component's mean at the checkpoints, and the task score on a second axis."""
     fig, ax = _axes(ax)
@@ -114,16 +102,17 @@ def components(cand: Candidate, ax: Any = None) -> Any:
     ax.set_ylabel("component mean")
     ax.set_title(f"{cand.id}: reward components")
     scores = [c.fitness for c in cps]
+    drawn = [ax]
     if steps and all(s is not None for s in scores):
         twin = ax.twinx()
         twin.plot(steps, scores, color="black", ls="--", lw=2, label="task score")
         twin.set_ylabel("task score")
         twin.legend(loc="lower right", fontsize="small")
+        drawn.append(twin)
     ax.legend(loc="upper left", fontsize="small")
-    return fig
+    return _laid_out(fig, *drawn)
 
 
-@_literal_text
 def final(run: Run, ax: Any = None) -> Any:
     """The closing comparison: each reward's score per seed, and its mean."""
     fig, ax = _axes(ax)
@@ -141,4 +130,4 @@ def final(run: Run, ax: Any = None) -> Any:
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("task score")
     ax.set_title(f"final comparison over seeds {', '.join(map(str, summary.seeds))}")
-    return fig
+    return _laid_out(fig, ax)

@@ -153,7 +153,11 @@ def test_an_axis_made_with_usetex_gets_no_latex(tmp_path):
         assert run.best.plot_components(ax=ax) is fig
         fig.savefig(io.BytesIO(), format="png")
     assert r"\input{/etc/passwd}" in _texts(fig)
-    plt.close(fig)
+    fig, (ax, theirs) = plt.subplots(1, 2)
+    theirs.set_title("$x^2$")
+    run.best.plot_components(ax=ax)
+    assert theirs.title.get_parse_math()  # the person's other axis keeps their mathtext
+    plt.close("all")
 
 
 def test_notebook_views_are_not_typeset_as_math(tmp_path):
