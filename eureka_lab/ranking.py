@@ -213,7 +213,7 @@ class RankingServer:
                 if not self._token_ok(_one(self.headers, "X-Token")):
                     raise Refused(HTTPStatus.FORBIDDEN, "a valid token is required")
                 origin = _one(self.headers, "Origin")
-                if origin is not None and urlsplit(origin).netloc != self.headers.get("Host"):
+                if origin is not None and urlsplit(origin).netloc != _one(self.headers, "Host"):
                     raise Refused(HTTPStatus.FORBIDDEN, "cross-site requests are refused")
                 posted = _submission(self.headers, self.rfile)
                 try:
