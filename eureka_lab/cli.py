@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 import tomllib
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from rich.table import Table
 
 from eureka_lab import api
 from eureka_lab.backends import default_backend_name
-from eureka_lab.core.errors import ConfigError, EurekaError, RunError
+from eureka_lab.core.errors import ConfigError, EurekaError, RunError, RunFolderWarning
+from eureka_lab.core.text import safe_text
 from eureka_lab.executors.base import EXECUTORS
 from eureka_lab.feedback.base import FEEDBACK
 from eureka_lab.report.terminal import make_reporter, show_run
@@ -411,17 +413,38 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _one_line(show: Any) -> Any:
+    """Python's ``showwarning``, but a file of a run folder that a reader skipped is one line
+    on stderr (the file and the problem), not a source location."""
+
+    def shown(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, RunFolderWarning):
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"warning: {safe_text(message)}", markup=False
+            )
+        else:
+            show(message, category, *args, **kwargs)
+
+    return shown
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering, before MuJoCo loads
     args = build_parser().parse_args(argv)
     console = Console(highlight=False, soft_wrap=True)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line(warnings.showwarning)
+        return _dispatch(args, console)
+
+
+def _dispatch(args: argparse.Namespace, console: Console) -> int:
     try:
         if args.command == "tasks":
             return cmd_tasks(console)
         if args.command == "run":
             return cmd_run(args, console)
         if args.command == "show":
-            show_run(RunStore.open(args.run_dir), console)
+            show_run(RunStore.open(args.run_dir, lenient=True), console)
             return 0
         if args.command in ("resume", "rank"):
             if args.command == "rank":

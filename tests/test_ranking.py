@@ -1,13 +1,16 @@
 """Ranking by a person on the local page: its security (token, traversal, cross-site POST,
-escaping), and a real browser that loads every video, ranks by keyboard and submits while
+escaping, requests parsed strictly, racing submissions), and a real browser that loads every video, ranks by keyboard and submits while
 a real run waits, then goes on with the person's ranking."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -17,28 +20,35 @@ pytest.importorskip("imageio_ffmpeg")
 
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
 from eureka_lab.loop.loop import Loop  # noqa: E402
-from eureka_lab.runs.config import LoopConfig
+from eureka_lab.runs.config import LoopConfig  # noqa: E402
 from eureka_lab.runs.records import Candidate, TrainingResult  # noqa: E402
 from eureka_lab.runs.scores import Trained  # noqa: E402
 from eureka_lab.runs.store import RunStore  # noqa: E402
+from eureka_lab.selectors import human as ranking  # noqa: E402
 from eureka_lab.selectors.human import RankingRequest, RankingServer  # noqa: E402
 from eureka_lab.task.load import task_from_dict  # noqa: E402
 
 from conftest import tiny_task_dict  # noqa: E402
 
-pytestmark = pytest.mark.slow
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+def _trained(n=2):
+    return [
+        Trained(
+            Candidate(id=f"iter_00/cand_{i:02d}", iteration=0, index=i, components=[c]),
+            TrainingResult(status="trained", fitness=0.0),
+        )
+        for i, c in enumerate(["run", *[HOSTILE] * (n - 1)])
+    ]
+
+
 def _request(tmp_path, n=2):
     store = RunStore.create(tmp_path, "rank", {})
-    trained = []
-    for i in range(n):
-        cid = f"iter_00/cand_{i:02d}"
-        store.save_video(cid, b"\x00\x00\x00\x18ftypmp42 video %d" % i)
-        cand = Candidate(id=cid, iteration=0, index=i, components=[HOSTILE] if i else ["run"])
-        trained.append(Trained(cand, TrainingResult(status="trained", fitness=0.0)))
+    trained = _trained(n)
+    for i, t in enumerate(trained):
+        store.save_video(t.id, b"\x00\x00\x00\x18ftypmp42 video %d" % i)
     (tmp_path / "secret.txt").write_text("s3cret")
     return store, RankingRequest(store, 0, trained, f"task {HOSTILE}")
 
@@ -108,6 +118,7 @@ def compute_reward(obs, action, next_obs, info):
 ```"""
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 def test_a_person_ranks_by_keyboard_in_a_real_browser_and_the_run_goes_on(tmp_path):
     from playwright.sync_api import sync_playwright
@@ -233,6 +244,7 @@ def _wait_for_url(proc) -> str:
     raise AssertionError("no ranking URL was printed")
 
 
+@pytest.mark.slow
 def test_a_waiting_run_survives_being_killed_and_is_ranked_later(tmp_path):
     """The run waits for a ranking; the whole process is killed; `eureka-lab rank RUN_DIR`
     serves the page again, a ranking is posted, and the run finishes."""
@@ -290,3 +302,197 @@ def test_a_waiting_run_survives_being_killed_and_is_ranked_later(tmp_path):
     assert ranking.order == [[ids[1]], [ids[0]]]
     assert store.iteration(0).best == ids[1]
     assert store.summary() is not None and store.summary().verdict == "can't tell"
+
+
+# --------------------------------------------------------------------------- strict requests
+# Every field of a request is parsed strictly; a bad one gets a 4xx and a short message, and
+# nothing is read past the limit nor waited for past the socket's timeout.
+def _raw(port: int, request: bytes, timeout: float = 5.0) -> tuple[int, bytes]:
+    """Send ``request`` as it is; the status and body of the answer (0: none in time or the
+    connection dropped without one)."""
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    if not data.startswith(b"HTTP/"):
+        return 0, b""
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def _post_raw(server, headers: dict[str, str] | list[tuple[str, str]], body: bytes = b""):
+    """A POST of ``body`` to /rank with the token, the page's origin and ``headers``."""
+    base = f"http://127.0.0.1:{server.port}"
+    pairs = [("Host", f"127.0.0.1:{server.port}"), ("Origin", base), ("X-Token", server.token)]
+    pairs += list(headers.items()) if isinstance(headers, dict) else headers
+    head = "".join(f"{k}: {v}\r\n" for k, v in pairs)
+    return _raw(server.port, f"POST /rank HTTP/1.1\r\n{head}\r\n".encode("latin-1") + body)
+
+
+def _json(body) -> dict[str, str]:
+    return {"Content-Type": "application/json", "Content-Length": str(len(body))}
+
+
+JSON = ("Content-Type", "application/json")
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        pytest.param([("Content-Length", "-1"), JSON], 400, id="negative"),
+        pytest.param([("Content-Length", "+12"), JSON], 400, id="signed"),
+        pytest.param([("Content-Length", "0x10"), JSON], 400, id="hex"),
+        pytest.param([("Content-Length", "\u00b2"), JSON], 400, id="superscript-two"),
+        pytest.param([("Content-Length", "9" * 40), JSON], 413, id="huge"),
+        pytest.param([("Content-Length", str(ranking.MAX_BODY + 1)), JSON], 413, id="over"),
+        pytest.param(
+            [("Content-Length", "2"), ("Content-Length", "999"), JSON], 400, id="duplicated"
+        ),
+        pytest.param([JSON], 411, id="no-length"),
+        pytest.param([("Transfer-Encoding", "chunked"), JSON], 400, id="chunked"),
+        pytest.param([("Content-Length", "2"), ("Content-Type", "text/plain")], 415, id="text"),
+        pytest.param([("Content-Length", "2")], 415, id="no-type"),
+    ],
+)
+def test_the_length_and_type_of_a_post_are_parsed_strictly(tmp_path, headers, status):
+    """Answered at once from the headers: no body was sent, none is waited for."""
+    store, request = _request(tmp_path)
+    with RankingServer(request) as server:
+        started = time.monotonic()
+        assert _post_raw(server, headers)[0] == status
+        assert time.monotonic() - started < 3
+    assert store.rankings() == []
+
+
+def test_a_body_shorter_than_its_length_does_not_hold_a_handler(tmp_path, monkeypatch):
+    monkeypatch.setattr(ranking, "REQUEST_TIMEOUT", 1.0)
+    store, request = _request(tmp_path)
+    with RankingServer(request) as server:
+        assert _post_raw(server, _json(b"x" * 100), b'{"order": ')[0] == 408
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n")  # the headers never end
+            assert sock.recv(100) == b""  # the server hangs up after its timeout
+    assert store.rankings() == []
+
+
+@pytest.mark.parametrize(
+    "posted",
+    [
+        pytest.param(b"[]", id="a-list"),
+        pytest.param(b'{"order": %(order)s, "admin": true}', id="unknown-key"),
+        pytest.param(b'{"order": %(order)s, "cant_tell": "yes"}', id="string-for-boolean"),
+        pytest.param(
+            b'{"order": %(order)s, "comments": {"iter_00/cand_00": ["x"]}}', id="list-comment"
+        ),
+        pytest.param(b'{"order": %(order)s, "overall": {"a": 1}}', id="object-overall"),
+        pytest.param(
+            b'{"order": [["iter_00/cand_00"], ["iter_00/cand_99"]]}', id="unknown-candidate"
+        ),
+        pytest.param(b'{"order": [["iter_00/cand_00"], []]}', id="empty-group"),
+        pytest.param(
+            b'{"order": %(order)s, "comments": {"iter_00/cand_99": "x"}}', id="unknown-comment"
+        ),
+        pytest.param(b'{"order": [["iter_00/cand_01"]], "order": %(order)s}', id="key-twice"),
+        pytest.param(b'{"order": %(order)s, "overall": "\xff"}', id="not-utf8"),
+        pytest.param(b"[" * 100_000, id="deep"),
+    ],
+)
+def test_a_posted_ranking_must_have_the_exact_shape(tmp_path, posted):
+    store, request = _request(tmp_path)
+    body = posted.replace(b"%(order)s", json.dumps([[i] for i in request.ids]).encode())
+    with RankingServer(request) as server:
+        status, reason = _post_raw(server, _json(body), body)
+        assert status == 400 and 0 < len(reason) <= 400, reason
+    assert store.rankings() == []
+
+
+@pytest.mark.parametrize(
+    ("target", "status"),
+    [
+        (b"/video/../../etc/passwd?token=T", 404),
+        (b"/%2e%2e/%2e%2e/secret.txt?token=T", 404),
+        (b"/video/%2e%2e%2fsecret.txt?token=T", 404),
+        (b"/video/00?token=T", 404),
+        (b"/video/\xb2?token=T", 404),  # "²".isdigit(), and int("²") raises
+        (b"/secret.txt?token=T", 404),
+        (b"/video/0?token=wrong&token=T", 400),  # which token counts?
+        (b"/video/0?token=T&x=1", 400),
+        (b"http://evil.example/video/0?token=T", 400),
+    ],
+)
+def test_a_get_names_only_a_known_route(tmp_path, target, status):
+    store, request = _request(tmp_path)
+    with RankingServer(request) as server:
+        target = target.replace(b"=T", b"=" + server.token.encode())
+        answer = _raw(server.port, b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert answer[0] == status and b"s3cret" not in answer[1]
+
+
+@pytest.mark.parametrize("bad", ["link out", "not an mp4"])
+def test_a_video_is_served_only_as_the_run_store_checked_it(tmp_path, bad):
+    store, request = _request(tmp_path)
+    video = store.root / "iter_00/cand_00/rollout.mp4"
+    video.unlink()
+    if bad == "link out":
+        (tmp_path / "secret.txt").write_bytes(b"\x00\x00\x00\x18ftyp s3cret")
+        video.symlink_to(tmp_path / "secret.txt")
+    else:
+        video.write_bytes(b"<script>s3cret</script>")
+    with RankingServer(request) as server:
+        status, body = _get(f"http://127.0.0.1:{server.port}/video/0?token={server.token}")
+        assert status == 404 and b"s3cret" not in body
+        assert _get(f"http://127.0.0.1:{server.port}/video/1?token={server.token}")[0] == 200
+
+
+# --------------------------------------------------------------------------- racing answers
+def _race(posts) -> list[tuple[int, bytes]]:
+    """Run every ``post`` (a function) at the same moment; their answers, in order."""
+    start = threading.Barrier(len(posts))
+    answers: list = [None] * len(posts)
+
+    def go(i):
+        start.wait()
+        answers[i] = posts[i]()
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(len(posts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return answers
+
+
+def _ranks(server, order):
+    base = f"http://127.0.0.1:{server.port}"
+    return lambda: _post(base + "/rank", {"order": order}, server.token, origin=base)
+
+
+def test_posts_racing_for_one_iteration_record_one(tmp_path):
+    store, request = _request(tmp_path, n=3)
+    orders = [[[c] for c in order] for order in itertools.permutations(request.ids)]
+    with RankingServer(request) as server:
+        answers = _race([_ranks(server, order) for order in orders])
+    assert sorted(status for status, _ in answers) == [200] + [409] * (len(orders) - 1)
+    assert all(b"already ranked" in body for status, body in answers if status == 409)
+    (recorded,) = store.rankings()
+    assert recorded.order == orders[[status for status, _ in answers].index(200)]
+    assert request.ranking == recorded
+
+
+def test_the_page_of_a_run_and_of_rank_beside_it_record_one(tmp_path):
+    """The run waiting for a ranking serves its page, and `eureka-lab rank RUN_DIR` another
+    for the same iteration, each with a store of its own: one answer is kept, and both
+    runs go on with it."""
+    store, first = _request(tmp_path)
+    beside = RankingRequest(RunStore.open(store.root), 0, _trained(), first.task)
+    ids = first.ids
+    with RankingServer(first) as one, RankingServer(beside) as other:
+        answers = _race([_ranks(one, [[ids[0]], [ids[1]]]), _ranks(other, [[ids[1]], [ids[0]]])])
+    assert sorted(status for status, _ in answers) == [200, 409]
+    (recorded,) = store.rankings()
+    assert first.done.is_set() and beside.done.is_set()
+    assert first.ranking == beside.ranking == recorded

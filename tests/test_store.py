@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import multiprocessing
 import os
+import shutil
+import threading
+import warnings
 
 import pytest
 from pydantic import ValidationError
 
 from eureka_lab.backends.base import Completion, Message, Prompt, Usage
+from eureka_lab.cli import main
 from eureka_lab.core import files as files_mod
-from eureka_lab.core.errors import RunError
+from eureka_lab.core.errors import RunError, RunFolderWarning
+from eureka_lab.core.files import MAX_RECORD
+from eureka_lab.report.html import write_report
+from eureka_lab.report.results import load_run
 from eureka_lab.runs.records import (
     FORMAT_VERSION,
     Candidate,
     Checkpoint,
     CheckpointStats,
     Iteration,
+    Ranking,
     TrainingResult,
 )
 from eureka_lab.runs.store import (
@@ -27,6 +37,8 @@ from eureka_lab.runs.store import (
     candidate_id,
     read_json,
 )
+
+from conftest import MP4, written_run
 
 
 @pytest.mark.parametrize("new", ["new text", b"new bytes"])
@@ -226,3 +238,172 @@ def test_records_from_candidate_processes_are_bounded():
 )
 def test_candidate_id(args, expected):
     assert candidate_id(*args) == expected
+
+
+# --------------------------------------------------------------------------- a shared run
+# A run folder someone shares is untrusted input for every reader (show, report, load_run,
+# the ranking page): a file in it may be a link out, a pipe, huge, or not what its name says.
+# Each bad file is one warning naming it, and the rest of the run still reads.
+SECRET = b"\x00\x00\x00\x18ftypmp42 the victim's private file"  # even an mp4's magic bytes
+
+
+@pytest.fixture
+def shared(tmp_path):
+    """A run someone shares, and a file of yours beside it."""
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "secret").write_bytes(SECRET)
+    return written_run(tmp_path / "runs")
+
+
+def _swap(path, link_to):
+    path.unlink(missing_ok=True)
+    path.symlink_to(link_to)
+
+
+@pytest.mark.parametrize("embed", [True, False])
+def test_a_video_that_links_out_is_neither_embedded_nor_linked(shared, tmp_path, embed):
+    _swap(shared.root / "iter_00/cand_00/rollout.mp4", tmp_path / "victim" / "secret")
+    with pytest.warns(RunFolderWarning, match=r"cand_00/rollout.mp4 is a symbolic link"):
+        page = write_report(shared.root, tmp_path / "r.html", embed_videos=embed).read_text()
+    assert "<video" not in page and base64.b64encode(SECRET).decode() not in page
+    assert "iter_00/cand_01" in page  # the rest of the run is reported
+
+
+def test_a_folder_that_links_out_is_not_read(shared, tmp_path):
+    elsewhere = tmp_path / "victim" / "cand_01"
+    shutil.copytree(shared.root / "iter_00/cand_01", elsewhere)
+    (elsewhere / "reward.py").write_text("VICTIM'S CODE")
+    shutil.rmtree(shared.root / "iter_00/cand_01")
+    (shared.root / "iter_00/cand_01").symlink_to(elsewhere)
+    with pytest.warns(RunFolderWarning, match=r"is a symbolic link \(at 'cand_01'\)"):
+        run = load_run(shared.root)
+        assert [c.id for c in run.candidates] == ["iter_00/cand_00"]
+        assert run.best is None  # the summary's best is that folder
+        assert "VICTIM" not in write_report(shared.root, tmp_path / "r.html").read_text()
+
+
+def test_a_candidate_record_cannot_send_reads_outside_the_run(shared, tmp_path):
+    """A candidate's id names the files read for it: one that is not its folder is refused."""
+    (tmp_path / "victim" / "reward.py").write_text("VICTIM'S CODE")
+    path = shared.root / "iter_00/cand_00/candidate.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "id": "../../victim"}))
+    with pytest.warns(RunFolderWarning, match=r"names candidate '../../victim'"):
+        run = load_run(shared.root)
+        assert [c.id for c in run.candidates] == ["iter_00/cand_01"]
+        assert [c.code for c in run.candidates if "VICTIM" in (c.code or "")] == []
+
+
+def test_a_pipe_does_not_hang_a_reader(shared):
+    fifo = shared.root / "iter_00/cand_00/result.json"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    results: list = []
+    reader = threading.Thread(
+        target=lambda: results.append(load_run(shared.root).candidates[0].result), daemon=True
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reader.start()
+        reader.join(10)
+        hung = reader.is_alive()
+        if hung:  # it blocks opening the pipe: let it go before failing
+            os.close(os.open(fifo, os.O_WRONLY))
+            reader.join(10)
+    assert not hung, "reading a pipe in a run folder blocked the reader"
+    assert results == [None]
+    assert [str(w.message) for w in caught if "result.json is not a regular file" in str(w.message)]
+
+
+def test_a_huge_file_is_not_read(shared):
+    with open(shared.root / "iter_00/cand_00/response.md", "wb") as f:
+        f.truncate(MAX_RECORD + 1)  # sparse: no disk used
+    with pytest.warns(RunFolderWarning, match=r"response.md is over 16,777,216 bytes"):
+        response = load_run(shared.root).candidate("iter_00/cand_00").response
+    assert response is None, f"read {len(response):,} characters"
+
+
+def test_a_file_of_the_wrong_type_is_not_offered(shared):
+    (shared.root / "iter_00/cand_00/rollout.mp4").write_text("<script>alert(1)</script>")
+    (shared.root / "iter_00/cand_00/policy.safetensors").write_bytes(b"\x00" * 64)
+    cand = load_run(shared.root).candidate("iter_00/cand_00")
+    with pytest.warns(RunFolderWarning, match=r"rollout.mp4 is not an mp4 video"):
+        assert cand.video_path is None
+    with pytest.warns(RunFolderWarning, match=r"policy.safetensors is not a safetensors file"):
+        assert cand.policy_path is None
+
+
+def test_a_good_run_reads_as_before(shared):
+    cand = load_run(shared.root).candidate("iter_00/cand_00")
+    assert cand.video_path == shared.root / "iter_00/cand_00/rollout.mp4"
+    assert cand.policy_path == shared.root / "iter_00/cand_00/policy.safetensors"
+    assert shared.video("iter_00/cand_00") == MP4
+
+
+def test_stray_folders_and_records_of_the_wrong_shape_do_not_stop_a_reader(shared, tmp_path):
+    (shared.root / "iter_notes").mkdir()  # not an iteration
+    (shared.root / "llm").mkdir()
+    (shared.root / "llm" / "iter_00-sample.json").write_text('{"completions": "all of them"}')
+    with pytest.warns(RunFolderWarning, match=r"iter_00-sample.json does not hold a valid"):
+        run = load_run(shared.root)
+        assert [i.iteration for i in run.iterations] == [0] and run.usage == Usage()
+        assert run.candidate("iter_00/cand_00").prompt == ()
+        assert "iter_00/cand_01" in write_report(shared.root, tmp_path / "r.html").read_text()
+
+
+def test_show_names_a_bad_file_once_and_shows_the_rest(shared, capsys):
+    (shared.root / "iter_00/cand_00/result.json").write_text("{not json")
+    assert main(["show", str(shared.root)]) == 0
+    out, err = capsys.readouterr()
+    assert "cand_01" in out and "final comparison" in out
+    (line,) = err.splitlines()
+    assert line.startswith("warning: ") and "cand_00/result.json is not valid JSON" in line
+
+
+def test_a_config_that_links_out_is_refused_with_a_message(shared, tmp_path, capsys):
+    victim = tmp_path / "victim" / "config.json"
+    shutil.copy(shared.root / CONFIG, victim)
+    _swap(shared.root / CONFIG, victim)
+    assert main(["show", str(shared.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "config.json is a symbolic link" in err
+
+
+@pytest.mark.parametrize("log", [EVENTS, "rankings.jsonl"])
+def test_an_append_does_not_write_through_a_link(shared, tmp_path, log):
+    secret = tmp_path / "victim" / "secret"
+    _swap(shared.root / log, secret)
+    ranking = Ranking(annotator="a", time=0.0, iteration=0, candidates=["x"], order=[["x"]])
+    with pytest.raises(RunError, match=f"{log} is a symbolic link"):
+        shared.event("x") if log == EVENTS else shared.append_ranking(ranking)
+    assert secret.read_bytes() == SECRET
+
+
+def _rank_twenty(root, worker: int) -> None:
+    """One process of several answering the same twenty questions (each its own order)."""
+    store = RunStore.open(root)
+    order = [["a"], ["b"]] if worker % 2 else [["b"], ["a"]]
+    for it in range(20):
+        store.append_ranking(
+            Ranking(annotator="person", time=0.0, iteration=it, candidates=["a", "b"], order=order)
+        )
+
+
+def test_processes_racing_to_rank_keep_one_whole_line_per_question(run):
+    forked = multiprocessing.get_context("fork")
+    workers = [forked.Process(target=_rank_twenty, args=(run.root, w)) for w in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0] * 4
+    lines = (run.root / "rankings.jsonl").read_bytes().splitlines()
+    rankings = [Ranking.model_validate_json(line) for line in lines]  # every line whole
+    assert [r.iteration for r in rankings] == list(range(20))
+
+
+def test_a_ranking_after_a_torn_line_is_kept(run):
+    (run.root / "rankings.jsonl").write_text('{"annotator": "person", "ti')  # killed mid-append
+    ranking = Ranking(annotator="a", time=0.0, iteration=0, candidates=["x"], order=[["x"]])
+    assert run.append_ranking(ranking) == ranking
+    assert run.rankings() == [ranking]

@@ -91,8 +91,3 @@ def record(task: Any, act: Callable[[np.ndarray], np.ndarray], seed: int, spec: 
         return Path(path).read_bytes()
     finally:
         Path(path).unlink(missing_ok=True)
-
-
-def looks_like_mp4(data: bytes) -> bool:
-    """A cheap check of what an evaluation job sent as a video."""
-    return len(data) > 12 and data[4:8] == b"ftyp"

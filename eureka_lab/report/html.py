@@ -32,14 +32,16 @@ img { max-width: 100%; }
 
 
 def _video(c: Candidate, page: Path, embed: bool) -> str:
-    """The candidate's rollout video: linked relative to the page, or embedded."""
-    path = c.video_path
-    if path is None:
-        return ""
+    """The candidate's rollout video, as the run store checked it: linked relative to the
+    page, or embedded."""
     if embed:
-        src = "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode()
+        data = c.store.video(c.id)
+        src = None if data is None else "data:video/mp4;base64," + base64.b64encode(data).decode()
     else:
-        src = Path(os.path.relpath(path, page.parent)).as_posix()
+        path = c.video_path
+        src = None if path is None else Path(os.path.relpath(path, page.parent)).as_posix()
+    if src is None:
+        return ""
     return (
         f'<video controls loop muted playsinline width="480" src="{h.esc(src, 10**9)}"'
         f' title="rollout of {h.esc(c.id)}"></video>'

@@ -4,6 +4,9 @@ and draws on ``ax`` when one is given.
 - :func:`fitness`: every candidate's task score per iteration, and the best so far;
 - :func:`components`: each reward component of one candidate over training, with the score;
 - :func:`final`: the closing comparison of best, human and sparse rewards, per seed.
+
+Every string drawn (the task's name, candidate ids, component names) comes from a run
+folder, so it is literal text: no mathtext, no LaTeX.
 """
 
 from __future__ import annotations
@@ -38,6 +41,22 @@ def _axes(ax: Any, size: tuple[float, float] = (6.4, 3.6)) -> tuple[Any, Any]:
     return ax.figure, ax
 
 
+def _laid_out(fig: Any, *axes: Any) -> Any:
+    """``fig`` laid out, with every text on ``axes`` literal. Matplotlib parses a string with
+    two ``$`` as mathtext (a component named ``$\\sqrt{$`` made the layout raise, and the
+    whole report was lost) and, where ``text.usetex`` is set, hands it to LaTeX. Titles,
+    labels, legends and tick labels get the same setting, also on an axis the caller made;
+    the caller's other axes keep theirs."""
+    from matplotlib.text import Text
+
+    for ax in axes:
+        for text in ax.findobj(Text):
+            text.set_parse_math(False)
+            text.set_usetex(False)
+    fig.tight_layout()
+    return fig
+
+
 def fitness(run: Run, ax: Any = None) -> Any:
     """Every trained candidate's score by iteration (dots), failed ones marked at the
     bottom, and the run's best so far (a line)."""
@@ -64,8 +83,7 @@ def fitness(run: Run, ax: Any = None) -> Any:
     ax.set_title(f"{run.task.name}: candidates by iteration")
     ax.set_xticks(sorted({c.iteration for c in cands}) or [0])
     ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    return fig
+    return _laid_out(fig, ax)
 
 
 def components(cand: Candidate, ax: Any = None) -> Any:
@@ -84,14 +102,15 @@ def components(cand: Candidate, ax: Any = None) -> Any:
     ax.set_ylabel("component mean")
     ax.set_title(f"{cand.id}: reward components")
     scores = [c.fitness for c in cps]
+    drawn = [ax]
     if steps and all(s is not None for s in scores):
         twin = ax.twinx()
         twin.plot(steps, scores, color="black", ls="--", lw=2, label="task score")
         twin.set_ylabel("task score")
         twin.legend(loc="lower right", fontsize="small")
+        drawn.append(twin)
     ax.legend(loc="upper left", fontsize="small")
-    fig.tight_layout()
-    return fig
+    return _laid_out(fig, *drawn)
 
 
 def final(run: Run, ax: Any = None) -> Any:
@@ -111,5 +130,4 @@ def final(run: Run, ax: Any = None) -> Any:
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("task score")
     ax.set_title(f"final comparison over seeds {', '.join(map(str, summary.seeds))}")
-    fig.tight_layout()
-    return fig
+    return _laid_out(fig, ax)

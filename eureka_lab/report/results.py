@@ -174,14 +174,14 @@ class Candidate:
             facts.append(("from", h.esc(self.parent or self.based_on)))
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
         body = h.code(self.code) if self.code else "<p>(no code)</p>"
-        return f"<div><h4>{h.esc(self.id)}</h4><table>{rows}</table>{body}</div>"
+        return h.notebook(f"<h4>{h.esc(self.id)}</h4><table>{rows}</table>{body}")
 
 
 class Run:
     """A run directory, read through the run store's typed API."""
 
     def __init__(self, path: str | Path) -> None:
-        self.store = RunStore.open(path)
+        self.store = RunStore.open(path, lenient=True)  # a run may be someone else's
         self.path = self.store.root
 
     @cached_property
@@ -229,7 +229,8 @@ class Run:
         """The run's best candidate: the final one when finished, else the best iteration
         best so far by fitness (None before any candidate trained)."""
         if self.summary is not None:
-            return self.candidate(self.summary.best)
+            record = self.store.candidate(self.summary.best)
+            return Candidate(self.store, record) if record is not None else None
         bests = [self.candidate(it.best) for it in self.iterations if it.best]
         scored = [c for c in bests if c.fitness is not None]
         return max(reversed(scored), key=lambda c: c.fitness) if scored else None  # type: ignore[arg-type,return-value]
@@ -318,7 +319,7 @@ class Run:
             f"{'finished' if self.finished else 'unfinished'}</p>"
         )
         cols = ["candidate", "status", "task score", "success", "components", "error"]
-        return head + h.table(cols, rows)
+        return h.notebook(head + h.table(cols, rows))
 
 
 @dataclass(frozen=True)
@@ -354,7 +355,7 @@ class Diff:
             style = f' style="background:{color}"' if color else ""
             parts.append(f"<div{style}>{h.esc(line, 500) or '&nbsp;'}</div>")
         summary = h.esc(str(self).split(self.text.rstrip())[-1].strip())
-        return f'<pre style="font-size:90%">{"".join(parts)}</pre><pre>{summary}</pre>'
+        return h.notebook(f'<pre style="font-size:90%">{"".join(parts)}</pre><pre>{summary}</pre>')
 
 
 def diff(a: Candidate, b: Candidate) -> Diff:

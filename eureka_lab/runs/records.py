@@ -246,6 +246,12 @@ class Ranking(Record):
     overall: Reason | None = None
     cant_tell: bool = False
 
+    @property
+    def query(self) -> tuple[str, int, tuple[str, ...]]:
+        """The question this ranking answers: who was asked to order which candidates in
+        which iteration. A run records one answer per question."""
+        return self.annotator, self.iteration, tuple(sorted(self.candidates))
+
     def pairs(self) -> list[tuple[str, str]]:
         """The ranking as pairwise comparisons (preferred, other); ties give none."""
         return [
