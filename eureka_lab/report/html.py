@@ -122,7 +122,12 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
     ]
     out.append("<h2>Search</h2>")
     if run.candidates:
-        out.append(h.figure(plots.fitness(run), "task score of every candidate by iteration"))
+        out.append(
+            h.figure(
+                plots.fitness(task.name, run.candidates),
+                "task score of every candidate by iteration",
+            )
+        )
     for it in sorted({c.iteration for c in run.candidates}):
         cands = [c for c in run.candidates if c.iteration == it]
         record = next((r for r in run.iterations if r.iteration == it), None)
@@ -173,7 +178,7 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
             + (f"; the person preferred: {h.esc(summary.verdict)}" if summary.verdict else "")
             + ".</p>"
         )
-        out.append(h.figure(plots.final(run), "final comparison per seed"))
+        out.append(h.figure(plots.final(summary), "final comparison per seed"))
     u = run.usage
     out.append("<h2>Model usage</h2>")
     out.append(

@@ -11,12 +11,28 @@ folder, so it is literal text: no mathtext, no LaTeX.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from eureka_lab.core.errors import ConfigError
+from eureka_lab.runs.records import Checkpoint, RunSummary
 
-if TYPE_CHECKING:
-    from eureka_lab.report.results import Candidate, Run
+
+class Scored(Protocol):
+    """What :func:`fitness` reads of a candidate."""
+
+    iteration: int
+    status: str
+
+    @property
+    def fitness(self) -> float | None: ...
+
+
+class Trace(Protocol):
+    """What :func:`components` reads of a candidate."""
+
+    id: str
+    checkpoints: Sequence[Checkpoint]
 
 
 def _pyplot() -> Any:
@@ -57,11 +73,10 @@ def _laid_out(fig: Any, *axes: Any) -> Any:
     return fig
 
 
-def fitness(run: Run, ax: Any = None) -> Any:
+def fitness(task: str, cands: Sequence[Scored], ax: Any = None) -> Any:
     """Every trained candidate's score by iteration (dots), failed ones marked at the
     bottom, and the run's best so far (a line)."""
     fig, ax = _axes(ax)
-    cands = run.candidates
     scored = [(c.iteration, c.fitness) for c in cands if c.fitness is not None]
     failed = [c.iteration for c in cands if c.status == "failed"]
     if scored:
@@ -80,13 +95,13 @@ def fitness(run: Run, ax: Any = None) -> Any:
             ax.scatter(failed, [low] * len(failed), marker="x", color="red", label="failed")
     ax.set_xlabel("iteration")
     ax.set_ylabel("task score")
-    ax.set_title(f"{run.task.name}: candidates by iteration")
+    ax.set_title(f"{task}: candidates by iteration")
     ax.set_xticks(sorted({c.iteration for c in cands}) or [0])
     ax.legend(loc="best", fontsize="small")
     return _laid_out(fig, ax)
 
 
-def components(cand: Candidate, ax: Any = None) -> Any:
+def components(cand: Trace, ax: Any = None) -> Any:
     """Each reward component's mean at the checkpoints, and the task score on a second axis."""
     fig, ax = _axes(ax)
     cps = cand.checkpoints
@@ -113,10 +128,9 @@ def components(cand: Candidate, ax: Any = None) -> Any:
     return _laid_out(fig, *drawn)
 
 
-def final(run: Run, ax: Any = None) -> Any:
+def final(summary: RunSummary | None, ax: Any = None) -> Any:
     """The closing comparison: each reward's score per seed, and its mean."""
     fig, ax = _axes(ax)
-    summary = run.summary
     if summary is None:
         ax.text(0.5, 0.5, "the run has not finished", ha="center", va="center")
         return fig

@@ -17,6 +17,7 @@ from typing import Any
 
 from eureka_lab.core.errors import ConfigError
 from eureka_lab.prompt.conversation import Message, Usage
+from eureka_lab.report import plots
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import Candidate as CandidateRecord
 from eureka_lab.runs.records import Checkpoint, Iteration, RunSummary, TrainingResult
@@ -150,8 +151,6 @@ class Candidate:
 
     def plot_components(self, ax: Any = None) -> Any:
         """Each reward component over training, with the task score (a Figure)."""
-        from eureka_lab.report import plots
-
         return plots.components(self, ax)
 
     def __repr__(self) -> str:
@@ -285,15 +284,11 @@ class Run:
 
     def plot_fitness(self, ax: Any = None) -> Any:
         """Every candidate per iteration, and the best so far (a Figure)."""
-        from eureka_lab.report import plots
-
-        return plots.fitness(self, ax)
+        return plots.fitness(self.task.name, self.candidates, ax)
 
     def plot_final(self, ax: Any = None) -> Any:
         """The final comparison of best, human and sparse rewards, per seed (a Figure)."""
-        from eureka_lab.report import plots
-
-        return plots.final(self, ax)
+        return plots.final(self.summary, ax)
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "unfinished"
