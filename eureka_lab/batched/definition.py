@@ -13,8 +13,9 @@ It declares the MjData fields it reads (``needs``); each simulator hands them ov
 
 - state fields (``qpos``, ``qvel``, ``ctrl``) are the state after the step;
 - derived fields (``xpos``, ``xipos``, ``site_xpos``, ``cinert``, ``cvel``,
-  ``qfrc_actuator``, ...) describe the state before the last substep (for RK4, its last
-  stage), as ``mj_step`` leaves them; after a reset, the reset state (``mj_forward``);
+  ``qfrc_actuator``, ...) are as ``mj_step`` leaves them: computed during the last
+  substep, from the state before it (with RK4, from its last stage's intermediate state);
+  after a reset, from the reset state (``mj_forward``);
 - post-constraint fields (``cfrc_ext``, ``cfrc_int``, ``cacc``) are what
   ``mj_rnePostConstraint`` computes after ``mj_step``, as Gymnasium calls it; after a
   reset they are zero, as ``mj_resetData`` left them (``mj_forward`` does not compute them).

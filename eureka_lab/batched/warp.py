@@ -70,6 +70,14 @@ def default_device() -> str:
     return "cuda" if cuda else "cpu"
 
 
+def torch_numpy(device: Any) -> SimpleNamespace:
+    """numpy's names over torch on ``device``, ``linalg`` included: definitions' ``xp``."""
+    from eureka_lab.torch_numpy import make_numpy
+
+    names = make_numpy(device)
+    return SimpleNamespace(**names["numpy"], linalg=SimpleNamespace(**names["linalg"]))
+
+
 class _WorldDraws:
     """Every world's reset draws, on the device from one torch generator; only the
     restarting worlds (``rows``) wait for a value a rejection loop accepts."""
@@ -119,7 +127,6 @@ class WarpBatch:
         import mujoco_warp as mjw
 
         from eureka_lab.task import _quiet_known_mujoco_warnings
-        from eureka_lab.torch_numpy import make_numpy
 
         cls = definition_for(task)
         if cls is None:
@@ -129,8 +136,7 @@ class WarpBatch:
         core = env.unwrapped
         self.wp_device = device or default_device()
         self.device = torch.device("cuda" if self.wp_device.startswith("cuda") else "cpu")
-        names = make_numpy(self.device)
-        self.xp = SimpleNamespace(**names["numpy"], linalg=SimpleNamespace(**names["linalg"]))
+        self.xp = torch_numpy(self.device)
         self.definition = cls(core, {**cls.keyword_defaults(), **task.env_kwargs}, self.xp)
         self.observation_space, self.action_space = env.observation_space, env.action_space
         self.max_steps = time_limit(env)
