@@ -3,6 +3,7 @@ actions: observations (the reset ones too), rewards, ends and every ``info`` key
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 
@@ -227,10 +228,17 @@ def test_what_a_definition_does_not_implement_falls_back_to_gymnasium_once(kwarg
         assert isinstance(make_batched(task, 2), GymBatch)  # said once per process
 
 
-def test_an_env_without_a_definition_is_stepped_by_gymnasium_silently() -> None:
+def test_an_env_without_a_definition_is_stepped_by_gymnasium_as_the_log_says(caplog) -> None:
+    _fallback_notice.cache_clear()
+    caplog.set_level(logging.INFO, logger="eureka_lab.batched.base")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error")  # the normal path for every env but MuJoCo's: no warning
         assert isinstance(make_batched(load_task("pendulum"), 2), GymBatch)
+        assert isinstance(make_batched(load_task("pendulum"), 2), GymBatch)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Pendulum-v1 has no batched definition; it runs on Gymnasium, one env after another "
+        "(GymBatch)"
+    ]
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import warnings
 from dataclasses import dataclass
@@ -114,24 +115,43 @@ def definition_for(task: Any) -> type[Definition] | None:
     return None if definition.unsupported(task.env_kwargs) else definition
 
 
+def build_definition(task: Any, xp: Any) -> tuple[Definition, Any]:
+    """``task``'s definition over ``xp``, and the env it is built from, as the task makes
+    it (the model exactly as Gymnasium compiles it, the spaces, the time limit); ValueError
+    where no definition implements the env as the task makes it."""
+    cls = definition_for(task)
+    if cls is None:
+        raise ValueError(f"no batched definition implements {task.env_id} as the task makes it")
+    env = task.make_env()
+    return cls(env.unwrapped, {**cls.keyword_defaults(), **task.env_kwargs}, xp), env
+
+
 def make_batched(task: Any, num_envs: int, threads: int = 1) -> BatchedEnv:
     """The fastest batched form of ``task``'s env: stepped in C where a definition
-    implements it, else :class:`GymBatch`. Where a definition exists but the task passes
-    keyword arguments it cannot follow, says so, once per process."""
-    if task.env_id in BATCHED:
-        unsupported = BATCHED.get(task.env_id).unsupported(task.env_kwargs)
-        if not unsupported:
-            from eureka_lab.batched.mujoco import MujocoBatch
-
-            return MujocoBatch(task, num_envs, threads)
+    implements it, else :class:`GymBatch`, which it says once per process: as a warning
+    where a definition exists but the task passes keyword arguments it cannot follow, in
+    the log where the env has none (every env but the MuJoCo ones)."""
+    if task.env_id not in BATCHED:
+        _fallback_notice(task.env_id, "")
+        return GymBatch(task.make_env, num_envs)
+    unsupported = BATCHED.get(task.env_id).unsupported(task.env_kwargs)
+    if unsupported:
         _fallback_notice(task.env_id, "the keyword arguments " + ", ".join(unsupported))
-    return GymBatch(task.make_env, num_envs)
+        return GymBatch(task.make_env, num_envs)
+    from eureka_lab.batched.mujoco import MujocoBatch
+
+    return MujocoBatch(task, num_envs, threads)
 
 
 @functools.cache
-def _fallback_notice(env_id: str, reason: str) -> None:
-    warnings.warn(
-        f"{env_id}: its batched form does not implement {reason}; "
-        "it runs on Gymnasium, one env after another (GymBatch)",
-        stacklevel=3,
-    )
+def _fallback_notice(env_id: str, unsupported: str) -> None:
+    """Say why ``env_id`` runs on GymBatch: the ``unsupported`` part of the task, or (where
+    empty) that no definition implements the env."""
+    fallback = "it runs on Gymnasium, one env after another (GymBatch)"
+    if unsupported:
+        warnings.warn(
+            f"{env_id}: its batched form does not implement {unsupported}; {fallback}",
+            stacklevel=3,
+        )
+    else:
+        logging.getLogger(__name__).info("%s has no batched definition; %s", env_id, fallback)

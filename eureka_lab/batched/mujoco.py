@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from eureka_lab.batched.base import Step, definition_for, time_limit
+from eureka_lab.batched.base import Step, build_definition, definition_for, time_limit
 from eureka_lab.batched.definition import POST_CONSTRAINT
 
 
@@ -62,18 +62,14 @@ class MujocoBatch:
         import mujoco
         import mujoco.batch
 
-        cls = definition_for(task)
-        if cls is None:
-            raise ValueError(f"no batched definition implements {task.env_id} as the task makes it")
-        env = task.make_env()  # the model exactly as Gymnasium compiles it, and the spaces
-        core = env.unwrapped
-        self.definition = cls(core, {**cls.keyword_defaults(), **task.env_kwargs}, np)
+        self.definition, env = build_definition(task, np)
+        core, needs = env.unwrapped, self.definition.needs
         self.observation_space = env.observation_space
         self.action_space = env.action_space
         self.max_steps = time_limit(env)
         self.frame_skip = int(core.frame_skip)
         self.model = core.model
-        post = [name for name in cls.needs if name in POST_CONSTRAINT]
+        post = [name for name in needs if name in POST_CONSTRAINT]
         self.batch = mujoco.batch.Batch(
             core.model, nsim=num_envs, nthread=max(1, threads), persistent=bool(post)
         )
@@ -87,7 +83,7 @@ class MujocoBatch:
             name: np.zeros((num_envs, *getattr(self._scratch, name).shape)) for name in post
         }
         self.sim = SimpleNamespace(
-            **{name: self.batch.bind(name) for name in cls.needs if name not in self.post},
+            **{name: self.batch.bind(name) for name in needs if name not in self.post},
             **self.post,
         )
         self.elapsed = np.zeros(num_envs, dtype=np.int64)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from eureka_lab.batched.base import Step, definition_for, time_limit
+from eureka_lab.batched.base import Step, build_definition, time_limit
 from eureka_lab.batched.definition import POST_CONSTRAINT, STATE
 from eureka_lab.batched.mujoco import MujocoBatch
 
@@ -126,18 +126,10 @@ class WarpBatch:
         wp = init_warp()
         import mujoco_warp as mjw
 
-        from eureka_lab.task import _quiet_known_mujoco_warnings
-
-        cls = definition_for(task)
-        if cls is None:
-            raise ValueError(f"no batched definition implements {task.env_id} as the task makes it")
-        with _quiet_known_mujoco_warnings():
-            env = task.make_env()
-        core = env.unwrapped
         self.wp_device = device or default_device()
         self.device = torch.device("cuda" if self.wp_device.startswith("cuda") else "cpu")
-        self.xp = torch_numpy(self.device)
-        self.definition = cls(core, {**cls.keyword_defaults(), **task.env_kwargs}, self.xp)
+        self.definition, env = build_definition(task, torch_numpy(self.device))
+        core, needs = env.unwrapped, self.definition.needs
         self.observation_space, self.action_space = env.observation_space, env.action_space
         self.max_steps = time_limit(env)
         self.frame_skip = int(core.frame_skip)
@@ -148,17 +140,17 @@ class WarpBatch:
         if model.opt.solver == mujoco.mjtSolver.mjSOL_PGS:
             model = copy.copy(model)
             model.opt.solver = mujoco.mjtSolver.mjSOL_NEWTON
-        self._derived = [name for name in cls.needs if name not in STATE]
+        self._derived = [name for name in needs if name not in STATE]
         self._wp, self._mjw = wp, mjw
         with wp.ScopedDevice(self.wp_device):
             self.model = mjw.put_model(model)
-            self.model.opt.run_rne_postconstraint = bool(POST_CONSTRAINT.intersection(cls.needs))
+            self.model.opt.run_rne_postconstraint = bool(POST_CONSTRAINT.intersection(needs))
             self.data = mjw.make_data(model, nworld=num_envs)
             self.qpos = wp.to_torch(self.data.qpos)
             self.qvel = wp.to_torch(self.data.qvel)
             self.ctrl = wp.to_torch(self.data.ctrl)
             self.sim = SimpleNamespace(
-                **{name: wp.to_torch(getattr(self.data, name)) for name in cls.needs}
+                **{name: wp.to_torch(getattr(self.data, name)) for name in needs}
             )
             self._mask = wp.zeros(num_envs, dtype=bool)
             self._mask_t = wp.to_torch(self._mask)
