@@ -44,6 +44,8 @@ class BatchedEnv(Protocol):
     """The space of one env's observation (gymnasium.spaces)."""
     action_space: Any
     """The space of one env's action."""
+    tensors: bool
+    """Whether it speaks torch tensors on its device (else numpy arrays)."""
 
     def reset(self, seed: int) -> np.ndarray:
         """Reset every env (env i with seed ``seed + i``); (n, *obs_shape)."""
@@ -56,6 +58,8 @@ class BatchedEnv(Protocol):
 
 class GymBatch:
     """Any Gymnasium env in the batched form: ``num_envs`` instances stepped in turn."""
+
+    tensors = False
 
     def __init__(self, make_env: Any, num_envs: int) -> None:
         self.envs = [make_env() for _ in range(num_envs)]

@@ -58,6 +58,8 @@ class _EnvDraws:
 class MujocoBatch:
     """``num_envs`` simulations of one env, stepped by :mod:`mujoco.batch`."""
 
+    tensors = False
+
     def __init__(self, task: Any, num_envs: int, threads: int = 1) -> None:
         import mujoco
         import mujoco.batch

@@ -233,7 +233,7 @@ class PPOTrainer(Trainer):
         def as_np(x: Any) -> np.ndarray:
             return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
-        tensors = bool(getattr(env, "tensors", False))
+        tensors = env.tensors
         obs = env.reset(seed=seed)
         obs_t = to_t(obs)
         members = []
