@@ -109,10 +109,11 @@ def _parse_part(text: str) -> ParseResult:
         programs.append(parsed[:2] if parsed else None)
         block_notes.append(parsed[2] if parsed else "")
 
-    chosen = [i for i, p in enumerate(programs) if p is not None and _defines(p[0], FUNCTION_NAME)]
+    chosen = [
+        (i, p) for i, p in enumerate(programs) if p is not None and _defines(p[0], FUNCTION_NAME)
+    ]
     if chosen:
-        idx = chosen[-1]  # the last one: models revise and put the final answer last
-        _, code = programs[idx]  # type: ignore[misc]
+        idx, (_, code) = chosen[-1]  # the last one: models revise and put the final answer last
         what = f"took fenced block {idx + 1} of {len(blocks)} (defines {FUNCTION_NAME})"
         notes = [block_notes[idx]] if block_notes[idx] else []
         if len(chosen) > 1:
@@ -149,7 +150,7 @@ def _parse_part(text: str) -> ParseResult:
 
 def _finish(
     code: str,
-    others: list[tuple[int, tuple[ast.Module, str] | None]],
+    others: list[tuple[int, tuple[ast.Module, str]]],
     what: str,
     notes: list[str],
 ) -> ParseResult:
@@ -313,7 +314,7 @@ def _top_level_defs(tree: ast.Module) -> dict[str, ast.stmt]:
 
 
 def _collect_helpers(
-    code: str, others: list[tuple[int, tuple[ast.Module, str] | None]]
+    code: str, others: list[tuple[int, tuple[ast.Module, str]]]
 ) -> tuple[list[str], set[int]]:
     """Source of the top-level statements in other blocks that define names ``code`` uses
     (transitively), in block order; and the indices of the blocks they came from."""
@@ -325,10 +326,7 @@ def _collect_helpers(
     while missing - seen:
         name = sorted(missing - seen)[0]
         seen.add(name)
-        for i, p in others:
-            if p is None:
-                continue
-            tree, src = p
+        for i, (tree, src) in others:
             node = _top_level_defs(tree).get(name)
             if node is None or (isinstance(node, ast.FunctionDef) and node.name == FUNCTION_NAME):
                 continue
