@@ -3,30 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
 from eureka_lab.core.registry import Registry
 from eureka_lab.reward.contract import batch_info
 
+Array = TypeVar("Array")
+"""numpy arrays, or the torch tensors of a tensor env (MuJoCo Warp)."""
+
 
 @dataclass(frozen=True)
-class Step:
+class Step(Generic[Array]):
     """One step of every env. Envs whose episode ended are reset automatically."""
 
-    obs: np.ndarray
+    obs: Array
     """(n, *obs_shape): what the policy sees next (the reset observation where done)."""
-    reached: np.ndarray
+    reached: Array
     """(n, *obs_shape): the observation each env reached (the terminal one where done):
     the reward's ``next_obs``."""
-    reward: np.ndarray
+    reward: Array
     """(n,): the environment's own reward."""
-    terminated: np.ndarray
+    terminated: Array
     """(n,) bool."""
-    truncated: np.ndarray
+    truncated: Array
     """(n,) bool: the time limit."""
-    info: dict[str, np.ndarray]
+    info: dict[str, Array]
     """The reward's ``info``: visible numeric keys, (n, ...) each."""
 
 
@@ -43,7 +46,7 @@ class BatchedEnv(Protocol):
         """Reset every env (env i with seed ``seed + i``); (n, *obs_shape)."""
         ...
 
-    def step(self, actions: np.ndarray) -> Step: ...
+    def step(self, actions: np.ndarray) -> Step[np.ndarray]: ...
 
     def close(self) -> None: ...
 
@@ -60,7 +63,7 @@ class GymBatch:
     def reset(self, seed: int) -> np.ndarray:
         return np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(self.envs)])
 
-    def step(self, actions: np.ndarray) -> Step:
+    def step(self, actions: np.ndarray) -> Step[np.ndarray]:
         obs, reached, rewards, terms, truncs, infos = [], [], [], [], [], []
         for env, a in zip(self.envs, actions, strict=True):
             o, r, term, trunc, info = env.step(a)

@@ -254,7 +254,7 @@ class MujocoBatch:
         )
 
     def close(self) -> None:
-        self.batch = None  # type: ignore[assignment]
+        self.batch = None
 
 
 def _visible(key: str) -> bool:
