@@ -439,4 +439,4 @@ def completion_from_dict(d: dict[str, Any]) -> Completion:
 
 
 def messages_from_dicts(items: list[dict[str, str]]) -> tuple[Message, ...]:
-    return tuple(Message(m["role"], m["content"]) for m in items)  # type: ignore[arg-type]
+    return tuple(Message(m["role"], m["content"]) for m in items)  # type: ignore[arg-type]  # roles as stored, shown unchecked
