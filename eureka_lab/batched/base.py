@@ -9,6 +9,7 @@ import numpy as np
 
 from eureka_lab.core.registry import Registry
 from eureka_lab.reward.contract import batch_info
+from eureka_lab.task.model import Task
 
 Array = TypeVar("Array")
 """numpy arrays, or the torch tensors of a tensor env (MuJoCo Warp)."""
@@ -98,7 +99,7 @@ BATCHED: Registry[Any] = Registry(
 ``cls.supports(task)`` (whether it implements the task's env keyword arguments)."""
 
 
-def make_batched(task: Any, num_envs: int, threads: int = 1) -> BatchedEnv:
+def make_batched(task: Task, num_envs: int, threads: int = 1) -> BatchedEnv:
     """The fastest batched form of ``task``'s env: a registered one where the task uses the
     env as registered (no custom kwargs it does not support), else :class:`GymBatch`."""
     if task.env_id in BATCHED:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from eureka_lab.batched.base import Step
+from eureka_lab.task.model import Task
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ LOCOMOTION: dict[str, Locomotion] = {
 class MujocoBatch:
     """``num_envs`` simulations of one locomotion task, stepped by :mod:`mujoco.batch`."""
 
-    def __init__(self, task: Any, num_envs: int, threads: int = 1) -> None:
+    def __init__(self, task: Task, num_envs: int, threads: int = 1) -> None:
         import mujoco.batch
 
         self.definition = LOCOMOTION[task.env_id]
@@ -198,7 +199,7 @@ class MujocoBatch:
         self.rngs: list[np.random.Generator] = []
 
     @staticmethod
-    def supports(task: Any) -> bool:
+    def supports(task: Task) -> bool:
         """Whether every keyword argument the task passes is one this form implements."""
         definition = LOCOMOTION.get(task.env_id)
         if definition is None:

@@ -26,6 +26,7 @@ import numpy as np
 
 from eureka_lab.batched.base import Step
 from eureka_lab.batched.mujoco import LOCOMOTION, MujocoBatch
+from eureka_lab.task.model import Task
 
 CACHE = Path.home() / ".cache" / "eureka-lab" / "warp"
 
@@ -67,7 +68,7 @@ class WarpBatch:
     tensors = True
     supports = staticmethod(MujocoBatch.supports)
 
-    def __init__(self, task: Any, num_envs: int, device: str | None = None) -> None:
+    def __init__(self, task: Task, num_envs: int, device: str | None = None) -> None:
         import torch
 
         wp = init_warp()
