@@ -466,14 +466,14 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
     except OSError as e:
         if args.debug:
             raise
-        where = f" ({e.filename})" if e.filename else ""
+        path = f" ({e.filename})" if e.filename else ""
         fix = {
             errno.ENOSPC: "free some disk space, then run the command again",
             errno.EACCES: "check the folder's permissions or choose another with --runs-dir",
             errno.EROFS: "choose a writable folder with --runs-dir",
         }.get(e.errno or 0, "run again with --debug for the traceback")
         Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"error: {e.strerror or e}{where}: {fix}", markup=False
+            f"error: {e.strerror or e}{path}: {fix}", markup=False
         )
         return 2
     return 0

@@ -7,7 +7,7 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -16,23 +16,26 @@ from eureka_lab.batched.mujoco_envs import DEFINITIONS
 from eureka_lab.core.registry import Registry
 from eureka_lab.reward.contract import batch_info
 
+Array = TypeVar("Array")
+"""numpy arrays, or the torch tensors of a tensor env (MuJoCo Warp)."""
+
 
 @dataclass(frozen=True)
-class Step:
+class Step(Generic[Array]):
     """One step of every env. Envs whose episode ended are reset automatically."""
 
-    obs: np.ndarray
+    obs: Array
     """(n, *obs_shape): what the policy sees next (the reset observation where done)."""
-    reached: np.ndarray
+    reached: Array
     """(n, *obs_shape): the observation each env reached (the terminal one where done):
     the reward's ``next_obs``."""
-    reward: np.ndarray
+    reward: Array
     """(n,): the environment's own reward."""
-    terminated: np.ndarray
+    terminated: Array
     """(n,) bool."""
-    truncated: np.ndarray
+    truncated: Array
     """(n,) bool: the time limit."""
-    info: dict[str, np.ndarray]
+    info: dict[str, Array]
     """The reward's ``info``: visible numeric keys, (n, ...) each."""
 
 

@@ -138,7 +138,7 @@ class Definition:
         if isinstance(env_class, str):
             module, _, name = env_class.partition(":")
             env_class = getattr(importlib.import_module(module), name)
-        params = inspect.signature(env_class.__init__).parameters.values()
+        params = inspect.signature(env_class).parameters.values()
         return {
             p.name: p.default
             for p in params

@@ -170,4 +170,4 @@ class MujocoBatch:
         )
 
     def close(self) -> None:
-        self.batch = None  # type: ignore[assignment]
+        self.batch = None

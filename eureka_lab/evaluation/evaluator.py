@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from eureka_lab.reward.contract import stack_infos
-from eureka_lab.runs.records import Evaluation
+from eureka_lab.runs.records import Behaviour, Evaluation
 from eureka_lab.task.episode import Episode, env_return
+from eureka_lab.task.model import Task
+from eureka_lab.trainers.base import Trainer
 
 EVAL_SEED_BASE = 1_000_000
 """Evaluation episodes use seeds EVAL_SEED_BASE + i, the same for every candidate."""
@@ -77,7 +79,9 @@ def rollout(
     episodes = []
     for i in range(n):
         states = state_lists[i]
-        term, trunc = ends[i]  # type: ignore[misc]
+        end = ends[i]
+        assert end is not None  # the loop above ran until every episode ended
+        term, trunc = end
         episodes.append(
             Episode(
                 observations=np.stack(obs_lists[i]),
@@ -94,7 +98,7 @@ def rollout(
 
 
 def score_episodes(
-    task: Any, episodes: list[Episode], step: int, behaviour: Any = None
+    task: Task, episodes: list[Episode], step: int, behaviour: Behaviour | None = None
 ) -> Evaluation:
     """Fitness (mean over episodes), success rate, env return and length of evaluations;
     no fitness (None) for a task that only a person judges."""
@@ -118,7 +122,7 @@ def score_episodes(
 
 
 def evaluate(
-    task: Any, trainer: Any, policies: dict[int, dict[str, np.ndarray]], episodes: int
+    task: Task, trainer: Trainer, policies: dict[int, dict[str, np.ndarray]], episodes: int
 ) -> list[Evaluation]:
     """Score each checkpoint's policy (by step) on ``episodes`` fixed-seed episodes."""
     from eureka_lab.evaluation.behaviour import layout, summarise

@@ -151,8 +151,8 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
             from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE
             from eureka_lab.evaluation.video import VideoSpec, record
 
-            scored = [e for e in evaluations if e.fitness is not None]
-            best = max(scored, key=lambda e: e.fitness) if scored else evaluations[-1]  # type: ignore[arg-type,return-value]
+            scored = [(e.fitness, e) for e in evaluations if e.fitness is not None]
+            best = max(scored, key=lambda fe: fe[0])[1] if scored else evaluations[-1]
             act = trainer.policy(task, policies[best.step])
             clip = record(task, act, EVAL_SEED_BASE, VideoSpec(**spec.video))
             channel.send("video", {"step": best.step}, clip)

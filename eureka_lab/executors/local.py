@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -49,11 +49,13 @@ _context: Any = None
 
 
 @contextlib.contextmanager
-def _main_module_hidden() -> Any:
+def _main_module_hidden() -> Iterator[None]:
     """Keep multiprocessing from re-running the caller's ``__main__`` (a user's script,
     the CLI) in the fork server and in every child: jobs need only importable code."""
     main = sys.modules["__main__"]
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+    saved: dict[str, object] = {
+        k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__
+    }
     main.__dict__.pop("__file__", None)
     main.__spec__ = None
     try:
@@ -206,7 +208,7 @@ def _confinement(spec: JobSpec, allow_weak: bool, gpu: bool = False) -> Callable
         devices = lockdown.gpu_devices() if gpu else []
         if devices:
             extra += lockdown.NVIDIA_READ_PATHS
-        hidden = [*task.job_private(), *spec.private]
+        hidden: list[str | os.PathLike[str]] = [*task.job_private(), *spec.private]
         state = lockdown.lock_down(
             lockdown.default_read_paths(extra), devices=devices, hidden=hidden
         )

@@ -12,7 +12,7 @@ from eureka_lab.loop.journal import Journal
 from eureka_lab.loop.selection import Selection
 from eureka_lab.loop.training import Training, Trainings
 from eureka_lab.runs.config import LoopConfig
-from eureka_lab.runs.records import Candidate, FinalRow, RunSummary
+from eureka_lab.runs.records import BestVsHuman, Candidate, FinalRow, RunSummary, Verdict
 from eureka_lab.runs.records import Usage as UsageRecord
 from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import final_id
@@ -49,12 +49,12 @@ class FinalComparison:
         seeds = self.config.final_seed_list
         trainings = []
         for name, code in codes.items():
-            for s in seeds:
-                key = final_id(name, s)
+            for seed in seeds:
+                key = final_id(name, seed)
                 if self.store.reward_code(key) != code:
                     # The best changed since an earlier comparison (a resumed run): redo it.
                     self.store.clear_training(key)
-                trainings.append(Training(key, code, s))
+                trainings.append(Training(key, code, seed))
         if any(self.store.result(t.key) is None for t in trainings):
             self.journal.emit("final_started", jobs=len(trainings), seeds=seeds)
         episodes = self.task.eval_episodes * self.config.final_eval_factor
@@ -66,7 +66,7 @@ class FinalComparison:
         score = None
         if b is not None and h is not None and s is not None and abs(h - s) > 1e-12:
             score = (b - s) / abs(h - s)
-        verdict = None
+        verdict: BestVsHuman | None = None
         if b is not None and h is not None:
             noise = (rows["best"].std or 0.0) + (rows["human"].std or 0.0)
             verdict = "within noise" if abs(b - h) <= noise else ("better" if b > h else "worse")
@@ -101,7 +101,7 @@ class FinalComparison:
             reward="env" if code is None else f"final/{name}",
         )
 
-    def _judged(self, seed: int) -> str | None:
+    def _judged(self, seed: int) -> Verdict | None:
         """A person's judgement of the final best against the human reward, from their
         rollout videos (only where the selector records a person's rankings)."""
         if not self.selection.selector.records_itself:

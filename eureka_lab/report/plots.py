@@ -21,8 +21,11 @@ from eureka_lab.runs.records import Checkpoint, RunSummary
 class Scored(Protocol):
     """What :func:`fitness` reads of a candidate."""
 
-    iteration: int
-    status: str
+    @property
+    def iteration(self) -> int: ...
+
+    @property
+    def status(self) -> str: ...
 
     @property
     def fitness(self) -> float | None: ...
@@ -31,8 +34,11 @@ class Scored(Protocol):
 class Trace(Protocol):
     """What :func:`components` reads of a candidate."""
 
-    id: str
-    checkpoints: Sequence[Checkpoint]
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def checkpoints(self) -> Sequence[Checkpoint]: ...
 
 
 def _pyplot() -> Any:

@@ -231,8 +231,8 @@ class Run:
             record = self.store.candidate(self.summary.best)
             return Candidate(self.store, record) if record is not None else None
         bests = [self.candidate(it.best) for it in self.iterations if it.best]
-        scored = [c for c in bests if c.fitness is not None]
-        return max(reversed(scored), key=lambda c: c.fitness) if scored else None  # type: ignore[arg-type,return-value]
+        scored = [(c.fitness, c) for c in bests if c.fitness is not None]
+        return max(reversed(scored), key=lambda fc: fc[0])[1] if scored else None
 
     @property
     def usage(self) -> Usage:

@@ -213,8 +213,8 @@ class _Checker(ast.NodeVisitor):
             )
         for fn in fns:
             a = fn.args
-            names = tuple(x.arg for x in a.args)
-            if a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or names != ARGUMENTS:
+            params = tuple(x.arg for x in a.args)
+            if a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or params != ARGUMENTS:
                 self.add(
                     fn,
                     "signature",

@@ -22,6 +22,7 @@ import builtins
 import heapq
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eureka_lab.core import ast_tools
@@ -236,7 +237,7 @@ def _fenced_blocks(text: str) -> list[tuple[str, str]]:
 
 def _finish(
     program: tuple[ast.Module, str],
-    others: list[tuple[int, tuple[ast.Module, str] | None]],
+    others: Sequence[tuple[int, tuple[ast.Module, str] | None]],
     what: str,
     notes: list[str],
 ) -> ParseResult:
@@ -435,7 +436,7 @@ def _top_level_defs(tree: ast.Module) -> dict[str, ast.stmt]:
 
 
 def _collect_helpers(
-    free: set[str], bound: set[str], others: list[tuple[int, tuple[ast.Module, str] | None]]
+    free: set[str], bound: set[str], others: Sequence[tuple[int, tuple[ast.Module, str] | None]]
 ) -> tuple[list[str], set[int]]:
     """Source of the top-level statements in other blocks that define the names a program
     reads and does not bind (``free``; ``bound`` are those it binds anywhere), transitively,
@@ -468,7 +469,7 @@ def _collect_helpers(
 
 
 def _definitions(
-    others: list[tuple[int, tuple[ast.Module, str] | None]],
+    others: Sequence[tuple[int, tuple[ast.Module, str] | None]],
 ) -> dict[str, tuple[int, ast.stmt, str]]:
     """For each name, the first of ``others`` that defines it at top level (other than as
     ``compute_reward``): (block index, the statement, the block's source)."""

@@ -282,6 +282,12 @@ class Usage(Record):
     cost_usd: float = 0.0
 
 
+BestVsHuman = Literal["better", "worse", "within noise"]
+"""How the final best compares with the human reward over the final seeds."""
+Verdict = Literal["best", "human", "can't tell"]
+"""Which of the final best and human rewards a person preferred."""
+
+
 class RunSummary(Record):
     """The result of a run."""
 
@@ -292,13 +298,13 @@ class RunSummary(Record):
     timesteps: int
     final: dict[str, FinalRow]
     normalized_score: OptNum = None
-    best_vs_human: Literal["better", "worse", "within noise"] | None = None
+    best_vs_human: BestVsHuman | None = None
     """Whether best and human differ by more than their spread over the final seeds."""
     eval_episodes: int | None = None
     """Evaluation episodes per checkpoint in the final comparison."""
     preference_queries: int = 0
     """Rankings asked of an annotator (a person, an oracle) during the run."""
-    verdict: Literal["best", "human", "can't tell"] | None = None
+    verdict: Verdict | None = None
     """Which of the final best and human rewards the annotator preferred, from their
     rollout videos (selection by a person)."""
     usage: Usage = Field(default_factory=Usage)

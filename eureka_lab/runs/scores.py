@@ -79,7 +79,7 @@ class Scores:
         for it in iterations:
             for cand in self.store.candidates(it):
                 result = self.store.result(cand.id)
-                status = result.status if result else cand.status
+                status: str = result.status if result else cand.status
                 if result is not None and result.stopped_at is not None:
                     status = (
                         f"stopped early, scored at {result.stopped_at:,} of "

@@ -418,11 +418,13 @@ class RunStore:
         record = self.request(key)
         if record is None:
             return None
-        return [completion_from_dict(c) for c in record["completions"]]
+        return [completion_from_dict(dict(c)) for c in record["completions"]]
 
     def request(self, key: str) -> dict[str, Any] | None:
-        """One recorded request: messages sent, completions received (see save_request)."""
-        return self._load(self.llm_rel(key), _valid("request", _REQUEST))
+        """One recorded request: messages sent, completions received (see save_request),
+        checked against its schema."""
+        record = self._load(self.llm_rel(key), _valid("request", _REQUEST))
+        return None if record is None else dict(record)
 
     def requests(self, include_failed: bool = False) -> list[dict[str, Any]]:
         """Recorded requests; those that got no usable answer only with include_failed."""
@@ -435,7 +437,7 @@ class RunStore:
             for name in names
             if include_failed or ".failed-" not in name
         )
-        return [r for r in records if r is not None]
+        return [dict(r) for r in records if r is not None]
 
     def usage(self) -> Usage:
         """Tokens and cost of every request of the run, failed ones included."""
@@ -566,4 +568,4 @@ def completion_from_dict(d: dict[str, Any]) -> Completion:
 
 
 def messages_from_dicts(items: list[dict[str, str]]) -> tuple[Message, ...]:
-    return tuple(Message(m["role"], m["content"]) for m in items)  # type: ignore[arg-type]
+    return tuple(Message(m["role"], m["content"]) for m in items)  # type: ignore[arg-type]  # roles as stored, shown unchecked

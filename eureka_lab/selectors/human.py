@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -226,7 +226,8 @@ class RankingServer:
                 return HTTPStatus.OK, b'{"ok": true}', "application/json"
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.host, self.port = self.httpd.server_address[:2]
+        host_bound, self.port = self.httpd.server_address[:2]
+        self.host = cast(str, host_bound)  # an AF_INET socket's name has a str host
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
