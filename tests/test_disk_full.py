@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from test_kill_resume import REAL, TESTS, check_whole, records, uninterrupted, write_task
+from test_kill_resume import KILLPOINTS, REAL, check_whole, records, uninterrupted, write_task
 
 ARGS = ["--llm", "offline", "--iterations", "2", "--samples", "3", "--final-seeds", "1"]
 ARGS += ["--executor", "inline"]
@@ -41,9 +41,9 @@ def resize(disk: Path, kib: int) -> None:
 
 
 def cli(folder: Path, *argv: str) -> subprocess.CompletedProcess:
-    """The CLI with the test doubles registered (``killpoints.py`` with no moment)."""
+    """The CLI with the test doubles registered (``support/killpoints.py`` with no moment)."""
     return subprocess.run(
-        [sys.executable, str(TESTS / "killpoints.py"), "{}", *argv],
+        [sys.executable, str(KILLPOINTS), "{}", *argv],
         capture_output=True,
         text=True,
         cwd=folder,

@@ -2,7 +2,7 @@
 as an uninterrupted one: every candidate once, one result and one fitness record each,
 nothing that had a result trained or scored again, no temporary file left, no job alive.
 
-The moments come from ``killpoints.py`` (the process kills itself with SIGKILL in the
+The moments come from ``support/killpoints.py`` (the process kills itself with SIGKILL in the
 middle of a write, between training and evaluation, while the model is asked, ...), plus
 kills from outside after random delays with a fixed seed. Each test kills one run several
 times in a row, resuming after each kill.
@@ -27,9 +27,9 @@ import yaml
 from eureka_lab import load_run
 
 from conftest import tiny_task_dict
-from killpoints import alive, descendants
+from support.killpoints import alive, descendants
 
-TESTS = Path(__file__).resolve().parent
+KILLPOINTS = Path(__file__).resolve().parent / "support" / "killpoints.py"
 
 SEEDS = """
 import numpy as np
@@ -75,7 +75,7 @@ def furthest(episode):
 def write_task(folder: Path, real: bool, trainer: str = "growing") -> Path:
     """A task that trains in well under a second. ``real``: MountainCar on the sb3 trainer
     in sandboxed jobs, scored by the furthest position reached (a fitness that differs
-    from candidate to candidate); else Pendulum on the growing fake trainer (``doubles``),
+    from candidate to candidate); else Pendulum on the growing fake trainer (``support.doubles``),
     which runs in this process with ``--executor inline``."""
     (folder / "seeds.py").write_text(SEEDS)
     (folder / "fitness.py").write_text(FITNESS)
@@ -101,7 +101,7 @@ def write_task(folder: Path, real: bool, trainer: str = "growing") -> Path:
 
 
 class Session:
-    """One run, started, killed and resumed through ``killpoints.py``."""
+    """One run, started, killed and resumed through ``support/killpoints.py``."""
 
     def __init__(self, folder: Path, args: list[str]) -> None:
         folder.mkdir()
@@ -116,7 +116,7 @@ class Session:
         env["KILLPOINT_PIDS"] = str(self.pids)
         self.pids.unlink(missing_ok=True)
         return subprocess.Popen(
-            [sys.executable, str(TESTS / "killpoints.py"), json.dumps(moment), *argv],
+            [sys.executable, str(KILLPOINTS), json.dumps(moment), *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             env=env,
