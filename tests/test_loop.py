@@ -14,18 +14,7 @@ from eureka_lab.runs.records import Candidate, TrainingResult
 from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import RunStore
 
-GOOD = """Here is a reward that rewards height and speed.
-
-```python
-import numpy as np
-
-def compute_reward(obs, action, next_obs, info):
-    height_scale = {scale}
-    height = height_scale * np.sin(3 * next_obs[:, 0])
-    speed = 10.0 * np.abs(next_obs[:, 1])
-    return height + speed, {{"height": height, "speed": speed}}
-```
-"""
+from support.answers import good
 
 BROKEN = """```python
 import numpy as np
@@ -36,10 +25,6 @@ def compute_reward(obs, action, next_obs, info):
 ```"""
 
 NO_CODE = "I would reward the car for reaching the flag, but I cannot write code today."
-
-
-def good(scale: float) -> str:
-    return GOOD.format(scale=scale)
 
 
 @pytest.fixture

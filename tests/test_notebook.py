@@ -16,7 +16,7 @@ from eureka_lab.report.html import write_report
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 
-from test_loop import good
+from support.answers import good
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = '<img src=x onerror="window.pwned=1">'

@@ -18,7 +18,7 @@ from eureka_lab.selectors.oracle import OracleSelector
 from eureka_lab.task.load import task_from_dict
 
 from conftest import tiny_task_dict
-from test_loop import good
+from support.answers import good
 
 
 def _trained(scores):

@@ -27,7 +27,7 @@ from eureka_lab.runs.store import RunStore  # noqa: E402
 from eureka_lab.task.load import task_from_dict  # noqa: E402
 
 from conftest import tiny_task_dict  # noqa: E402
-from test_loop import good  # noqa: E402
+from support.answers import good  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,8 @@ from eureka_lab.selectors.base import Selector
 from eureka_lab.task.load import task_from_dict
 
 from conftest import tiny_task_dict
+from support.answers import good
 from support.doubles import FakeTrainer, GrowingTrainer, InlineExecutor, ScriptedSelector, register
-from test_loop import good
 
 register()
 
