@@ -21,7 +21,7 @@ from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.task.load import task_from_dict
 from eureka_lab.task.model import Task
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 TESTS_DIR = Path(__file__).resolve().parent
 

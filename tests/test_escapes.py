@@ -21,7 +21,8 @@ from eureka_lab.reward import loader as sandbox
 from eureka_lab.reward.check import check_code
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict, written_run
+from support.runs import written_run
+from support.tasks import tiny_task_dict
 
 CHAIN = (Path(__file__).parent / "support" / "match_chain.py").read_text()
 

@@ -27,7 +27,7 @@ from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 HONEST = """
 import numpy as np

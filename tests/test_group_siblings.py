@@ -22,8 +22,8 @@ from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
 from support.doubles import forgeries, register
+from support.tasks import tiny_task_dict
 
 register()
 

@@ -40,7 +40,7 @@ from eureka_lab.reward.loader import call_reward, load_reward
 from eureka_lab.task.load import task_from_dict
 from eureka_lab.task.model import Task
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 POLICY = "breaks the policy"  # how the worker words a static-policy rejection
 

@@ -218,7 +218,7 @@ from eureka_lab.executors.base import Job
 from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.task.load import task_from_dict
 from eureka_lab.executors.job import JobSpec
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 executor._child_main = functools.partial(bypass.child_main, layers=("python",))
 code = '''

@@ -26,8 +26,8 @@ import yaml
 
 from eureka_lab import load_run
 
-from conftest import tiny_task_dict
 from support.killpoints import alive, descendants
+from support.tasks import tiny_task_dict
 
 KILLPOINTS = Path(__file__).resolve().parent / "support" / "killpoints.py"
 

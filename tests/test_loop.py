@@ -169,7 +169,7 @@ def sparse(obs, action, next_obs, info):
 def test_final_comparison_trains_each_reward_it_names(tmp_path):
     from eureka_lab.task.load import task_from_dict
 
-    from conftest import tiny_task_dict
+    from support.tasks import tiny_task_dict
 
     (tmp_path / "rewards.py").write_text(REWARDS)
     raw = tiny_task_dict(
@@ -243,7 +243,7 @@ def test_a_group_of_candidates_trains_in_one_process_and_fails_apart(tmp_path):
     groups its trainings of one seed the same way."""
     from eureka_lab.task.load import task_from_dict
 
-    from conftest import tiny_task_dict
+    from support.tasks import tiny_task_dict
 
     trainer = {"name": "ppo", "n_envs": 2, "n_steps": 32, "minibatch_size": 32, "epochs": 1}
     task = task_from_dict(tiny_task_dict(trainer={**trainer, "group": 2}))
@@ -271,7 +271,7 @@ def test_halving_groups_the_first_round_and_continues_the_better_alone(tmp_path)
     each keeping its own training state; the better one continues alone from its state."""
     from eureka_lab.task.load import task_from_dict
 
-    from conftest import tiny_task_dict
+    from support.tasks import tiny_task_dict
 
     trainer = {"name": "ppo", "n_envs": 2, "n_steps": 32, "minibatch_size": 32, "epochs": 1}
     task = task_from_dict(tiny_task_dict(trainer={**trainer, "group": 2}))

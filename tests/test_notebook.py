@@ -37,7 +37,7 @@ def run_dir(tmp_path_factory, request):
     name are hostile HTML."""
     from eureka_lab.task.load import task_from_dict
 
-    from conftest import tiny_task_dict
+    from support.tasks import tiny_task_dict
 
     task = task_from_dict(tiny_task_dict(observation_names=["position", "velocity"]))
     answers = [

@@ -17,8 +17,8 @@ from eureka_lab.runs.store import RunStore
 from eureka_lab.selectors.oracle import OracleSelector
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
 from support.answers import good
+from support.tasks import tiny_task_dict
 
 
 def _trained(scores):

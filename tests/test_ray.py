@@ -26,8 +26,8 @@ from eureka_lab.runs.config import LoopConfig  # noqa: E402
 from eureka_lab.runs.store import RunStore  # noqa: E402
 from eureka_lab.task.load import task_from_dict  # noqa: E402
 
-from conftest import tiny_task_dict  # noqa: E402
 from support.answers import good  # noqa: E402
+from support.tasks import tiny_task_dict  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import yaml
 
 from eureka_lab import load_run
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 SEEDS = """
 import numpy as np

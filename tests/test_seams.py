@@ -16,9 +16,9 @@ from eureka_lab.runs.store import RunStore
 from eureka_lab.selectors.base import Selector
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
 from support.answers import good
 from support.doubles import FakeTrainer, GrowingTrainer, InlineExecutor, ScriptedSelector, register
+from support.tasks import tiny_task_dict
 
 register()
 
