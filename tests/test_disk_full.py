@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from test_kill_resume import KILLPOINTS, REAL, check_whole, records, uninterrupted, write_task
+from support.runs import KILLPOINTS, REAL, check_whole, records, uninterrupted
+from support.tasks import write_task
 
 ARGS = ["--llm", "offline", "--iterations", "2", "--samples", "3", "--final-seeds", "1"]
 ARGS += ["--executor", "inline"]
