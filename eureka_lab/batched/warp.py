@@ -5,8 +5,9 @@ device), as torch tensors that never leave the device.
 Gymnasium-compiled model, the same :class:`~eureka_lab.batched.mujoco.Locomotion`
 definitions (observation, reward, termination, ``info``) written over numpy's names on torch,
 the same time limit and automatic resets. Warp computes in float32, so it equals Gymnasium
-to float32 precision, not bit for bit (``tests/test_warp.py`` measures it). Reset noise is
-drawn on the device with a torch generator: Gymnasium's distribution, not its stream.
+to float32 precision, not bit for bit (``tests/test_trainers_warp.py`` measures it). Reset
+noise is drawn on the device with a torch generator: Gymnasium's distribution, not its
+stream.
 
 Warp compiles its kernels on first use (tens of seconds cold) into ``WARP_CACHE_PATH``
 (default ``~/.cache/eureka-lab/warp``); a batch compiles and warms everything in its
