@@ -1,5 +1,6 @@
-"""Kill a run with SIGKILL in the middle of an iteration, resume it, and check that nothing
-finished is redone."""
+"""A run interrupted in the middle of an iteration, then resumed: killed with SIGKILL
+(nothing finished is redone), stopped by Ctrl-C once (gracefully, naming the resume
+command) or twice (at once)."""
 
 from __future__ import annotations
 
