@@ -14,7 +14,6 @@ import json
 import time
 
 import pytest
-from hostile.answers import SHAPES
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.errors import RunError
@@ -29,6 +28,8 @@ from eureka_lab.reward.parsing import (
 )
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
+
+from support.hostile_answers import SHAPES
 
 SECONDS_TO_READ = 2.0
 """CPU seconds an answer at the limit may cost when it holds no program; the slowest shape

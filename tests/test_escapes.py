@@ -21,9 +21,10 @@ from eureka_lab.reward import loader as sandbox
 from eureka_lab.reward.check import check_code
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict, written_run
+from support.runs import written_run
+from support.tasks import tiny_task_dict
 
-CHAIN = (Path(__file__).parent / "hostile" / "match_chain.py").read_text()
+CHAIN = (Path(__file__).parent / "support" / "match_chain.py").read_text()
 
 
 def chain(folder: Path) -> str:
@@ -96,7 +97,7 @@ def test_keyword_arguments_and_globals_are_covered_by_the_same_rule():
 def test_with_every_python_check_off_the_os_stops_the_harm(tmp_path, monkeypatch):
     """The static policy and the bytecode check switched off in the job: the chain escapes
     the restricted namespace, reaches the real `open`, and the OS refuses the write."""
-    from hostile import bypass
+    from support import bypass
 
     monkeypatch.setattr(
         executor, "_child_main", functools.partial(bypass.child_main, layers=("policy", "bytecode"))

@@ -355,7 +355,7 @@ def test_training_works_once_confined():
         import sys
         sys.path.insert(0, "tests")
         import eureka_lab.executors._preload
-        from conftest import tiny_task_dict
+        from support.tasks import tiny_task_dict
         from eureka_lab.isolation import lockdown
         from eureka_lab.task.load import task_from_dict
         from eureka_lab.trainers import make_trainer, Budget

@@ -7,7 +7,7 @@ observation, resets, reward, termination, ``info``) over numpy's names on torch,
 time limit and automatic resets. The fields a definition reads are zero-copy views of
 Warp's data; Warp computes the post-constraint ones after every step where a definition
 reads them (``run_rne_postconstraint``). Warp computes in float32, so it equals Gymnasium to
-float32 precision, not bit for bit (``tests/test_warp.py`` measures it). Reset noise is
+float32 precision, not bit for bit (``tests/test_trainers_warp.py`` measures it). Reset noise is
 drawn on the device with a torch generator: Gymnasium's distributions, not its stream.
 
 Warp has no PGS solver: Humanoid and HumanoidStandup, whose models ask for it, run with

@@ -134,9 +134,9 @@ READABLE_ATTRIBUTES = (
 )
 """Every attribute name compiled reward code may read: the reviewed attributes of values
 and the names of the sandboxed modules. The bytecode cannot tell ``np.sqrt`` from
-``x.sqrt``, so a module's name is readable on a value too; ``tests/test_policy.py`` checks
-that none of them reaches anything but computing on arrays, tensors, storages, dicts, lists
-or strings."""
+``x.sqrt``, so a module's name is readable on a value too; ``tests/test_reward_numpy_on_torch.py``
+checks that none of them reaches anything but computing on arrays, tensors, storages, dicts,
+lists or strings."""
 # A module docstring, annotations, and the restricted importer (same as an import statement).
 _ALLOWED_DUNDERS = frozenset({"__doc__", "__annotations__", "__import__"})
 

@@ -262,7 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _main() -> None:
-    """Serve on a fixed port until Ctrl-C: ``python tests/fake_openai.py [--port 8765]
+    """Serve on a fixed port until Ctrl-C: ``python tests/support/fake_openai.py [--port 8765]
     [--answers DIR]``. With ``--answers`` it cycles through the ``*.md`` files of DIR."""
     import argparse
     import signal

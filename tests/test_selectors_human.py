@@ -28,7 +28,7 @@ from eureka_lab.selectors import human as ranking  # noqa: E402
 from eureka_lab.selectors.human import RankingRequest, RankingServer  # noqa: E402
 from eureka_lab.task.load import task_from_dict  # noqa: E402
 
-from conftest import tiny_task_dict  # noqa: E402
+from support.tasks import tiny_task_dict  # noqa: E402
 
 HOSTILE = '<img src=x onerror="window.pwned=1">'
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -30,7 +30,7 @@ from eureka_lab.runs.records import CheckpointStats
 from eureka_lab.task.load import task_from_dict
 from eureka_lab.trainers.base import Resources
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 # Keep the uid (tmp_path may sit where 'nobody' cannot go) and the network (no namespace).
 LIMITS = Limits(drop_privileges=False, network=True)

@@ -1,4 +1,5 @@
-"""Small user-defined environments for the tests (importable as ``custom_envs:Class``)."""
+"""Small user-defined environments for the tests (importable as
+``support.custom_envs:Class``)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore  # noqa: E402
 from eureka_lab.task.load import task_from_dict  # noqa: E402
 
-from conftest import tiny_task_dict  # noqa: E402
+from support.tasks import tiny_task_dict  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -69,9 +69,9 @@ def test_each_trained_candidate_gets_a_playable_video(tmp_path):
 
 
 def test_an_env_that_cannot_render_is_refused_before_anything_runs(tmp_path):
-    from conftest import tiny_task_dict as raw
+    from support.tasks import tiny_task_dict as raw
 
-    task = task_from_dict(raw(env_id="custom_envs:ReachEnv", description="d"))
+    task = task_from_dict(raw(env_id="support.custom_envs:ReachEnv", description="d"))
     store = RunStore.create(tmp_path, "video", {})
     with pytest.raises(ConfigError, match="cannot render rgb_array frames.*leave out --videos"):
         Loop(store, task, LoopConfig(videos=True), ScriptedBackend())

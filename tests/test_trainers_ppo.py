@@ -14,7 +14,7 @@ from eureka_lab.trainers import Budget, make_trainer
 from eureka_lab.trainers.ppo import OBS_MEAN, OBS_VAR, PPOTrainer
 from eureka_lab.trainers.ppo_core import normalize
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 TINY = {"name": "ppo", "n_envs": 4, "n_steps": 16, "minibatch_size": 32, "epochs": 2}
 

@@ -9,7 +9,7 @@ from eureka_lab.prompt.context import EnvContext, build_context, context_for_env
 from eureka_lab.task.envs import make_env
 from eureka_lab.task.load import builtin_task_files, load_task
 
-import custom_envs
+from support import custom_envs
 
 # "reward" anywhere; "cost" as a word part (CartPole's physics keeps ``costheta``).
 LEAK = re.compile(r"(?i)reward|(?<![a-z])costs?(?![a-z])")
@@ -134,8 +134,8 @@ def test_given_names_and_wrong_count():
 
 
 def test_custom_env_hides_reward_parts():
-    ctx = context_for_env(make_env("custom_envs:ReachEnv"))
-    assert ctx.env_id == "custom_envs:ReachEnv"
+    ctx = context_for_env(make_env("support.custom_envs:ReachEnv"))
+    assert ctx.env_id == "support.custom_envs:ReachEnv"
     tree = ast.parse(ctx.source)
     leaks = [i for i in identifiers(tree) if LEAK.search(i) or "bonus" in i.lower()]
     assert not leaks, leaks
@@ -172,9 +172,9 @@ def test_inherited_methods_are_shown_as_stubs():
 
 
 def test_env_source_of_class_directly():
-    from custom_envs import ReachEnv
+    from support.custom_envs import ReachEnv
 
-    assert env_source(ReachEnv) == context_for_env(make_env("custom_envs:ReachEnv")).source
+    assert env_source(ReachEnv) == context_for_env(make_env("support.custom_envs:ReachEnv")).source
 
 
 @pytest.mark.parametrize("name", sorted(builtin_task_files()))

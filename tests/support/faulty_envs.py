@@ -1,6 +1,6 @@
 """A tiny environment that injects one fault at a chosen step, for the crash tests.
 
-Referenced as ``env_id: faulty_envs:FaultyEnv`` with ``env_kwargs`` such as
+Referenced as ``env_id: support.faulty_envs:FaultyEnv`` with ``env_kwargs`` such as
 ``{"fault": "segfault", "at_step": 20}``. The step count is per env instance and survives
 resets, so ``at_step`` larger than an episode still fires. Faults:
 

@@ -1,5 +1,5 @@
 """End to end through the ``eureka-lab`` command against a real HTTP server speaking the
-OpenAI protocol (tests/fake_openai.py) that answers with realistic reward functions
+OpenAI protocol (tests/support/fake_openai.py) that answers with realistic reward functions
 (tests/fixtures/llm_answers/): recording, replay, key hygiene, budget, faults and resume,
 manual mode, and the settings file.
 
@@ -29,10 +29,7 @@ import pytest
 from eureka_lab.backends.openai_compat import OpenAIBackend
 from eureka_lab.cli import main
 
-try:
-    from tests.fake_openai import FakeOpenAI
-except ImportError:  # tests/ is not a package
-    from fake_openai import FakeOpenAI  # type: ignore[no-redef]
+from support.fake_openai import FakeOpenAI
 
 KEY = "sk-test-DISTINCTIVE-9876"
 ANSWERS = Path(__file__).parent / "fixtures" / "llm_answers"

@@ -95,7 +95,7 @@ def test_unknown_reference_suggests_near_match():
         ({"timesteps": 0}, r"field 'timesteps': .*greater than or equal to 1 \(got 0\)"),
         ({"name": "a b"}, r"field 'name': .*without spaces"),
         ({"env_id": "CartPol-v1"}, r"'CartPol-v1'\. Did you mean 'CartPole-v1'"),
-        ({"env_id": "custom_envs:NoSuchEnv"}, r"has no attribute 'NoSuchEnv'"),
+        ({"env_id": "support.custom_envs:NoSuchEnv"}, r"has no attribute 'NoSuchEnv'"),
     ],
 )
 def test_bad_task_dict_names_the_problem(change, match):

@@ -1,5 +1,6 @@
-"""Kill a run with SIGKILL in the middle of an iteration, resume it, and check that nothing
-finished is redone."""
+"""A run interrupted in the middle of an iteration, then resumed: killed with SIGKILL
+(nothing finished is redone), stopped by Ctrl-C once (gracefully, naming the resume
+command) or twice (at once)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import yaml
 
 from eureka_lab import load_run
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 SEEDS = """
 import numpy as np

@@ -13,10 +13,7 @@ from eureka_lab.backends.base import Message, Prompt
 from eureka_lab.backends.openai_compat import OpenAIBackend
 from eureka_lab.core.errors import BackendError, BudgetExceeded
 
-try:
-    from tests.fake_openai import FakeOpenAI
-except ImportError:  # tests/ is not a package
-    from fake_openai import FakeOpenAI  # type: ignore[no-redef]
+from support.fake_openai import FakeOpenAI
 
 KEY = "sk-test-DISTINCTIVE-1234"
 PROMPT = Prompt((Message("system", "You write rewards."), Message("user", "Walk.")), key="k")

@@ -1,6 +1,6 @@
 """The ``eureka-lab`` command, killed with SIGKILL at one chosen moment (a test helper).
 
-    python tests/killpoints.py MOMENT run TASK --runs-dir DIR ...
+    python tests/support/killpoints.py MOMENT run TASK --runs-dir DIR ...
 
 MOMENT is a JSON object naming where the process kills itself (``{}``: nowhere):
 
@@ -17,7 +17,7 @@ MOMENT is a JSON object naming where the process kills itself (``{}``: nowhere):
 It is a real SIGKILL of the orchestrator: nothing it would do on the way out runs. Right
 before it, the process writes its descendants (pid and start time, one a line) to the file
 ``$KILLPOINT_PIDS``, so that a test can check that no job outlives it. The test doubles of
-``doubles.py`` are registered, so a task may use the ``growing`` trainer and ``--executor
+``support/doubles.py`` are registered, so a task may use the ``growing`` trainer and ``--executor
 inline``.
 """
 
@@ -152,7 +152,7 @@ def install(moment: dict[str, Any]) -> None:
 def main(argv: list[str]) -> int:
     from eureka_lab.cli import main as cli
 
-    from doubles import register  # beside this file, which Python put on sys.path
+    from support.doubles import register
 
     register()
     install(json.loads(argv[0]))
@@ -160,4 +160,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # Run by path, Python put this folder first on sys.path: put the tests' folder there
+    # instead, so that the helpers import as ``support.*``, as they do in the tests.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
     sys.exit(main(sys.argv[1:]))

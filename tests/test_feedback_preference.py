@@ -17,8 +17,8 @@ from eureka_lab.runs.store import RunStore
 from eureka_lab.selectors.oracle import OracleSelector
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
-from test_loop import good
+from support.answers import good
+from support.tasks import tiny_task_dict
 
 
 def _trained(scores):
@@ -97,7 +97,7 @@ def test_an_oracle_run_records_its_queries_and_prompts_with_best_and_worst(tmp_p
 def test_a_person_at_the_terminal_ranks_and_critiques(tmp_path, monkeypatch, capsys):
     """--feedback text: the candidates are listed, the person types the best, the worst and a
     critique; the ranking is stored and the next prompt carries the critique."""
-    from doubles import register
+    from support.doubles import register
 
     register()
     answers = iter(
@@ -122,7 +122,7 @@ def test_a_person_at_the_terminal_ranks_and_critiques(tmp_path, monkeypatch, cap
 
 
 def test_a_task_without_fitness_is_judged_only_by_a_person(tmp_path, monkeypatch):
-    from doubles import register
+    from support.doubles import register
 
     register()
     task = task_from_dict(tiny_task_dict(trainer={"name": "fake"}, fitness="none"))

@@ -26,8 +26,8 @@ from eureka_lab.runs.config import LoopConfig  # noqa: E402
 from eureka_lab.runs.store import RunStore  # noqa: E402
 from eureka_lab.task.load import task_from_dict  # noqa: E402
 
-from conftest import tiny_task_dict  # noqa: E402
-from test_loop import good  # noqa: E402
+from support.answers import good  # noqa: E402
+from support.tasks import tiny_task_dict  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,12 @@ def test_a_small_iteration_runs_on_the_cluster(head, tmp_path):
     task = task_from_dict(tiny_task_dict())
     store = RunStore.create(tmp_path, "ray", {"task": task.model_dump(mode="json")})
     config = LoopConfig(
-        iterations=1, samples=2, workers=2, final_seeds=1, executor="ray", ray_address=head
+        iterations=1,
+        samples=2,
+        workers=2,
+        final_seeds=1,
+        executor="ray",
+        executor_options={"address": head},
     )
     backend = ScriptedBackend(responses=[good(1.0), good(2.0)])
     loop = Loop(store, task, config, backend)

@@ -16,7 +16,7 @@ from eureka_lab.report.html import write_report
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 
-from test_loop import good
+from support.answers import good
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = '<img src=x onerror="window.pwned=1">'
@@ -37,7 +37,7 @@ def run_dir(tmp_path_factory, request):
     name are hostile HTML."""
     from eureka_lab.task.load import task_from_dict
 
-    from conftest import tiny_task_dict
+    from support.tasks import tiny_task_dict
 
     task = task_from_dict(tiny_task_dict(observation_names=["position", "velocity"]))
     answers = [

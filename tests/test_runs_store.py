@@ -38,7 +38,7 @@ from eureka_lab.runs.store import (
     read_json,
 )
 
-from conftest import MP4, written_run
+from support.runs import MP4, written_run
 
 
 @pytest.mark.parametrize("new", ["new text", b"new bytes"])

@@ -30,7 +30,7 @@ from eureka_lab.task.load import load_task
 from eureka_lab.task.model import Task  # noqa: E402
 from eureka_lab.trainers import Budget, make_trainer  # noqa: E402
 
-from doubles import register  # noqa: E402
+from support.doubles import register  # noqa: E402
 
 register()
 BATCHED.register(EllipticAnt.env_id, EllipticAnt)
