@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from eureka_lab.batched import BATCHED, GymBatch, make_batched
-from eureka_lab.batched.base import _fallback_notice
+from eureka_lab.batched.make import _fallback_notice
 from eureka_lab.batched.mujoco import MujocoBatch
 from eureka_lab.batched.mujoco_envs import DEFINITIONS
 from eureka_lab.reward.contract import batch_info
@@ -232,7 +232,7 @@ def test_what_a_definition_does_not_implement_falls_back_to_gymnasium_once(kwarg
 
 def test_an_env_without_a_definition_is_stepped_by_gymnasium_as_the_log_says(caplog) -> None:
     _fallback_notice.cache_clear()
-    caplog.set_level(logging.INFO, logger="eureka_lab.batched.base")
+    caplog.set_level(logging.INFO, logger="eureka_lab.batched.make")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the normal path for every env but MuJoCo's: no warning
         assert isinstance(make_batched(load_task("pendulum"), 2), GymBatch)

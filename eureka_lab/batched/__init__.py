@@ -9,6 +9,8 @@ Gymnasium env that form (one env after another, in Python). An env with a defini
 
 from __future__ import annotations
 
-from eureka_lab.batched.base import BATCHED, BatchedEnv, GymBatch, Step, make_batched
+from eureka_lab.batched.base import BatchedEnv, GymBatch, Step
+from eureka_lab.batched.make import make_batched
+from eureka_lab.batched.registry import BATCHED
 
 __all__ = ["BATCHED", "BatchedEnv", "GymBatch", "Step", "make_batched"]

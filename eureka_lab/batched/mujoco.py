@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from eureka_lab.batched.base import Step, build_definition, definition_for, time_limit
+from eureka_lab.batched.base import Step, time_limit
 from eureka_lab.batched.definition import POST_CONSTRAINT
+from eureka_lab.batched.registry import build_definition, definition_for
 
 
 class _EnvDraws:

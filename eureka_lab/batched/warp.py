@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from eureka_lab.batched.base import Step, build_definition, time_limit
+from eureka_lab.batched.base import Step, time_limit
 from eureka_lab.batched.definition import POST_CONSTRAINT, STATE
 from eureka_lab.batched.mujoco import MujocoBatch
+from eureka_lab.batched.registry import build_definition
 
 CACHE = Path.home() / ".cache" / "eureka-lab" / "warp"
 
