@@ -13,7 +13,7 @@ import pytest
 
 import eureka_lab as el
 from eureka_lab.core.errors import ContractError
-from eureka_lab.executors import local as executor
+from eureka_lab.executors import child as executor
 from eureka_lab.executors.base import Job
 from eureka_lab.executors.job import JobSpec
 from eureka_lab.executors.local import LocalExecutor
@@ -100,7 +100,7 @@ def test_with_every_python_check_off_the_os_stops_the_harm(tmp_path, monkeypatch
     from support import bypass
 
     monkeypatch.setattr(
-        executor, "_child_main", functools.partial(bypass.child_main, layers=("policy", "bytecode"))
+        executor, "main", functools.partial(bypass.child_main, layers=("policy", "bytecode"))
     )
     watch = tmp_path / "watched"
     watch.mkdir()

@@ -20,6 +20,7 @@ import pytest
 from safetensors.numpy import load
 
 from eureka_lab.executors import channel as channel_mod
+from eureka_lab.executors import child
 from eureka_lab.executors import local as executor_mod
 from eureka_lab.executors.base import Job
 from eureka_lab.executors.channel import MAX_HEADER, Channel, ProtocolError, read_frames
@@ -103,18 +104,18 @@ def _gone(pid):
 
 # Child-side hooks. The executor pickles its Process target by reference and the job child
 # is forked from the fork server, so a monkeypatch of ``worker.run_job`` in this process
-# never reaches the child. Instead ``executor._child_main`` is patched (here) with a
-# partial of ``_child_with``: in the child, where ``executor._child_main`` is the real one,
+# never reaches the child. Instead ``executor.main`` is patched (here) with a
+# partial of ``_child_with``: in the child, where ``executor.main`` is the real one,
 # it swaps ``worker.run_job`` for ``job`` and hands over to the real ``_child_main`` (own
 # session, log, scratch folder, limits: everything but the job itself).
 
 
 def _child_with(spec, conn, scratch, limits, env, allow_weak=False, cpus=(), gpu=False, *, job):
+    from eureka_lab.executors import child as executor
     from eureka_lab.executors import job as worker
-    from eureka_lab.executors import local as executor
 
     worker.run_job = job
-    executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus, gpu)
+    executor.main(spec, conn, scratch, limits, env, allow_weak, cpus, gpu)
 
 
 def _dies(spec, channel, confine):
@@ -159,7 +160,7 @@ def _breaks_protocol(spec, channel, confine, *, what):
 
 
 def _with_job(monkeypatch, job):
-    monkeypatch.setattr(executor_mod, "_child_main", functools.partial(_child_with, job=job))
+    monkeypatch.setattr(child, "main", functools.partial(_child_with, job=job))
 
 
 def test_jobs_run_at_most_workers_at_a_time(task, started):

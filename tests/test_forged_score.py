@@ -21,7 +21,7 @@ import pytest
 from safetensors.numpy import load
 
 from eureka_lab.backends.scripted import ScriptedBackend
-from eureka_lab.executors import local as executor
+from eureka_lab.executors import child as executor
 from eureka_lab.loop.loop import Loop
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
@@ -119,7 +119,7 @@ def bypassed(monkeypatch, tmp_path):
     markers.mkdir()
     monkeypatch.setattr(
         executor,
-        "_child_main",
+        "main",
         functools.partial(bypass.child_main, layers=("python",), marker_dir=str(markers)),
     )
     return markers

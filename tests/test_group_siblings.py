@@ -190,7 +190,7 @@ def test_a_hostile_member_in_a_real_group_job(tmp_path, monkeypatch):
     (tests/support/bypass.py): the frames a hostile reward sends on its job's pipe."""
     import functools
 
-    from eureka_lab.executors import local as executor
+    from eureka_lab.executors import child as executor
     from eureka_lab.loop import candidates
 
     from support import bypass
@@ -199,7 +199,7 @@ def test_a_hostile_member_in_a_real_group_job(tmp_path, monkeypatch):
     markers = tmp_path / "markers"
     markers.mkdir()
     child = functools.partial(bypass.child_main, layers=("python",), marker_dir=str(markers))
-    monkeypatch.setattr(executor, "_child_main", child)
+    monkeypatch.setattr(executor, "main", child)
     attacked, events = real_run(tmp_path / "attacked", hostile=True)
     assert len(list(markers.iterdir())) >= 6  # 4 validations and 2 group trainings at least
     honest, _ = real_run(tmp_path / "honest", hostile=False)

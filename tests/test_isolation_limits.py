@@ -15,18 +15,8 @@ from pathlib import Path
 import pytest
 
 from eureka_lab.core.errors import RunError
-from eureka_lab.isolation.limits import (
-    LAYERS,
-    NOBODY,
-    Limits,
-    MiB,
-    capabilities,
-    child_env,
-    describe,
-    preexec,
-    prepare_workdir,
-    supported,
-)
+from eureka_lab.isolation.limits import NOBODY, Limits, MiB, child_env, preexec, prepare_workdir
+from eureka_lab.isolation.probing import LAYERS, capabilities, describe, supported
 
 # Rlimit tests run as the current user: the interpreter may sit where nobody cannot reach it.
 KEEP_UID = Limits(drop_privileges=False)
@@ -346,7 +336,7 @@ def test_describe_says_plainly_what_is_off():
 
 def test_a_missing_boundary_layer_refuses_the_run_naming_the_flag():
     from eureka_lab.core.errors import SandboxError
-    from eureka_lab.isolation.limits import require_strong, weak_layers
+    from eureka_lab.isolation.probing import require_strong, weak_layers
 
     caps = dict.fromkeys(LAYERS, True)
     caps["privileges"] = "not running as root"  # an extra layer: not required

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from eureka_lab.core.files import data_dir
-from eureka_lab.executors import local as executor
+from eureka_lab.executors import child as executor
 from eureka_lab.executors.base import Job
 from eureka_lab.executors.job import JobSpec
 from eureka_lab.executors.local import LocalExecutor
@@ -37,7 +37,7 @@ def _bypass_python_layers(monkeypatch, markers: Path) -> None:
     markers.mkdir(exist_ok=True)
     monkeypatch.setattr(
         executor,
-        "_child_main",
+        "main",
         functools.partial(bypass.child_main, layers=("python",), marker_dir=str(markers)),
     )
 
@@ -213,14 +213,14 @@ ENV_CHILD = r"""
 import functools, json, sys
 sys.path.insert(0, "tests")
 from support import bypass
-from eureka_lab.executors import local as executor
+from eureka_lab.executors import child as executor
 from eureka_lab.executors.base import Job
 from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.task.load import task_from_dict
 from eureka_lab.executors.job import JobSpec
 from support.tasks import tiny_task_dict
 
-executor._child_main = functools.partial(bypass.child_main, layers=("python",))
+executor.main = functools.partial(bypass.child_main, layers=("python",))
 code = '''
 import json, os
 def compute_reward(obs, action, next_obs, info):

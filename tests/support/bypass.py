@@ -1,9 +1,9 @@
 """Test-only: run a job with sandbox layers switched OFF, to show the layers behind them hold.
 
-The hostile tests monkeypatch ``eureka_lab.executors.local._child_main`` in the test process with
+The hostile tests monkeypatch ``eureka_lab.executors.child.main`` in the test process with
 ``functools.partial(child_main, layers=...)``. The executor pickles that target by reference,
 so it runs in the forked job child only (never in the fork server, never in other tests'
-jobs), switches the named layers off there, and hands over to the real ``_child_main``:
+jobs), switches the named layers off there, and hands over to the real ``main``:
 
 ``policy``     the static AST policy (``check_code`` returns no violations)
 ``bytecode``   the sandbox's bytecode check (``_bytecode_violations`` returns none)
@@ -38,7 +38,7 @@ def child_main(
     layers: tuple[str, ...],
     marker_dir: str | None = None,
 ):
-    from eureka_lab.executors import local as executor
+    from eureka_lab.executors import child as executor
     from eureka_lab.reward import loader as sandbox
 
     if "python" in layers:
@@ -53,4 +53,4 @@ def child_main(
         if folder is not None:
             with open(os.path.join(folder, f"{MARKER}.{os.getpid()}"), "w") as f:
                 f.write(",".join(layers))
-    executor._child_main(spec, conn, scratch, limits, env, allow_weak, cpus, gpu)
+    executor.main(spec, conn, scratch, limits, env, allow_weak, cpus, gpu)
