@@ -19,9 +19,10 @@ from eureka_lab.core.errors import ConfigError
 from eureka_lab.prompt.conversation import Message, Usage
 from eureka_lab.report import plots
 from eureka_lab.runs.config import LoopConfig
+from eureka_lab.runs.formats import completion_from_dict, messages_from_dicts
 from eureka_lab.runs.records import Candidate as CandidateRecord
 from eureka_lab.runs.records import Checkpoint, Iteration, RunSummary, TrainingResult
-from eureka_lab.runs.store import RunStore, completion_from_dict, messages_from_dicts
+from eureka_lab.runs.store import RunStore
 from eureka_lab.task.model import Task
 
 

@@ -32,12 +32,10 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal, Required, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-from typing_extensions import TypedDict  # the one pydantic reads on Python 3.11
+from pydantic import BaseModel
 
 from eureka_lab.core.bounds import MAX_ARTEFACT
 from eureka_lab.core.errors import RunError, RunFolderWarning
@@ -46,15 +44,25 @@ from eureka_lab.core.files import (
     append_line,
     atomic_write,
     jsonable,
-    looks_like_mp4,
     open_inside,
     parse_json,
     read_bounded,
-    read_inside,
     read_json,
     write_json,
 )
-from eureka_lab.prompt.conversation import Completion, Message, Prompt, Usage
+from eureka_lab.prompt.conversation import Completion, Prompt, Usage
+from eureka_lab.runs.formats import (
+    CHECKPOINT_LIST,
+    REQUEST,
+    as_mp4,
+    as_rankings,
+    as_safetensors,
+    as_text,
+    completion_from_dict,
+    completion_to_dict,
+    parsed,
+    schema,
+)
 from eureka_lab.runs.records import (
     FORMAT_VERSION,
     Candidate,
@@ -172,7 +180,7 @@ class RunStore:
     @property
     def config(self) -> dict[str, Any]:
         """The run's settings: nothing of a run reads without them, so a bad file raises."""
-        config = _parsed(self.root, CONFIG, parse_json, MAX_RECORD)
+        config = parsed(self.root, CONFIG, parse_json, MAX_RECORD)
         if not isinstance(config, dict):
             raise RunError(f"{self.root / CONFIG} is missing or does not hold a run's settings.")
         return config
@@ -188,9 +196,9 @@ class RunStore:
     # ----------------------------------------------------------------- reading
     def _load(self, rel: str, parse: Callable[[bytes], T], limit: int = MAX_RECORD) -> T | None:
         """``parse`` of the run's file ``rel``, None where it is absent. Every read of the
-        run comes here: see :func:`_parsed` for what a good file is."""
+        run comes here: see :func:`parsed` for what a good file is."""
         try:
-            return _parsed(self.root, rel, parse, limit)
+            return parsed(self.root, rel, parse, limit)
         except RunError as e:
             if not self.lenient:
                 raise
@@ -198,13 +206,13 @@ class RunStore:
             return None
 
     def _read(self, rel: str, model: type[R]) -> R | None:
-        return self._load(rel, _valid(model.__name__, model.model_validate))
+        return self._load(rel, schema(model.__name__, model.model_validate))
 
     def _write(self, rel: str, record: BaseModel) -> None:
         write_json(self.root / rel, record.model_dump(mode="json"))
 
     def context(self) -> str | None:
-        return self._load(CONTEXT, _text)
+        return self._load(CONTEXT, as_text)
 
     def save_context(self, text: str) -> None:
         atomic_write(self.root / CONTEXT, text)
@@ -216,7 +224,7 @@ class RunStore:
                 raise ValueError(f"names candidate {cand.id!r}, not {cid!r}")
             return cand
 
-        return self._load(f"{cid}/{CANDIDATE}", _valid("Candidate", in_its_folder))
+        return self._load(f"{cid}/{CANDIDATE}", schema("Candidate", in_its_folder))
 
     def save_candidate(self, cand: Candidate) -> None:
         self._write(f"{cand.id}/{CANDIDATE}", cand)
@@ -232,20 +240,20 @@ class RunStore:
         return out
 
     def response(self, cid: str) -> str | None:
-        return self._load(f"{cid}/{RESPONSE}", _text)
+        return self._load(f"{cid}/{RESPONSE}", as_text)
 
     def save_response(self, cid: str, text: str) -> None:
         atomic_write(self.root / cid / RESPONSE, text)
 
     def reward_code(self, cid: str) -> str | None:
         """The reward code of a candidate or of a final-comparison training."""
-        return self._load(f"{cid}/{REWARD}", _text)
+        return self._load(f"{cid}/{REWARD}", as_text)
 
     def save_reward_code(self, cid: str, code: str) -> None:
         atomic_write(self.root / cid / REWARD, code)
 
     def checkpoints(self, cid: str) -> list[Checkpoint]:
-        return self._load(f"{cid}/{CHECKPOINTS}", _valid("Checkpoint", _CHECKPOINTS)) or []
+        return self._load(f"{cid}/{CHECKPOINTS}", schema("Checkpoint", CHECKPOINT_LIST)) or []
 
     def save_checkpoints(self, cid: str, checkpoints: list[Checkpoint]) -> None:
         write_json(self.root / cid / CHECKPOINTS, [c.model_dump(mode="json") for c in checkpoints])
@@ -278,7 +286,7 @@ class RunStore:
     def policy(self, cid: str, step: int | None = None) -> bytes | None:
         """A checkpoint's policy (safetensors bytes); the best one when ``step`` is None."""
         name = POLICY if step is None else f"{POLICIES}/step_{step:09d}.safetensors"
-        return self._load(f"{cid}/{name}", _safetensors, MAX_ARTEFACT)
+        return self._load(f"{cid}/{name}", as_safetensors, MAX_ARTEFACT)
 
     def policy_path(self, cid: str) -> Path | None:
         """Where the best policy of ``cid`` is, for users who load it: a safetensors file
@@ -293,7 +301,7 @@ class RunStore:
 
     def training_state(self, cid: str, step: int) -> bytes | None:
         """The state saved at ``step`` (None: none was)."""
-        return self._load(f"{cid}/{TRAINING_STATE.format(step=step)}", _safetensors, MAX_ARTEFACT)
+        return self._load(f"{cid}/{TRAINING_STATE.format(step=step)}", as_safetensors, MAX_ARTEFACT)
 
     def save_best_policy(self, cid: str, data: bytes) -> None:
         atomic_write(self.root / cid / POLICY, data)
@@ -305,7 +313,7 @@ class RunStore:
 
     def video(self, cid: str) -> bytes | None:
         """``cid``'s rollout video (mp4 bytes), if one was recorded."""
-        return self._load(f"{cid}/{VIDEO}", _mp4, MAX_ARTEFACT)
+        return self._load(f"{cid}/{VIDEO}", as_mp4, MAX_ARTEFACT)
 
     def video_path(self, cid: str) -> Path | None:
         """Where ``cid``'s rollout video is, if one was recorded: an mp4 checked as
@@ -337,7 +345,7 @@ class RunStore:
         fd = open_inside(self.root, RANKINGS, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released with the descriptor
-            recorded = _rankings(read_bounded(fd, MAX_LOG, self.root / RANKINGS))
+            recorded = as_rankings(read_bounded(fd, MAX_LOG, self.root / RANKINGS))
             earlier = next((r for r in recorded if r.query == ranking.query), None)
             if earlier is not None:
                 return earlier
@@ -348,7 +356,7 @@ class RunStore:
 
     def rankings(self) -> list[Ranking]:
         """Every preference query of the run, in order (a torn last line is skipped)."""
-        return self._load(RANKINGS, _rankings, MAX_LOG) or []
+        return self._load(RANKINGS, as_rankings, MAX_LOG) or []
 
     def summary(self) -> RunSummary | None:
         return self._read(SUMMARY, RunSummary)
@@ -423,7 +431,7 @@ class RunStore:
     def request(self, key: str) -> dict[str, Any] | None:
         """One recorded request: messages sent, completions received (see save_request),
         checked against its schema."""
-        record = self._load(self.llm_rel(key), _valid("request", _REQUEST))
+        record = self._load(self.llm_rel(key), schema("request", REQUEST))
         return None if record is None else dict(record)
 
     def requests(self, include_failed: bool = False) -> list[dict[str, Any]]:
@@ -433,7 +441,7 @@ class RunStore:
             return []
         names = sorted(p.name for p in folder.glob("*.json"))
         records = (
-            self._load(f"llm/{name}", _valid("request", _REQUEST))
+            self._load(f"llm/{name}", schema("request", REQUEST))
             for name in names
             if include_failed or ".failed-" not in name
         )
@@ -446,126 +454,3 @@ class RunStore:
             for c in record["completions"]:
                 total = total + Usage(**c.get("usage", {}))
         return total
-
-
-def _parsed(root: Path, rel: str, parse: Callable[[bytes], T], limit: int) -> T | None:
-    """``parse`` of the file ``rel`` beneath ``root``, None where it is absent. RunError
-    naming the file where it is not a regular file inside ``root`` reached through no link,
-    is over ``limit`` bytes, or is not what ``parse`` accepts (it raises ValueError)."""
-    data = read_inside(root, rel, limit)
-    if data is None:
-        return None
-    try:
-        return parse(data)
-    except ValueError as e:
-        raise RunError(f"{root / rel} {e}; delete it to redo that step.") from None
-
-
-def _valid(name: str, validate: Callable[[Any], T]) -> Callable[[bytes], T]:
-    """A parser of JSON into the record ``validate`` makes (ValueError saying why not)."""
-
-    def parse(data: bytes) -> T:
-        try:
-            return validate(parse_json(data))
-        except ValidationError as e:
-            raise ValueError(
-                f"does not hold a valid {name} record ({e.error_count()} problems, first: "
-                f"{e.errors()[0]['msg']})"
-            ) from None
-
-    return parse
-
-
-_CHECKPOINTS = TypeAdapter(list[Checkpoint]).validate_python
-
-
-class _UsageRecord(TypedDict, total=False):
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-
-
-class _CompletionRecord(TypedDict, total=False):
-    text: str | None
-    error: str | None
-    model: str
-    usage: _UsageRecord
-    meta: dict[str, Any]
-
-
-class _MessageRecord(TypedDict):
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class _RequestRecord(TypedDict, total=False):
-    """What :meth:`RunStore.save_request` writes, as its readers use it."""
-
-    key: str
-    purpose: str
-    iteration: int
-    n: int
-    backend: str
-    messages: Required[list[_MessageRecord]]
-    completions: Required[list[_CompletionRecord]]
-
-
-_REQUEST = TypeAdapter(_RequestRecord).validate_python
-
-
-def _text(data: bytes) -> str:
-    try:
-        return data.decode()
-    except UnicodeDecodeError as e:
-        raise ValueError(f"is not UTF-8 text ({e.reason} at byte {e.start})") from None
-
-
-def _rankings(data: bytes) -> list[Ranking]:
-    """Rankings, one a line; a torn line (a writer killed mid-append) is skipped."""
-    out = []
-    for line in data.splitlines():
-        try:
-            out.append(Ranking.model_validate_json(line))
-        except ValidationError:
-            continue
-    return out
-
-
-def _mp4(data: bytes) -> bytes:
-    if not looks_like_mp4(data):
-        raise ValueError("is not an mp4 video (no 'ftyp' box at its start)")
-    return data
-
-
-def _safetensors(data: bytes) -> bytes:
-    from safetensors.numpy import load
-
-    try:
-        load(data)
-    except Exception as e:  # whatever the parser raises, the file does not parse
-        raise ValueError(f"is not a safetensors file ({type(e).__name__}: {e})") from None
-    return data
-
-
-def completion_to_dict(c: Completion) -> dict[str, Any]:
-    return {
-        "text": c.text,
-        "error": c.error,
-        "model": c.model,
-        "usage": asdict(c.usage),
-        "meta": c.meta,
-    }
-
-
-def completion_from_dict(d: dict[str, Any]) -> Completion:
-    return Completion(
-        text=d.get("text"),
-        error=d.get("error"),
-        model=d.get("model", ""),
-        usage=Usage(**d.get("usage", {})),
-        meta=d.get("meta", {}),
-    )
-
-
-def messages_from_dicts(items: list[dict[str, str]]) -> tuple[Message, ...]:
-    return tuple(Message(m["role"], m["content"]) for m in items)  # type: ignore[arg-type]  # roles as stored, shown unchecked
