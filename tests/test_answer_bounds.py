@@ -18,14 +18,9 @@ import pytest
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.errors import RunError
 from eureka_lab.loop.loop import Loop
+from eureka_lab.reward.answer import cut_answer
 from eureka_lab.reward.check import check_code
-from eureka_lab.reward.parsing import (
-    MAX_ANSWER_CHARS,
-    ParseResult,
-    code_digest,
-    cut_answer,
-    parse_response,
-)
+from eureka_lab.reward.parsing import MAX_ANSWER_CHARS, ParseResult, code_digest, parse_response
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from eureka_lab.core.errors import ContractError
-from eureka_lab.reward.check import NUMPY_ALLOWED, check_code
+from eureka_lab.reward.allowed import NUMPY_ALLOWED
+from eureka_lab.reward.check import check_code
 from eureka_lab.reward.loader import _MODULES, _exec_reward, call_reward, load_reward
 
 GOOD_REWARD = '''

@@ -74,7 +74,7 @@ def make_numpy(device: Any) -> dict[str, Any]:
     import torch
     from array_api_compat.torch import linalg as xt_linalg
 
-    from eureka_lab.reward.check import LINALG_ALLOWED, NUMPY_ALLOWED
+    from eureka_lab.reward.allowed import LINALG_ALLOWED, NUMPY_ALLOWED
 
     dev = torch.device(device)
 
