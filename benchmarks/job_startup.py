@@ -18,8 +18,9 @@ import time
 from dataclasses import asdict
 
 from eureka_lab.executors.base import Job
+from eureka_lab.executors.child import fork_context
 from eureka_lab.executors.job import JobSpec
-from eureka_lab.executors.local import LocalExecutor, fork_context
+from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.task.load import task_from_dict
 
 FRESH = """

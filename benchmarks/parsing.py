@@ -3,7 +3,7 @@ one run on this machine.
 
     python benchmarks/parsing.py [--sizes 10000,100000,1000000,4000000] [--shapes NAME ...]
 
-For each shape of tests/hostile/answers.py (repeated ``<think>``, runs of backticks, many
+For each shape of tests/support/hostile_answers.py (repeated ``<think>``, runs of backticks, many
 ``def compute_reward(`` lines, a long program, ...) and each size, prints the CPU seconds of
 what the loop does with an answer: ``parse_response``, then the de-duplication digest and
 the policy check of the code it found. The answer limit (MAX_ANSWER_CHARS) is lifted here so
@@ -24,7 +24,7 @@ from eureka_lab.reward.check import check_code
 from eureka_lab.reward.parsing import MAX_ANSWER_CHARS, code_digest, parse_response
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from hostile.answers import SHAPES  # noqa: E402  (the tests' corpus of hostile answers)
+from support.hostile_answers import SHAPES  # noqa: E402  (the tests' corpus of hostile answers)
 
 
 def cost(text: str, limit: int) -> float:

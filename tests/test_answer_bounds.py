@@ -14,21 +14,17 @@ import json
 import time
 
 import pytest
-from hostile.answers import SHAPES
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.errors import RunError
 from eureka_lab.loop.loop import Loop
+from eureka_lab.reward.answer import cut_answer
 from eureka_lab.reward.check import check_code
-from eureka_lab.reward.parsing import (
-    MAX_ANSWER_CHARS,
-    ParseResult,
-    code_digest,
-    cut_answer,
-    parse_response,
-)
+from eureka_lab.reward.parsing import MAX_ANSWER_CHARS, ParseResult, code_digest, parse_response
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
+
+from support.hostile_answers import SHAPES
 
 SECONDS_TO_READ = 2.0
 """CPU seconds an answer at the limit may cost when it holds no program; the slowest shape

@@ -1,77 +1,253 @@
-"""The batched MuJoCo tasks equal Gymnasium's envs step by step on the same actions."""
+"""The batched MuJoCo envs, stepped in C, equal Gymnasium's envs step by step on the same
+actions: observations (the reset ones too), rewards, ends and every ``info`` key, to 1e-9."""
 
 from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from eureka_lab.batched import GymBatch, make_batched
+from eureka_lab.batched import BATCHED, GymBatch, make_batched
+from eureka_lab.batched.make import _fallback_notice
 from eureka_lab.batched.mujoco import MujocoBatch
+from eureka_lab.batched.mujoco_envs import DEFINITIONS
+from eureka_lab.reward.contract import batch_info
 from eureka_lab.task.load import load_task
+from eureka_lab.task.model import Task
+
+ELEVEN = [
+    "Ant-v5",
+    "HalfCheetah-v5",
+    "Hopper-v5",
+    "Humanoid-v5",
+    "HumanoidStandup-v5",
+    "InvertedDoublePendulum-v5",
+    "InvertedPendulum-v5",
+    "Pusher-v5",
+    "Reacher-v5",
+    "Swimmer-v5",
+    "Walker2d-v5",
+]
+
+UNHEALTHY_ENDS = {"Ant-v5", "Hopper-v5", "Humanoid-v5", "Walker2d-v5"}
+"""The envs with ``terminate_when_unhealthy``."""
+FALLING = UNHEALTHY_ENDS - {"Ant-v5"} | {"InvertedDoublePendulum-v5", "InvertedPendulum-v5"}
+"""The envs random torques topple within a few dozen steps (the Ant stands on)."""
+
+CONTACT_FORCES = {"Ant-v5": 78, "Humanoid-v5": 78, "HumanoidStandup-v5": 78}
+"""Envs whose observation ends with the bodies' contact forces (cfrc_ext), and how many."""
+
+KWARGS = {
+    "Ant-v5": {
+        "include_cfrc_ext_in_observation": False,
+        "exclude_current_positions_from_observation": False,
+        "main_body": "aux_1",
+        "healthy_z_range": (0.3, 0.9),
+    },
+    "HalfCheetah-v5": {"ctrl_cost_weight": 0.5, "reset_noise_scale": 0.3, "frame_skip": 3},
+    "Hopper-v5": {"healthy_angle_range": (-0.1, 0.1), "healthy_state_range": (-5, 5)},
+    "Humanoid-v5": {
+        "include_cinert_in_observation": False,
+        "include_qfrc_actuator_in_observation": False,
+        "contact_cost_weight": 1e-3,
+        "contact_cost_range": (-1, 0.5),
+    },
+    "HumanoidStandup-v5": {
+        "include_cvel_in_observation": False,
+        "impact_cost_weight": 1e-4,
+        "impact_cost_range": (-1.0, 0.1),
+    },
+    "InvertedDoublePendulum-v5": {"healthy_reward": 5, "reset_noise_scale": 0.3},
+    "InvertedPendulum-v5": {"reset_noise_scale": 0.1, "frame_skip": 4},
+    "Pusher-v5": {"reward_near_weight": 1.0, "reward_dist_weight": 2.0},
+    "Reacher-v5": {"reward_dist_weight": 2.0, "reward_control_weight": 0.5},
+    "Swimmer-v5": {"exclude_current_positions_from_observation": False, "forward_reward_weight": 2},
+    "Walker2d-v5": {"healthy_z_range": (0.9, 2.0), "exclude_current_positions_from_observation": 0},
+}
+"""A change per env of what it observes, rewards or ends on."""
+
+MORE_KWARGS = {
+    "Ant-v5": {"contact_force_range": (-0.5, 0.5), "contact_cost_weight": 0.01},
+    "HalfCheetah-v5": {"exclude_current_positions_from_observation": False},
+    "Hopper-v5": {"exclude_current_positions_from_observation": False, "frame_skip": 2},
+    "Humanoid-v5": {
+        "include_cvel_in_observation": False,
+        "include_cfrc_ext_in_observation": False,
+        "exclude_current_positions_from_observation": False,
+        "healthy_z_range": (1.1, 1.9),
+        "forward_reward_weight": 3.0,
+    },
+    "HumanoidStandup-v5": {
+        "include_cinert_in_observation": False,
+        "include_qfrc_actuator_in_observation": False,
+        "include_cfrc_ext_in_observation": False,
+        "exclude_current_positions_from_observation": False,
+        "reset_noise_scale": 0.1,
+        "ctrl_cost_weight": 0.3,
+    },
+    "InvertedDoublePendulum-v5": {"frame_skip": 2},
+    "InvertedPendulum-v5": {"reset_noise_scale": 0.001},
+    "Pusher-v5": {"reward_control_weight": 0.3, "frame_skip": 2},
+    "Reacher-v5": {"frame_skip": 5},
+    "Swimmer-v5": {"ctrl_cost_weight": 0.1, "reset_noise_scale": 0.5},
+    "Walker2d-v5": {"healthy_angle_range": (-0.5, 0.5), "terminate_when_unhealthy": False},
+}
+"""Every other keyword argument that changes a result, for the slow run."""
 
 
-def _compare(task, n: int, steps: int, seed: int = 3) -> int:
-    """Step both forms with the same random actions; return how many episodes ended."""
-    fast, slow = make_batched(task, n), GymBatch(task.make_env, n)
+def env_task(env_id: str, kwargs: dict | None = None, max_steps: int | None = None) -> Task:
+    return Task(
+        name="t",
+        env_id=env_id,
+        env_kwargs=kwargs or {},
+        max_episode_steps=max_steps,
+        description="-",
+        timesteps=1,
+    )
+
+
+@dataclass
+class Ends:
+    terminated: int
+    truncated: int
+    reached: np.ndarray
+    """(steps, n, *obs_shape)."""
+
+
+def compare(task: Task, n: int, steps: int, seed: int = 3) -> Ends:
+    """Step the C batch and ``n`` Gymnasium envs (env i seeded ``seed + i``, restarted when
+    done, as :class:`GymBatch` does) with the same random actions, some beyond the bounds;
+    everything equal to 1e-9."""
+    fast = make_batched(task, n)
     assert isinstance(fast, MujocoBatch)
-    assert fast.observation_space == slow.observation_space
-    assert fast.action_space == slow.action_space
-    np.testing.assert_array_equal(fast.reset(seed), slow.reset(seed))
+    envs = [task.make_env() for _ in range(n)]
+    assert fast.observation_space == envs[0].observation_space
+    assert fast.action_space == envs[0].action_space
+    expected = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(envs)])
+    np.testing.assert_allclose(fast.reset(seed), expected, rtol=0, atol=1e-9, err_msg="reset")
     rng = np.random.default_rng(seed)
-    ended = 0
     low, high = fast.action_space.low, fast.action_space.high
+    terminated = truncated = 0
+    seen = []
     for k in range(steps):
-        # Beyond the bounds now and then, so control clamping is compared too.
-        actions = rng.uniform(1.2 * low, 1.2 * high, (n, *fast.action_space.shape))
-        a, b = fast.step(actions.astype(np.float32)), slow.step(actions.astype(np.float32))
-        for field in ("obs", "reached", "reward", "terminated", "truncated"):
-            np.testing.assert_allclose(
-                getattr(a, field), getattr(b, field), rtol=0, atol=1e-9, err_msg=f"{field}@{k}"
-            )
-        assert a.info.keys() == b.info.keys()
-        for key in a.info:
-            np.testing.assert_allclose(a.info[key], b.info[key], rtol=0, atol=1e-9, err_msg=key)
-        ended += int(np.sum(a.terminated | a.truncated))
+        actions = rng.uniform(1.2 * low, 1.2 * high, (n, *low.shape)).astype(np.float32)
+        step = fast.step(actions)
+        outs = [env.step(a) for env, a in zip(envs, actions, strict=True)]
+        next_obs = [
+            env.reset()[0] if o[2] or o[3] else o[0] for env, o in zip(envs, outs, strict=True)
+        ]
+        infos = [o[4] for o in outs]
+        for name, got, want in [
+            ("reached", step.reached, [o[0] for o in outs]),
+            ("obs", step.obs, next_obs),
+            ("reward", step.reward, [o[1] for o in outs]),
+            ("terminated", step.terminated, [o[2] for o in outs]),
+            ("truncated", step.truncated, [o[3] for o in outs]),
+            *((f"info {key!r}", fast.info[key], [i[key] for i in infos]) for key in infos[0]),
+        ]:
+            np.testing.assert_allclose(got, np.asarray(want, float), 0, 1e-9, err_msg=f"{name}@{k}")
+        assert set(fast.info) == set(infos[0])
+        assert step.info.keys() == batch_info(infos).keys()  # what GymBatch passes on
+        terminated += int(step.terminated.sum())
+        truncated += int(step.truncated.sum())
+        seen.append(step.reached)
     fast.close()
-    slow.close()
-    return ended
+    return Ends(terminated, truncated, np.stack(seen))
 
 
-def test_half_cheetah_equals_gymnasium_across_the_time_limit() -> None:
-    task = load_task("half_cheetah").model_copy(update={"max_episode_steps": 60})
-    assert _compare(task, n=3, steps=130) == 6  # two time limits each, resets compared
+def test_the_registry_is_built_from_the_list_of_definitions() -> None:
+    assert [d.env_id for d in DEFINITIONS] == ELEVEN
+    assert all(BATCHED.get(d.env_id) is d for d in DEFINITIONS)
 
 
-def test_hopper_equals_gymnasium_with_falls_and_resets() -> None:
-    ended = _compare(load_task("hopper"), n=4, steps=200)
-    assert ended >= 8  # random torques topple it: terminations and noisy resets compared
+@pytest.mark.parametrize("env_id", ELEVEN)
+def test_every_env_equals_gymnasium_through_time_limits_and_falls(env_id: str) -> None:
+    ends = compare(env_task(env_id, max_steps=40), n=3, steps=90)
+    assert ends.terminated + ends.truncated >= 6  # restarts compared too
+    assert ends.terminated >= (3 if env_id in FALLING else 0)
+    if env_id in CONTACT_FORCES:  # the contact forces compared are not all zero
+        assert np.abs(ends.reached[..., -CONTACT_FORCES[env_id] :]).max() > 0.1
 
 
-def test_hopper_without_termination_follows_the_task_kwargs() -> None:
+@pytest.mark.parametrize("env_id", ELEVEN)
+def test_keyword_arguments_change_observations_rewards_and_ends(env_id: str) -> None:
+    ends = compare(env_task(env_id, KWARGS[env_id], max_steps=30), n=2, steps=70)
+    assert ends.terminated >= (1 if env_id in FALLING | UNHEALTHY_ENDS else 0)
+
+
+def test_a_task_without_termination_follows_its_kwargs() -> None:
     task = load_task("hopper_backflip").model_copy(update={"max_episode_steps": 80})
     assert task.env_kwargs == {"terminate_when_unhealthy": False}
-    assert _compare(task, n=2, steps=170) == 4  # only the time limit ends episodes
+    ends = compare(task, n=2, steps=170)
+    assert (ends.terminated, ends.truncated) == (0, 4)  # only the time limit ends episodes
 
 
-def test_changed_weights_are_applied() -> None:
-    task = load_task("half_cheetah").model_copy(
-        update={"env_kwargs": {"ctrl_cost_weight": 0.5, "reset_noise_scale": 0.3}}
-    )
-    _compare(task, n=2, steps=20)
+def test_a_tasks_own_env_with_its_own_definition() -> None:
+    """A definition for an env beside a task file, registered as a task author would."""
+    from tall_hopper import TallHopper
+
+    BATCHED.register(TallHopper.env_id, TallHopper)
+    ends = compare(env_task(TallHopper.env_id, {"reset_noise_scale": 0.05}), n=2, steps=120)
+    assert ends.terminated >= 2
 
 
-def test_unknown_kwargs_fall_back_to_gymnasium() -> None:
-    task = load_task("half_cheetah").model_copy(update={"env_kwargs": {"xml_file": "x.xml"}})
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", sorted(set(ELEVEN) - FALLING | UNHEALTHY_ENDS))
+def test_every_env_through_its_own_time_limit(env_id: str) -> None:
+    """Whole episodes, to the env's own time limit (the robots that fall told not to end:
+    the pendulums, which always end when they fall, never get there)."""
+    kwargs = {"terminate_when_unhealthy": False} if env_id in UNHEALTHY_ENDS else {}
+    limit = int(env_task(env_id).make_env().spec.max_episode_steps)
+    ends = compare(env_task(env_id, kwargs), n=2, steps=limit + 20)
+    assert ends.truncated == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ELEVEN)
+def test_every_keyword_argument_that_changes_a_result(env_id: str) -> None:
+    compare(env_task(env_id, MORE_KWARGS[env_id], max_steps=100), n=2, steps=250)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"xml_file": "hopper.xml"}, "xml_file"),
+        ({"render_mode": "rgb_array"}, "render_mode"),
+        ({"width": 64, "frame_skip": 2}, "width"),
+    ],
+)
+def test_what_a_definition_does_not_implement_falls_back_to_gymnasium_once(kwargs, named):
+    _fallback_notice.cache_clear()
+    task = env_task("Hopper-v5", kwargs)
     assert not MujocoBatch.supports(task)
-    other = load_task("pendulum")
-    assert isinstance(make_batched(other, 2), GymBatch)
+    with pytest.warns(UserWarning, match=f"Hopper-v5: .*{named}.*GymBatch"):
+        assert isinstance(make_batched(task, 2), GymBatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isinstance(make_batched(task, 2), GymBatch)  # said once per process
+
+
+def test_an_env_without_a_definition_is_stepped_by_gymnasium_as_the_log_says(caplog) -> None:
+    _fallback_notice.cache_clear()
+    caplog.set_level(logging.INFO, logger="eureka_lab.batched.make")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the normal path for every env but MuJoCo's: no warning
+        assert isinstance(make_batched(load_task("pendulum"), 2), GymBatch)
+        assert isinstance(make_batched(load_task("pendulum"), 2), GymBatch)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Pendulum-v1 has no batched definition; it runs on Gymnasium, one env after another "
+        "(GymBatch)"
+    ]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_threads_do_not_change_results(threads: int) -> None:
-    task = load_task("hopper")
+    task = env_task("Ant-v5")  # contact forces read from each simulation's own data
     one, many = make_batched(task, 8, 1), make_batched(task, 8, threads)
     one.reset(0), many.reset(0)
-    actions = np.random.default_rng(0).uniform(-1, 1, (50, 8, 3))
+    actions = np.random.default_rng(0).uniform(-1, 1, (50, 8, 8))
     for a in actions:
         np.testing.assert_array_equal(one.step(a).obs, many.step(a).obs)

@@ -2,8 +2,8 @@
 NaN, raises or hangs are recorded as failed with a reason naming the cause, the executor
 goes on with the next job, and the orchestrator (this test process) survives.
 
-Faults come from ``faulty_envs.FaultyEnv`` (beside this file), a tiny env that injects one
-fault at a chosen step; the child imports it through PYTHONPATH. Hang and memory faults
+Faults come from ``support.faulty_envs.FaultyEnv``, a tiny env that injects one fault at a
+chosen step; the child imports it through PYTHONPATH. Hang and memory faults
 only ever run in a sandboxed child.
 """
 
@@ -21,7 +21,7 @@ from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.task.load import task_from_dict
 from eureka_lab.task.model import Task
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -53,7 +53,7 @@ def faulty_task(fault: str = "none", at_step: int = 10) -> Task:
     return task_from_dict(
         tiny_task_dict(
             name=f"faulty_{fault}",
-            env_id="faulty_envs:FaultyEnv",
+            env_id="support.faulty_envs:FaultyEnv",
             env_kwargs={"fault": fault, "at_step": at_step},
             description="Press the second button.",
             eval_episodes=1,
@@ -67,7 +67,7 @@ def job(key: str, task: Task, kind: str, code: str = REWARD, timeout=120.0) -> J
 
 
 def _importable(monkeypatch) -> None:
-    """Put this folder on the children's PYTHONPATH, so they can import faulty_envs (a
+    """Put this folder on the children's PYTHONPATH, so they can import support.faulty_envs (a
     child forked from the executor's server also inherits this process's sys.path)."""
     path = os.pathsep.join(filter(None, [str(TESTS_DIR), os.environ.get("PYTHONPATH")]))
     monkeypatch.setenv("PYTHONPATH", path)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from test_kill_resume import REAL, TESTS, check_whole, records, uninterrupted, write_task
+from support.runs import KILLPOINTS, REAL, check_whole, records, uninterrupted
+from support.tasks import write_task
 
 ARGS = ["--llm", "offline", "--iterations", "2", "--samples", "3", "--final-seeds", "1"]
 ARGS += ["--executor", "inline"]
@@ -41,9 +42,9 @@ def resize(disk: Path, kib: int) -> None:
 
 
 def cli(folder: Path, *argv: str) -> subprocess.CompletedProcess:
-    """The CLI with the test doubles registered (``killpoints.py`` with no moment)."""
+    """The CLI with the test doubles registered (``support/killpoints.py`` with no moment)."""
     return subprocess.run(
-        [sys.executable, str(TESTS / "killpoints.py"), "{}", *argv],
+        [sys.executable, str(KILLPOINTS), "{}", *argv],
         capture_output=True,
         text=True,
         cwd=folder,

@@ -5,13 +5,15 @@ and the OS layers stop its harm with every Python check switched off."""
 from __future__ import annotations
 
 import functools
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import eureka_lab as el
 from eureka_lab.core.errors import ContractError
-from eureka_lab.executors import local as executor
+from eureka_lab.executors import child as executor
 from eureka_lab.executors.base import Job
 from eureka_lab.executors.job import JobSpec
 from eureka_lab.executors.local import LocalExecutor
@@ -19,9 +21,10 @@ from eureka_lab.reward import loader as sandbox
 from eureka_lab.reward.check import check_code
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
+from support.runs import written_run
+from support.tasks import tiny_task_dict
 
-CHAIN = (Path(__file__).parent / "hostile" / "match_chain.py").read_text()
+CHAIN = (Path(__file__).parent / "support" / "match_chain.py").read_text()
 
 
 def chain(folder: Path) -> str:
@@ -94,10 +97,10 @@ def test_keyword_arguments_and_globals_are_covered_by_the_same_rule():
 def test_with_every_python_check_off_the_os_stops_the_harm(tmp_path, monkeypatch):
     """The static policy and the bytecode check switched off in the job: the chain escapes
     the restricted namespace, reaches the real `open`, and the OS refuses the write."""
-    from hostile import bypass
+    from support import bypass
 
     monkeypatch.setattr(
-        executor, "_child_main", functools.partial(bypass.child_main, layers=("policy", "bytecode"))
+        executor, "main", functools.partial(bypass.child_main, layers=("policy", "bytecode"))
     )
     watch = tmp_path / "watched"
     watch.mkdir()
@@ -107,3 +110,64 @@ def test_with_every_python_check_off_the_os_stops_the_harm(tmp_path, monkeypatch
     assert out.result is not None and out.result["ok"] is False, out
     assert "PermissionError" in out.result["reason"], out.result["reason"]
     assert not (watch / "pwned_chain.txt").exists()
+
+
+# --------------------------------------------------------------------------- plots and views
+# Names a candidate (component names) or a shared run folder (the task's name) controls are
+# drawn and shown as literal text: matplotlib's mathtext and LaTeX, and the notebook's
+# MathJax, never see them as markup.
+MARKUP = [r"$\sqrt{$", "$x^{$", "$$", "a$}$b", r"\$$\undefined$"]
+
+
+def _texts(fig) -> list[str]:
+    from matplotlib.text import Text
+
+    return [t.get_text() for t in fig.findobj(Text)]
+
+
+@pytest.mark.parametrize("name", MARKUP)
+def test_component_names_are_literal_text_in_every_plot(tmp_path, name):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    run = el.load_run(written_run(tmp_path, component=name).root)
+    for fig in (run.plot_fitness(), run.best.plot_components(), run.plot_final()):
+        fig.savefig(io.BytesIO(), format="png")  # the layout and the drawing parse text
+        plt.close(fig)
+    assert name in _texts(run.best.plot_components())  # the legend shows it as it is
+    plt.close("all")
+
+
+def test_the_task_name_is_literal_text_and_the_report_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    from eureka_lab.report.html import write_report
+
+    store = written_run(tmp_path, task_name="x$^{$", component=r"$\sqrt{$")
+    page = write_report(store.root, tmp_path / "report.html").read_text()
+    assert "<h1>x$^{$: " in page and r"$\sqrt{$" in page
+    assert page.count("data:image/png;base64,") == 4  # fitness, two components, final
+
+
+def test_an_axis_made_with_usetex_gets_no_latex(tmp_path):
+    """A person's own axis, made where `text.usetex` is set: the names still do not go to
+    LaTeX (`\\input` reads a file into the picture; here no LaTeX is even installed)."""
+    plt = pytest.importorskip("matplotlib.pyplot")
+    run = el.load_run(written_run(tmp_path, component=r"\input{/etc/passwd}").root)
+    with plt.rc_context({"text.usetex": True}):
+        fig, ax = plt.subplots()
+        assert run.best.plot_components(ax=ax) is fig
+        fig.savefig(io.BytesIO(), format="png")
+    assert r"\input{/etc/passwd}" in _texts(fig)
+    fig, (ax, theirs) = plt.subplots(1, 2)
+    theirs.set_title("$x^2$")
+    run.best.plot_components(ax=ax)
+    assert theirs.title.get_parse_math()  # the person's other axis keeps their mathtext
+    plt.close("all")
+
+
+def test_notebook_views_are_not_typeset_as_math(tmp_path):
+    """Jupyter runs MathJax over HTML output: every view opts out (`tex2jax_ignore`)."""
+    pytest.importorskip("pygments")
+    run = el.load_run(written_run(tmp_path, component=r"$\sqrt{$").root)
+    a, b = run.candidates
+    for view in (run, a, el.diff(a, b)):
+        assert view._repr_html_().startswith('<div class="tex2jax_ignore">'), view
+    assert r"$\sqrt{$" in run._repr_html_() and r"$\sqrt{$" in a._repr_html_()

@@ -3,7 +3,7 @@ own score, and the recorded fitness stays the honest one.
 
 Two candidates of one iteration return the same reward values, so with the same seed they
 train to the same policy and must score the same. The second one also attacks, once every
-Python layer is bypassed in its job (tests/hostile/bypass.py): it overwrites result,
+Python layer is bypassed in its job (tests/support/bypass.py): it overwrites result,
 checkpoint and policy files (its own and its twin's), writes a pickle as the policy, leaves a
 process behind to overwrite them after the job, patches the fitness function in its own
 process, and sends forged frames on its pipe. Fitness is measured by an evaluation process
@@ -21,13 +21,13 @@ import pytest
 from safetensors.numpy import load
 
 from eureka_lab.backends.scripted import ScriptedBackend
-from eureka_lab.executors import local as executor
+from eureka_lab.executors import child as executor
 from eureka_lab.loop.loop import Loop
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 HONEST = """
 import numpy as np
@@ -109,9 +109,9 @@ def _answer(code: str) -> str:
 def bypassed(monkeypatch, tmp_path):
     """Every Python layer off: the orchestrator's static check, and in the job children this
     test starts the sandbox's checks and restricted namespace; markers counted."""
-    from hostile import bypass
-
     from eureka_lab.loop import candidates
+
+    from support import bypass
 
     monkeypatch.setattr(candidates, "check_code", lambda code: [])
 
@@ -119,7 +119,7 @@ def bypassed(monkeypatch, tmp_path):
     markers.mkdir()
     monkeypatch.setattr(
         executor,
-        "_child_main",
+        "main",
         functools.partial(bypass.child_main, layers=("python",), marker_dir=str(markers)),
     )
     return markers

@@ -4,8 +4,8 @@ process can send frames in a sibling's name. What it cannot do, whatever it send
 its own recorded score, reach another group, send a score, a video, a policy that is not
 plain finite floats, or a frame for a member its group does not have.
 
-The hostile member is played by the ``group`` test double (``doubles.GroupTrainer``): a
-member whose reward has a ``forge`` component sends ``doubles.forgeries`` through the
+The hostile member is played by the ``group`` test double (``support.doubles.GroupTrainer``):
+a member whose reward has a ``forge`` component sends ``support.doubles.forgeries`` through the
 channel it shares with its sibling. The same run with that member honest (the same reward
 values) is the reference.
 """
@@ -22,8 +22,8 @@ from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
-from doubles import forgeries, register
+from support.doubles import forgeries, register
+from support.tasks import tiny_task_dict
 
 register()
 
@@ -54,7 +54,7 @@ def run(tmp_path, hostile: bool) -> tuple[RunStore, list[dict[str, Any]]]:
             timesteps=1024,
             checkpoints=4,
             eval_episodes=1,
-            fitness="doubles:mean_action",
+            fitness="support.doubles:mean_action",
             trainer={"name": "group"},
         )
     )
@@ -187,19 +187,19 @@ def real_run(folder, hostile: bool) -> tuple[RunStore, list[dict[str, Any]]]:
 @pytest.mark.oslayers
 def test_a_hostile_member_in_a_real_group_job(tmp_path, monkeypatch):
     """The ppo trainer's groups in sandboxed jobs, every Python layer off in them
-    (tests/hostile/bypass.py): the frames a hostile reward sends on its job's pipe."""
+    (tests/support/bypass.py): the frames a hostile reward sends on its job's pipe."""
     import functools
 
-    from hostile import bypass
-
-    from eureka_lab.executors import local as executor
+    from eureka_lab.executors import child as executor
     from eureka_lab.loop import candidates
+
+    from support import bypass
 
     monkeypatch.setattr(candidates, "check_code", lambda code: [])
     markers = tmp_path / "markers"
     markers.mkdir()
     child = functools.partial(bypass.child_main, layers=("python",), marker_dir=str(markers))
-    monkeypatch.setattr(executor, "_child_main", child)
+    monkeypatch.setattr(executor, "main", child)
     attacked, events = real_run(tmp_path / "attacked", hostile=True)
     assert len(list(markers.iterdir())) >= 6  # 4 validations and 2 group trainings at least
     honest, _ = real_run(tmp_path / "honest", hostile=False)

@@ -35,12 +35,12 @@ import pytest
 from eureka_lab.executors.base import Job, JobOutput
 from eureka_lab.executors.job import JobSpec
 from eureka_lab.executors.local import LocalExecutor
-from eureka_lab.isolation.limits import capabilities, describe
+from eureka_lab.isolation.probing import capabilities, describe
 from eureka_lab.reward.loader import call_reward, load_reward
 from eureka_lab.task.load import task_from_dict
 from eureka_lab.task.model import Task
 
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
 POLICY = "breaks the policy"  # how the worker words a static-policy rejection
 
@@ -435,16 +435,16 @@ def test_corpus_is_contained_in_the_child_and_the_run_goes_on(task, tmp_path, li
 
 
 def _bypass(monkeypatch, markers: Path, *layers: str) -> None:
-    """Switch sandbox layers off in the job children this test starts (see hostile/bypass);
+    """Switch sandbox layers off in the job children this test starts (see support/bypass.py);
     each child leaves a marker file in ``markers``."""
-    from hostile import bypass
+    from eureka_lab.executors import child as executor
 
-    from eureka_lab.executors import local as executor
+    from support import bypass
 
     markers.mkdir(exist_ok=True)
     monkeypatch.setattr(
         executor,
-        "_child_main",
+        "main",
         functools.partial(bypass.child_main, layers=layers, marker_dir=str(markers)),
     )
 

@@ -1,5 +1,5 @@
 """What a real job can reach once confined, with every Python layer switched off in the child
-(``hostile/bypass.py``: real builtins, real import), so that only the OS layers stand: the
+(``support/bypass.py``: real builtins, real import), so that only the OS layers stand: the
 red team's attacks on descriptors, the task's private files and the environment, run
 through the real executor.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from eureka_lab.core.files import data_dir
-from eureka_lab.executors import local as executor
+from eureka_lab.executors import child as executor
 from eureka_lab.executors.base import Job
 from eureka_lab.executors.job import JobSpec
 from eureka_lab.executors.local import LocalExecutor
@@ -32,12 +32,12 @@ SECRET = "FITNESS-SECRET-5d1e"
 
 
 def _bypass_python_layers(monkeypatch, markers: Path) -> None:
-    from hostile import bypass
+    from support import bypass
 
     markers.mkdir(exist_ok=True)
     monkeypatch.setattr(
         executor,
-        "_child_main",
+        "main",
         functools.partial(bypass.child_main, layers=("python",), marker_dir=str(markers)),
     )
 
@@ -212,15 +212,15 @@ def test_the_tasks_own_env_module_beside_it_builds_the_env(private_task):
 ENV_CHILD = r"""
 import functools, json, sys
 sys.path.insert(0, "tests")
-from hostile import bypass
-from eureka_lab.executors import local as executor
+from support import bypass
+from eureka_lab.executors import child as executor
 from eureka_lab.executors.base import Job
 from eureka_lab.executors.local import LocalExecutor
 from eureka_lab.task.load import task_from_dict
 from eureka_lab.executors.job import JobSpec
-from conftest import tiny_task_dict
+from support.tasks import tiny_task_dict
 
-executor._child_main = functools.partial(bypass.child_main, layers=("python",))
+executor.main = functools.partial(bypass.child_main, layers=("python",))
 code = '''
 import json, os
 def compute_reward(obs, action, next_obs, info):

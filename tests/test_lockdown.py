@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from eureka_lab.isolation import limits, lockdown
+from eureka_lab.isolation import limits, lockdown, probing
+from eureka_lab.isolation.landlock import landlock_abi
 
 pytestmark = [pytest.mark.oslayers, pytest.mark.slow]
 
@@ -30,29 +31,29 @@ ONE_THREAD = {v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_N
 # Each escape prints "harm" when it worked, or the name of the error that stopped it.
 CHILD = r"""
 import ctypes, errno, json, os, socket, sys, time
-from eureka_lab.isolation import limits, lockdown
+from eureka_lab.isolation import capabilities, landlock, limits, lockdown, seccomp
 
 mode, watch, scratch, port, marker, inherited, pkg = sys.argv[1:8]
 port, inherited = int(port), int(inherited)
 results = {}
 libc = ctypes.CDLL(None, use_errno=True)
 import threading, torch  # imported before any layer, as a job's set-up does
-from eureka_lab.executors.local import close_inherited
+from eureka_lab.executors.child import close_inherited
 from eureka_lab.core.files import data_dir
 try:  # opened before any layer; a child in its own user namespace may not open it at all
     parent_ns = os.open(f"/proc/{os.getppid()}/ns/net", os.O_RDONLY)
 except OSError as e:
     parent_ns = e
 paths = lockdown.default_read_paths()
-sc = lockdown._load_pyseccomp()
+sc = seccomp.load_pyseccomp()
 if mode != "none":
     libc.prctl(38, 1, 0, 0, 0)  # no_new_privs, which Landlock and seccomp need unprivileged
 if mode == "capabilities":
-    assert lockdown._drop_capabilities(libc) is True
+    assert capabilities.drop_capabilities(libc) is True
 elif mode == "landlock":
-    assert lockdown._landlock(libc, paths) is True
+    assert landlock.restrict_files(libc, paths) is True
 elif mode == "seccomp":
-    assert lockdown._seccomp(sc, True) is True
+    assert seccomp.install_filter(sc, True) is True
 elif mode == "job":
     # What a job does: no descriptor but its own, then confinement with the task's private
     # files hidden even beneath a folder it may read (``pkg`` stands for site-packages
@@ -325,7 +326,7 @@ def test_landlock_alone_keeps_files_safe(matrix):
     landlock = matrix["landlock"]
     for escape in ("write_outside", "write_scratch", "read_secret", "execve"):
         assert landlock[escape] == "EACCES", (escape, landlock)
-    if lockdown.landlock_abi() >= 4:
+    if landlock_abi() >= 4:
         assert landlock["connect"] == "EACCES", landlock
 
 
@@ -355,7 +356,7 @@ def test_training_works_once_confined():
         import sys
         sys.path.insert(0, "tests")
         import eureka_lab.executors._preload
-        from conftest import tiny_task_dict
+        from support.tasks import tiny_task_dict
         from eureka_lab.isolation import lockdown
         from eureka_lab.task.load import task_from_dict
         from eureka_lab.trainers import make_trainer, Budget
@@ -385,8 +386,8 @@ def test_training_works_once_confined():
 
 def test_the_probe_sees_every_layer():
     assert lockdown.probe() == dict.fromkeys(lockdown.LAYERS, True)
-    caps = limits.capabilities()
-    assert limits.weak_layers(caps) == {}, caps
+    caps = probing.capabilities()
+    assert probing.weak_layers(caps) == {}, caps
 
 
 GPU_CHILD = r"""

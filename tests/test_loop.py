@@ -14,18 +14,7 @@ from eureka_lab.runs.records import Candidate, TrainingResult
 from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import RunStore
 
-GOOD = """Here is a reward that rewards height and speed.
-
-```python
-import numpy as np
-
-def compute_reward(obs, action, next_obs, info):
-    height_scale = {scale}
-    height = height_scale * np.sin(3 * next_obs[:, 0])
-    speed = 10.0 * np.abs(next_obs[:, 1])
-    return height + speed, {{"height": height, "speed": speed}}
-```
-"""
+from support.answers import good
 
 BROKEN = """```python
 import numpy as np
@@ -36,10 +25,6 @@ def compute_reward(obs, action, next_obs, info):
 ```"""
 
 NO_CODE = "I would reward the car for reaching the flag, but I cannot write code today."
-
-
-def good(scale: float) -> str:
-    return GOOD.format(scale=scale)
 
 
 @pytest.fixture
@@ -184,7 +169,7 @@ def sparse(obs, action, next_obs, info):
 def test_final_comparison_trains_each_reward_it_names(tmp_path):
     from eureka_lab.task.load import task_from_dict
 
-    from conftest import tiny_task_dict
+    from support.tasks import tiny_task_dict
 
     (tmp_path / "rewards.py").write_text(REWARDS)
     raw = tiny_task_dict(
@@ -258,7 +243,7 @@ def test_a_group_of_candidates_trains_in_one_process_and_fails_apart(tmp_path):
     groups its trainings of one seed the same way."""
     from eureka_lab.task.load import task_from_dict
 
-    from conftest import tiny_task_dict
+    from support.tasks import tiny_task_dict
 
     trainer = {"name": "ppo", "n_envs": 2, "n_steps": 32, "minibatch_size": 32, "epochs": 1}
     task = task_from_dict(tiny_task_dict(trainer={**trainer, "group": 2}))
@@ -286,7 +271,7 @@ def test_halving_groups_the_first_round_and_continues_the_better_alone(tmp_path)
     each keeping its own training state; the better one continues alone from its state."""
     from eureka_lab.task.load import task_from_dict
 
-    from conftest import tiny_task_dict
+    from support.tasks import tiny_task_dict
 
     trainer = {"name": "ppo", "n_envs": 2, "n_steps": 32, "minibatch_size": 32, "epochs": 1}
     task = task_from_dict(tiny_task_dict(trainer={**trainer, "group": 2}))

@@ -13,7 +13,7 @@ from eureka_lab.report.terminal import show_run
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 
-from test_loop import good
+from support.answers import good
 
 
 def _answer(body: str) -> str:

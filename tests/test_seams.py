@@ -16,9 +16,9 @@ from eureka_lab.runs.store import RunStore
 from eureka_lab.selectors.base import Selector
 from eureka_lab.task.load import task_from_dict
 
-from conftest import tiny_task_dict
-from doubles import FakeTrainer, GrowingTrainer, InlineExecutor, ScriptedSelector, register
-from test_loop import good
+from support.answers import good
+from support.doubles import FakeTrainer, GrowingTrainer, InlineExecutor, ScriptedSelector, register
+from support.tasks import tiny_task_dict
 
 register()
 
@@ -142,7 +142,7 @@ def growing_task():
             max_episode_steps=10,
             timesteps=1024,
             checkpoints=4,
-            fitness="doubles:mean_action",
+            fitness="support.doubles:mean_action",
             trainer={"name": "growing"},
         )
     )

@@ -8,6 +8,7 @@ group ``eureka_lab.backends`` exactly as a plugin package announces its own.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ class BackendSettings:
     interactive: bool = False
 
 
-def default_backend_name(env: dict[str, str] | None = None) -> str:
+def default_backend_name(env: Mapping[str, str] | None = None) -> str:
     """'openai' when an endpoint is configured (OPENAI_API_KEY or OPENAI_BASE_URL), else
     'offline'."""
     env = os.environ if env is None else env

@@ -24,9 +24,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from eureka_lab.backends import BackendSettings, pricing
-from eureka_lab.backends.base import Completion, Prompt, Usage
+from eureka_lab.backends.base import Completion, Message, Prompt, Usage
 from eureka_lab.core.errors import BackendError, BudgetExceeded
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,13 @@ class OpenAIBackend:
 
     def __init__(self, settings: BackendSettings, model: str | None = None) -> None:
         self.settings = settings
-        self.model = model or settings.model
-        if not self.model:
+        model = model or settings.model
+        if not model:
             raise BackendError(
                 "The openai backend needs a model name: pass --model (e.g. --model gpt-4o-mini,"
                 " or the name your local server serves)."
             )
+        self.model: str = model
         env_url = os.environ.get("OPENAI_BASE_URL")
         self.base_url = validate_base_url(settings.base_url or env_url or DEFAULT_BASE_URL)
         key = settings.api_key or os.environ.get("OPENAI_API_KEY")
@@ -124,7 +126,7 @@ class OpenAIBackend:
         if n <= 0:
             return []
         self._check_budget(prompt, n)
-        messages = [m.to_dict() for m in prompt.messages]
+        messages = [_message_param(m) for m in prompt.messages]
         first = self._request(messages, n)
         out = self._completions(first)
         missing = n - len(out)
@@ -169,7 +171,7 @@ class OpenAIBackend:
             text = text.replace(key, "***")
         return text
 
-    def _request(self, messages: list[dict[str, str]], n: int) -> _Answer:
+    def _request(self, messages: list[ChatCompletionMessageParam], n: int) -> _Answer:
         """One logical request, retried on transient failures; raises only BackendError."""
         attempts = self.settings.max_retries + 1
         last = ""
@@ -197,7 +199,7 @@ class OpenAIBackend:
         ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
         return random.uniform(ceiling / 2, ceiling)
 
-    def _send(self, messages: list[dict[str, str]], n: int) -> _Answer:
+    def _send(self, messages: list[ChatCompletionMessageParam], n: int) -> _Answer:
         """One HTTP request. Raises _Transient, _Permanent or BackendError."""
         kwargs: dict[str, Any] = {"temperature": self.settings.temperature}
         if n != 1:
@@ -208,7 +210,7 @@ class OpenAIBackend:
             response = self._client.chat.completions.create(
                 model=self.model,
                 messages=messages,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
             raise BackendError(
@@ -303,6 +305,15 @@ class OpenAIBackend:
             Completion(None, error=error, model=self.model, meta=dict(meta))
             for _ in range(max(0, count))
         ]
+
+
+def _message_param(message: Message) -> ChatCompletionMessageParam:
+    """A message as the client sends it: ``{"role": ..., "content": ...}``."""
+    if message.role == "system":
+        return {"role": "system", "content": message.content}
+    if message.role == "user":
+        return {"role": "user", "content": message.content}
+    return {"role": "assistant", "content": message.content}
 
 
 def _usd(x: float) -> str:

@@ -29,14 +29,15 @@ PRICES: dict[str, Price] = {
 
 
 def _lookup(model: str, table: Mapping[str, Price]) -> Price | None:
-    if model in table:
-        return tuple(table[model])  # type: ignore[return-value]
-    # A dated snapshot ('gpt-4o-2024-08-06') costs what its family does; the longest
-    # matching family wins, so 'gpt-4o-mini-2024-07-18' is gpt-4o-mini, not gpt-4o.
-    families = [k for k in table if model.startswith(k + "-")]
-    if not families:
-        return None
-    return tuple(table[max(families, key=len)])  # type: ignore[return-value]
+    if model not in table:
+        # A dated snapshot ('gpt-4o-2024-08-06') costs what its family does; the longest
+        # matching family wins, so 'gpt-4o-mini-2024-07-18' is gpt-4o-mini, not gpt-4o.
+        families = [k for k in table if model.startswith(k + "-")]
+        if not families:
+            return None
+        model = max(families, key=len)
+    prompt, completion = table[model]  # a tuple even where an override came as a list
+    return prompt, completion
 
 
 def price_for(model: str, overrides: Mapping[str, Price] | None = None) -> Price | None:

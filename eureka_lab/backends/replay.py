@@ -14,7 +14,8 @@ from typing import Any
 from eureka_lab.backends import BackendSettings
 from eureka_lab.backends.base import Completion, Prompt, Usage
 from eureka_lab.core.errors import BackendError, RunError
-from eureka_lab.runs.store import RunStore, completion_from_dict
+from eureka_lab.runs.formats import completion_from_dict
+from eureka_lab.runs.store import RunStore
 
 _SHOW = 120
 

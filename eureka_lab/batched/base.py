@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from eureka_lab.core.registry import Registry
 from eureka_lab.reward.contract import batch_info
+
+Array = TypeVar("Array")
+"""numpy arrays, or the torch tensors of a tensor env (MuJoCo Warp)."""
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(Generic[Array]):
     """One step of every env. Envs whose episode ended are reset automatically."""
 
-    obs: np.ndarray
+    obs: Array
     """(n, *obs_shape): what the policy sees next (the reset observation where done)."""
-    reached: np.ndarray
+    reached: Array
     """(n, *obs_shape): the observation each env reached (the terminal one where done):
     the reward's ``next_obs``."""
-    reward: np.ndarray
+    reward: Array
     """(n,): the environment's own reward."""
-    terminated: np.ndarray
+    terminated: Array
     """(n,) bool."""
-    truncated: np.ndarray
+    truncated: Array
     """(n,) bool: the time limit."""
-    info: dict[str, np.ndarray]
+    info: dict[str, Array]
     """The reward's ``info``: visible numeric keys, (n, ...) each."""
 
 
@@ -38,6 +41,8 @@ class BatchedEnv(Protocol):
     """The space of one env's observation (gymnasium.spaces)."""
     action_space: Any
     """The space of one env's action."""
+    tensors: bool
+    """Whether it speaks torch tensors on its device (else numpy arrays)."""
 
     def reset(self, seed: int) -> np.ndarray:
         """Reset every env (env i with seed ``seed + i``); (n, *obs_shape)."""
@@ -50,6 +55,8 @@ class BatchedEnv(Protocol):
 
 class GymBatch:
     """Any Gymnasium env in the batched form: ``num_envs`` instances stepped in turn."""
+
+    tensors = False
 
     def __init__(self, make_env: Any, num_envs: int) -> None:
         self.envs = [make_env() for _ in range(num_envs)]
@@ -84,22 +91,10 @@ class GymBatch:
             env.close()
 
 
-BATCHED: Registry[Any] = Registry(
-    "batched environment",
-    entries={
-        "HalfCheetah-v5": "eureka_lab.batched.mujoco:MujocoBatch",
-        "Hopper-v5": "eureka_lab.batched.mujoco:MujocoBatch",
-    },
-)
-"""Faster batched forms by Gymnasium env id: a class ``cls(task, num_envs, threads)`` with
-``cls.supports(task)`` (whether it implements the task's env keyword arguments)."""
-
-
-def make_batched(task: Any, num_envs: int, threads: int = 1) -> BatchedEnv:
-    """The fastest batched form of ``task``'s env: a registered one where the task uses the
-    env as registered (no custom kwargs it does not support), else :class:`GymBatch`."""
-    if task.env_id in BATCHED:
-        factory = BATCHED.get(task.env_id)
-        if factory.supports(task):
-            return factory(task, num_envs, threads)
-    return GymBatch(task.make_env, num_envs)
+def time_limit(env: Any) -> float:
+    """The steps after which ``env`` (as :meth:`Task.make_env` wraps it) truncates an
+    episode: its ``TimeLimit``'s, or infinity where it has none."""
+    try:
+        return int(env.get_wrapper_attr("_max_episode_steps"))
+    except AttributeError:
+        return math.inf

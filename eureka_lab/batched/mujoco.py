@@ -1,224 +1,135 @@
-"""Gymnasium's MuJoCo locomotion tasks in batched form: every simulation stepped in C.
+"""Gymnasium's MuJoCo envs in batched form, every simulation stepped in C.
 
-:class:`MujocoBatch` steps ``num_envs`` copies of the Gymnasium env's own compiled model with
-:class:`mujoco.batch.Batch` (a C thread pool over live numpy state rows). What a task adds is
-a :class:`Locomotion` definition: its observation, its reset noise, its own reward, its end
-condition and its ``info``, each written once over a batch of simulations and equal to the
-Gymnasium env's (``tests/test_batched_mujoco.py`` compares them step by step on the same
-actions). The env's keyword arguments are read from the task, with the Gymnasium class's
-defaults, so a task that changes a weight or turns off termination gets the same change here.
+:class:`MujocoBatch` steps ``num_envs`` copies of the Gymnasium env's own compiled model
+with :class:`mujoco.batch.Batch` (a C thread pool over live numpy state rows), around the
+env's definition (:mod:`eureka_lab.batched.definition`; Gymnasium's eleven are in
+:mod:`eureka_lab.batched.mujoco_envs`): its observation, resets, reward, end condition and
+``info``, equal to the Gymnasium env's step by step on the same actions
+(``tests/test_batched_mujoco.py``).
 
-Resets keep Gymnasium's random streams: env ``i`` draws its noise from its own generator,
-seeded ``seed + i`` as :class:`~eureka_lab.batched.GymBatch` seeds it, so both forms start and
-restart every episode in the same state.
+The fields a definition reads are the batch's bound arrays: the state rows themselves, and
+derived fields copied out after every call. ``mj_step`` does not compute the
+post-constraint fields (``cfrc_ext``): for a definition that reads them the batch keeps
+each simulation's MjData (``persistent``), and after a step runs ``mj_rnePostConstraint``
+on a copy of it, as Gymnasium runs it after ``mj_step`` (a few microseconds per
+simulation). A sensor that made ``mj_step`` compute them would not do: it computes them
+at the start of the last substep, and RK4 models (most of these) leave the contacts of the
+substep's last stage, which Gymnasium's call reads.
+
+Resets keep Gymnasium's random streams: env ``i`` draws from its own generator, seeded
+``seed + i`` as :class:`~eureka_lab.batched.GymBatch` seeds it, so both forms start and
+restart every episode in the same state; like Gymnasium's ``set_state``, a reset ends with
+``mj_forward``.
 """
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
-from eureka_lab.batched.base import Step
+from eureka_lab.batched.base import Step, time_limit
+from eureka_lab.batched.definition import POST_CONSTRAINT
+from eureka_lab.batched.registry import build_definition, definition_for
 
 
-@dataclass(frozen=True)
-class Locomotion:
-    """One task's definition over a batch: arrays are (n, nq) / (n, nv) / (n, nu)."""
+class _EnvDraws:
+    """One env's reset draws, from its own generator: Gymnasium's stream, (1, size)."""
 
-    env_id: str
-    module: str
-    """Gymnasium's module of the env class (its keyword defaults are read from there)."""
-    cls: str
-    qvel_noise: str = "uniform"
-    """How ``reset_model`` perturbs the velocities: ``uniform`` in +-scale, or ``normal``
-    with std scale (the positions are always uniform)."""
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
 
-    def observe(self, kw: dict[str, Any], qpos: Any, qvel: Any, xp: Any = np) -> Any:
-        raise NotImplementedError
+    def uniform(self, low: float, high: float, size: int) -> np.ndarray:
+        return self.rng.uniform(low=low, high=high, size=size)[None]
 
-    def noise(
-        self, kw: dict[str, Any], rng: np.random.Generator, nq: int, nv: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """One env's reset noise, drawn in Gymnasium's order from its generator."""
-        scale = kw["reset_noise_scale"]
-        dq = rng.uniform(low=-scale, high=scale, size=nq)
-        if self.qvel_noise == "normal":
-            return dq, scale * rng.standard_normal(nv)
-        return dq, rng.uniform(low=-scale, high=scale, size=nv)
+    def standard_normal(self, size: int) -> np.ndarray:
+        return self.rng.standard_normal(size)[None]
 
-    def outcome(
-        self,
-        kw: dict[str, Any],
-        x_before: Any,
-        qpos: Any,
-        qvel: Any,
-        action: Any,
-        dt: float,
-        init_qpos: Any,
-        xp: Any = np,
-    ) -> tuple[Any, Any, dict[str, Any]]:
-        """(env reward, terminated, info) after a step. ``xp``: numpy, or numpy's names
-        over torch (:func:`eureka_lab.reward.numpy_on_torch.make_numpy`) for tensors."""
-        raise NotImplementedError
-
-    def env_class(self) -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(self.module), self.cls)
-
-    def defaults(self) -> dict[str, Any]:
-        """The env's keyword arguments and their defaults."""
-        params = inspect.signature(self.env_class().__init__).parameters.values()
-        return {
-            p.name: p.default
-            for p in params
-            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
-        }
-
-
-def _positions(kw: dict[str, Any], qpos: Any) -> Any:
-    return qpos[:, 1:] if kw["exclude_current_positions_from_observation"] else qpos
-
-
-def _progress(
-    kw: dict[str, Any], x_before: Any, qpos: Any, action: Any, dt: float, xp: Any
-) -> tuple[Any, Any, dict[str, Any]]:
-    """The forward reward, the control cost and their ``info``, as every locomotion env
-    computes them from the x position before and after the step."""
-    x_after = xp.copy(qpos[:, 0])
-    x_velocity = (x_after - x_before) / dt
-    forward = kw["forward_reward_weight"] * x_velocity
-    ctrl = kw["ctrl_cost_weight"] * xp.sum(xp.square(action), axis=1)
-    info = {
-        "x_position": x_after,
-        "x_velocity": x_velocity,
-        "reward_forward": forward,
-        "reward_ctrl": -ctrl,
-    }
-    return forward, ctrl, info
-
-
-class HalfCheetah(Locomotion):
-    def observe(self, kw: dict[str, Any], qpos: Any, qvel: Any, xp: Any = np) -> Any:
-        return xp.concatenate([_positions(kw, qpos), qvel], axis=1)
-
-    def outcome(
-        self,
-        kw: dict[str, Any],
-        x_before: Any,
-        qpos: Any,
-        qvel: Any,
-        action: Any,
-        dt: float,
-        init_qpos: Any,
-        xp: Any = np,
-    ) -> tuple[Any, Any, dict[str, Any]]:
-        forward, ctrl, info = _progress(kw, x_before, qpos, action, dt, xp)
-        return forward - ctrl, xp.zeros(qpos.shape[0], dtype=xp.bool_), info
-
-
-class Hopper(Locomotion):
-    def observe(self, kw: dict[str, Any], qpos: Any, qvel: Any, xp: Any = np) -> Any:
-        return xp.concatenate([_positions(kw, qpos), xp.clip(qvel, -10, 10)], axis=1)
-
-    def healthy(self, kw: dict[str, Any], qpos: Any, qvel: Any, xp: Any = np) -> Any:
-        z, angle = qpos[:, 1], qpos[:, 2]
-        state = xp.concatenate([qpos, qvel], axis=1)[:, 2:]
-        lo_s, hi_s = kw["healthy_state_range"]
-        lo_z, hi_z = kw["healthy_z_range"]
-        lo_a, hi_a = kw["healthy_angle_range"]
-        return (
-            xp.all((lo_s < state) & (state < hi_s), axis=1)
-            & (lo_z < z)
-            & (z < hi_z)
-            & (lo_a < angle)
-            & (angle < hi_a)
-        )
-
-    def outcome(
-        self,
-        kw: dict[str, Any],
-        x_before: Any,
-        qpos: Any,
-        qvel: Any,
-        action: Any,
-        dt: float,
-        init_qpos: Any,
-        xp: Any = np,
-    ) -> tuple[Any, Any, dict[str, Any]]:
-        forward, ctrl, info = _progress(kw, x_before, qpos, action, dt, xp)
-        healthy = self.healthy(kw, qpos, qvel, xp)
-        survive = healthy * float(kw["healthy_reward"])
-        terminated = ~healthy if kw["terminate_when_unhealthy"] else xp.zeros_like(healthy)
-        info["z_distance_from_origin"] = qpos[:, 1] - init_qpos[1]
-        info["reward_survive"] = survive
-        return forward + survive - ctrl, terminated, info
-
-
-LOCOMOTION: dict[str, Locomotion] = {
-    d.env_id: d
-    for d in (
-        HalfCheetah(
-            "HalfCheetah-v5", "gymnasium.envs.mujoco.half_cheetah_v5", "HalfCheetahEnv", "normal"
-        ),
-        Hopper("Hopper-v5", "gymnasium.envs.mujoco.hopper_v5", "HopperEnv"),
-    )
-}
-"""The tasks with a batched form, by Gymnasium env id."""
+    def until(
+        self, sample: Callable[[], np.ndarray], accept: Callable[[np.ndarray], np.ndarray]
+    ) -> np.ndarray:
+        while True:
+            value = sample()
+            if accept(value).all():
+                return value
 
 
 class MujocoBatch:
-    """``num_envs`` simulations of one locomotion task, stepped by :mod:`mujoco.batch`."""
+    """``num_envs`` simulations of one env, stepped by :mod:`mujoco.batch`."""
+
+    tensors = False
 
     def __init__(self, task: Any, num_envs: int, threads: int = 1) -> None:
+        import mujoco
         import mujoco.batch
 
-        self.definition = LOCOMOTION[task.env_id]
-        self.kw = {**self.definition.defaults(), **task.env_kwargs}
-        env = task.make_env()  # the model exactly as Gymnasium compiles it, and the spaces
-        core = env.unwrapped
+        self.definition, env = build_definition(task, np)
+        core, needs = env.unwrapped, self.definition.needs
         self.observation_space = env.observation_space
         self.action_space = env.action_space
-        self.max_steps = int(env.spec.max_episode_steps) if env.spec else 1000
+        self.max_steps = time_limit(env)
         self.frame_skip = int(core.frame_skip)
-        self.dt = float(core.dt)
-        self.init_qpos = np.array(core.init_qpos, dtype=np.float64)
-        self.init_qvel = np.array(core.init_qvel, dtype=np.float64)
-        self.batch = mujoco.batch.Batch(core.model, nsim=num_envs, nthread=max(1, threads))
+        self.model = core.model
+        post = [name for name in needs if name in POST_CONSTRAINT]
+        self.batch = mujoco.batch.Batch(
+            core.model, nsim=num_envs, nthread=max(1, threads), persistent=bool(post)
+        )
         env.close()
         self.num_envs = num_envs
-        self.nq, self.nv = len(self.init_qpos), len(self.init_qvel)
         self.qpos = self.batch.bind("qpos")
         self.qvel = self.batch.bind("qvel")
         self.ctrl = self.batch.bind("ctrl")
+        self._scratch = mujoco.MjData(core.model) if post else None
+        self.post = {
+            name: np.zeros((num_envs, *getattr(self._scratch, name).shape)) for name in post
+        }
+        self.sim = SimpleNamespace(
+            **{name: self.batch.bind(name) for name in needs if name not in self.post},
+            **self.post,
+        )
         self.elapsed = np.zeros(num_envs, dtype=np.int64)
         self.rngs: list[np.random.Generator] = []
+        self.info: dict[str, np.ndarray] = {}
+        """Every key of the env's ``info`` at the last step, the reward terms reward code
+        does not see included (:attr:`Step.info` holds the visible ones)."""
 
     @staticmethod
     def supports(task: Any) -> bool:
-        """Whether every keyword argument the task passes is one this form implements."""
-        definition = LOCOMOTION.get(task.env_id)
-        if definition is None:
-            return False
-        known = set(definition.defaults()) - {"xml_file"}
-        return set(task.env_kwargs) <= known
+        """Whether a definition implements the task's env with its keyword arguments."""
+        return definition_for(task) is not None
 
     def _restart(self, ids: np.ndarray) -> None:
-        """Start new episodes in simulations ``ids``, as Gymnasium's ``reset_model`` does."""
+        """Start new episodes in simulations ``ids``, as Gymnasium's ``reset`` does."""
         import mujoco
 
         self.batch.reset(ids, stage=mujoco.mjtStage.mjSTAGE_NONE)
+        d = self.definition
         for i in ids:
-            dq, dv = self.definition.noise(self.kw, self.rngs[i], self.nq, self.nv)
-            self.qpos[i] = self.init_qpos + dq
-            self.qvel[i] = self.init_qvel + dv
+            start = d.init_qpos[None].copy(), d.init_qvel[None].copy()
+            qpos, qvel = d.reset(_EnvDraws(self.rngs[i]), *start)
+            self.qpos[i], self.qvel[i] = qpos[0], qvel[0]
+        self.batch.forward(ids)
+        for array in self.post.values():
+            array[ids] = 0
         self.elapsed[ids] = 0
 
+    def _post_constraint(self) -> None:
+        """The post-constraint fields, as ``mj_rnePostConstraint`` computes them after
+        ``mj_step`` (from each simulation's MjData, copied)."""
+        import mujoco
+
+        if not self.post:
+            return
+        for i in range(self.num_envs):
+            self.batch.get_data(i, self._scratch)
+            mujoco.mj_rnePostConstraint(self.model, self._scratch)
+            for name, array in self.post.items():
+                array[i] = getattr(self._scratch, name)
+
     def _observe(self) -> np.ndarray:
-        return self.definition.observe(self.kw, self.qpos, self.qvel)
+        return np.array(self.definition.observe(self.sim), dtype=np.float64)
 
     def reset(self, seed: int) -> np.ndarray:
         from gymnasium.utils import seeding
@@ -228,14 +139,20 @@ class MujocoBatch:
         return self._observe()
 
     def step(self, actions: np.ndarray) -> Step:
+        from eureka_lab.reward.contract import visible_info_key
+
         actions = np.asarray(actions).reshape(self.num_envs, -1)
-        x_before = self.qpos[:, 0].copy()
+        before = self.definition.before(self.sim)
+        before = None if before is None else np.array(before)
         self.ctrl[:] = actions
         self.batch.step(nstep=self.frame_skip)
+        self._post_constraint()
         reached = self._observe()
-        reward, terminated, info = self.definition.outcome(
-            self.kw, x_before, self.qpos, self.qvel, actions, self.dt, self.init_qpos
-        )
+        reward, terminated, info = self.definition.outcome(self.sim, before, actions)
+        # Copies, before restarts change the simulations they may view.
+        reward = np.array(reward, dtype=np.float64)
+        terminated = np.array(terminated, dtype=bool)
+        self.info = {k: np.array(v, dtype=np.float64) for k, v in info.items()}
         self.elapsed += 1
         truncated = self.elapsed >= self.max_steps
         done = np.flatnonzero(terminated | truncated)
@@ -247,17 +164,11 @@ class MujocoBatch:
         return Step(
             obs=obs,
             reached=reached,
-            reward=np.asarray(reward, dtype=np.float64),
-            terminated=np.asarray(terminated, dtype=bool),
+            reward=reward,
+            terminated=terminated,
             truncated=truncated,
-            info={k: np.asarray(v, dtype=np.float64) for k, v in info.items() if _visible(k)},
+            info={k: v for k, v in self.info.items() if visible_info_key(k)},
         )
 
     def close(self) -> None:
-        self.batch = None  # type: ignore[assignment]
-
-
-def _visible(key: str) -> bool:
-    from eureka_lab.reward.contract import visible_info_key
-
-    return visible_info_key(key)
+        self.batch = None

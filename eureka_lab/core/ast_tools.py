@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 MAX_DEPTH = 100
@@ -139,7 +139,7 @@ def module_defs(tree: ast.Module) -> dict[str, ast.stmt]:
     return defs
 
 
-def closure(defs: dict[str, ast.stmt], roots: Iterable[ast.AST]) -> list[ast.stmt]:
+def closure(defs: Mapping[str, ast.stmt], roots: Iterable[ast.AST]) -> list[ast.stmt]:
     """The statements of ``defs`` that ``roots`` use, transitively, in first-use order."""
     needed: dict[int, ast.stmt] = {}
     todo: list[ast.AST] = list(roots)

@@ -28,5 +28,5 @@ MAX_ANSWER_CHARS = 200_000
 """The longest model answer the orchestrator reads, in characters (about 50,000 tokens). A
 reward answer takes a few thousand; a reasoning model that thinks aloud in the answer up to
 a 32,000-token completion writes about 130,000. A longer answer is refused unread and kept
-cut to this length (:func:`eureka_lab.reward.parsing.cut_answer`), so that the time one
+cut to this length (:func:`eureka_lab.reward.answer.cut_answer`), so that the time one
 answer costs the orchestrator is bounded: parsing reads an answer in linear time."""

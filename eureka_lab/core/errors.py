@@ -34,6 +34,11 @@ class RunError(EurekaError):
     """A run directory cannot be read, written or resumed."""
 
 
+class RunFolderWarning(UserWarning):
+    """A file of a run folder was skipped by a reader (``show``, ``report``, ``load_run``): a
+    link, not a regular file, too large, or not what the run store writes there."""
+
+
 class SandboxError(EurekaError):
     """The OS cannot isolate candidate code as required on this machine."""
 

@@ -32,15 +32,15 @@ class Registry(Generic[T]):
     name)."""
 
     def __init__(
-        self, kind: str, group: str | None = None, entries: dict[str, str | Any] | None = None
+        self, kind: str, group: str | None = None, entries: dict[str, str | T] | None = None
     ) -> None:
         self.kind = kind
         self.group = group
-        self._entries: dict[str, str | Any] = dict(entries or {})
+        self._entries: dict[str, str | T] = dict(entries or {})
         self._registered: set[str] = set(self._entries)
         self._discovered = group is None
 
-    def register(self, name: str, target: str | Any) -> None:
+    def register(self, name: str, target: str | T) -> None:
         """Register ``target`` (an object, or ``"module:attr"`` imported on first use)."""
         self._entries[name] = target
         self._registered.add(name)
@@ -81,4 +81,4 @@ class Registry(Generic[T]):
             for part in attr.split("."):
                 obj = getattr(obj, part)
             self._entries[name] = target = obj
-        return target  # type: ignore[no-any-return]  # an entry point is any object
+        return target

@@ -97,10 +97,11 @@ def summarise(
                 step=float(np.mean([ep.length for ep in terminated])),
             )
         )
-    if episodes[0].qpos is not None:
+    qpos = [ep.qpos for ep in episodes if ep.qpos is not None]
+    if len(qpos) == len(episodes):  # the simulator's state: every episode has it, or none
         forward = next((i for _, i, k in where.root if k == "slide"), None)
         for name, index, kind in where.root:
-            series = [ep.qpos[:, index] for ep in episodes]  # type: ignore[index]
+            series = [q[:, index] for q in qpos]
             signals.append(
                 _signal(f"{name} ({'position' if kind == 'slide' else 'angle'})", series)
             )

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from eureka_lab.reward.contract import stack_infos
-from eureka_lab.runs.records import Evaluation
+from eureka_lab.runs.records import Behaviour, Evaluation
 from eureka_lab.task.episode import Episode, env_return
 from eureka_lab.task.model import Task
 from eureka_lab.trainers.base import Trainer
@@ -86,7 +86,9 @@ def rollout(
     episodes = []
     for i in range(n):
         states = state_lists[i]
-        term, trunc = ends[i]  # type: ignore[misc]
+        end = ends[i]
+        assert end is not None  # the loop above ran until every episode ended
+        term, trunc = end
         episodes.append(
             Episode(
                 observations=np.stack(obs_lists[i]),
@@ -103,7 +105,7 @@ def rollout(
 
 
 def score_episodes(
-    task: Task, episodes: list[Episode], step: int, behaviour: Any = None
+    task: Task, episodes: list[Episode], step: int, behaviour: Behaviour | None = None
 ) -> Evaluation:
     """Fitness (mean over episodes), success rate, env return and length of evaluations;
     no fitness (None) for a task that only a person judges."""
@@ -122,7 +124,7 @@ def score_episodes(
         success_rate=success,
         eval_env_return=float(np.mean([ep.env_return for ep in episodes])),
         eval_length=float(np.mean([ep.length for ep in episodes])),
-        episodes=len(episodes),
+        eval_episodes=len(episodes),
         behaviour=behaviour,
     )
 

@@ -9,11 +9,11 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from eureka_lab.core.errors import ConfigError
+from eureka_lab.task.model import Task
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class VideoSpec:
     fps: int = 30
 
 
-def can_render(task: Any) -> str | None:
+def can_render(task: Task) -> str | None:
     """None when the task's env renders ``rgb_array`` frames, else why not (with the fix)."""
     try:
         env = task.make_env(render_mode="rgb_array", width=16, height=16)
@@ -53,7 +53,9 @@ def can_render(task: Any) -> str | None:
     return None
 
 
-def record(task: Any, act: Callable[[np.ndarray], np.ndarray], seed: int, spec: VideoSpec) -> bytes:
+def record(
+    task: Task, act: Callable[[np.ndarray], np.ndarray], seed: int, spec: VideoSpec
+) -> bytes:
     """An mp4 (H.264, yuv420p) of the policy ``act`` from ``seed``, at most ``spec.steps``
     steps (a finished episode ends it)."""
     try:
@@ -91,8 +93,3 @@ def record(task: Any, act: Callable[[np.ndarray], np.ndarray], seed: int, spec: 
         return Path(path).read_bytes()
     finally:
         Path(path).unlink(missing_ok=True)
-
-
-def looks_like_mp4(data: bytes) -> bool:
-    """A cheap check of what an evaluation job sent as a video."""
-    return len(data) > 12 and data[4:8] == b"ftyp"

@@ -2,12 +2,12 @@
 
 :class:`LocalExecutor` runs each job in a child process on this machine, at most
 ``workers`` at a time. Children are forked from a server process that has already imported
-torch, stable-baselines3 and gymnasium (multiprocessing's ``forkserver`` with a preload), so
-a job starts in milliseconds; the server is started with secrets removed from its
-environment. Each child runs in a private scratch folder outside the run directory, under
-the process limits of :mod:`eureka_lab.isolation.limits`; a job that runs candidate code confines
-itself (:mod:`eureka_lab.isolation.lockdown`) once set-up is done. Its only way out is a pipe of
-bounded frames (:mod:`eureka_lab.executors.channel`), read by a thread per job; the parent never
+torch, stable-baselines3 and gymnasium (multiprocessing's ``forkserver`` with a preload,
+:mod:`.child`), so a job starts in milliseconds; the server's environment is an allow-list.
+Each child runs in a private scratch folder outside the run directory, under the process
+limits of :mod:`eureka_lab.isolation.limits`; a job that runs candidate code confines itself
+(:mod:`eureka_lab.isolation.lockdown`) once set-up is done. Its only way out is a pipe of
+bounded frames (:mod:`.channel`), read by a thread per job; the parent never
 unpickles anything a child sent and never reads log text for control flow. A child that
 crashes, is killed, breaks the protocol or outlives its wall-clock limit fails that job
 alone, with the reason.
@@ -16,87 +16,28 @@ alone, with the reason.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import queue
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
 from eureka_lab.core.text import safe_text
+from eureka_lab.executors import child
 from eureka_lab.executors.base import Executor, Job, JobEvent, JobOutput, OnEvent
-from eureka_lab.executors.channel import Channel, Frame, ProtocolError, read_frames
-from eureka_lab.executors.job import JobSpec
+from eureka_lab.executors.channel import Frame, ProtocolError, read_frames
 from eureka_lab.isolation import limits as sandbox_limits
-from eureka_lab.task.model import Task
+from eureka_lab.isolation import probing
 
-LOG = "job.log"
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 PIPE_GRACE_SECONDS = 5.0
 """How long the parent waits for a finished job's pipe to close."""
-PRELOAD = ["eureka_lab.executors._preload"]
-"""Imported once by the fork server; every job inherits the imports."""
-
-_context: Any = None
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Any:
-    """Keep multiprocessing from re-running the caller's ``__main__`` (a user's script,
-    the CLI) in the fork server and in every child: jobs need only importable code."""
-    main = sys.modules["__main__"]
-    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
-    main.__dict__.pop("__file__", None)
-    main.__spec__ = None
-    try:
-        yield
-    finally:
-        main.__dict__.update(saved)
-        if "__spec__" not in saved:
-            del main.__spec__
-
-
-def fork_context() -> Any:
-    """The forkserver context, started once per process with a scrubbed environment."""
-    global _context
-    if _context is None:
-        from multiprocessing import forkserver
-
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
-        saved = dict(os.environ)
-        try:
-            os.environ.clear()
-            os.environ.update(sandbox_limits.child_env(Path.cwd(), saved))
-            os.environ["HOME"] = saved.get("HOME", "/")
-            for var in THREAD_VARIABLES:
-                os.environ[var] = "1"
-            # MuJoCo picks its GL backend when imported: offscreen EGL works without a display.
-            os.environ.setdefault("MUJOCO_GL", "egl")
-            with _main_module_hidden():
-                forkserver.ensure_running()
-                # The server imports PRELOAD before it forks anything: wait for that here,
-                # once, so the imports never count against a job's wall-clock limit.
-                probe = ctx.Process(target=_ready)
-                probe.start()
-                probe.join()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        _context = ctx
-    return _context
-
-
-def _ready() -> None:
-    """A child that does nothing: its start shows the fork server is ready."""
 
 
 def gpu_count() -> int:
@@ -125,102 +66,6 @@ def cpu_slots(workers: int, cpus: Sequence[int] | None = None) -> list[tuple[int
         return [(cpus[i % len(cpus)],) for i in range(workers)]
     size = len(cpus) // workers
     return [tuple(cpus[i * size : (i + 1) * size]) for i in range(workers)]
-
-
-def _child_main(
-    spec: JobSpec,
-    conn: Any,
-    scratch: str,
-    limits: sandbox_limits.Limits,
-    env: dict[str, str],
-    allow_weak: bool = False,
-    cpus: tuple[int, ...] = (),
-    gpu: bool = False,
-) -> None:
-    """Runs in the forked child: own session, log, descriptors, environment and limits,
-    then the job."""
-    os.setsid()
-    if cpus:  # pinned before any thread starts, so every thread stays on the job's cores
-        os.sched_setaffinity(0, cpus)
-    log = os.open(os.path.join(scratch, LOG), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    close_inherited(keep=[conn.fileno()])
-    os.chdir(scratch)
-    os.environ.clear()
-    os.environ.update(env)
-    sandbox_limits.preexec(limits, scratch)()
-    from eureka_lab.executors import job as worker
-
-    channel = Channel(conn)
-    confine = _confinement(spec, allow_weak, gpu) if spec.runs_candidate_code else (lambda: None)
-    try:
-        worker.run_job(spec, channel, confine)
-    except BaseException as e:
-        with contextlib.suppress(BaseException):
-            channel.send("result", worker.failure("job", e, spec.code))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def open_descriptors() -> list[int]:
-    """This process's open file descriptors."""
-    return sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
-
-
-def close_inherited(keep: Collection[int]) -> None:
-    """Close every descriptor but the standard streams and ``keep`` (the job's channel).
-
-    A forked job inherits the fork server's descriptors: its liveness pipe and the write end
-    of multiprocessing's resource tracker, an unconfined process outside the sandbox that
-    unlinks whatever shared memory a ``REGISTER`` line names when the run ends. Closed, and
-    the tracker's functions disabled, before anything else runs, so no helper outside the
-    sandbox acts on what a job writes."""
-    for fd in open_descriptors():
-        if fd > 2 and fd not in keep:
-            with contextlib.suppress(OSError):  # the listing's own descriptor, already closed
-                os.close(fd)
-    from multiprocessing import resource_tracker
-
-    def refuse(*_: Any, **__: Any) -> None:
-        raise RuntimeError("a job has no multiprocessing resource tracker")
-
-    for name in ("ensure_running", "register", "unregister"):
-        setattr(resource_tracker, name, refuse)
-
-
-def _confinement(spec: JobSpec, allow_weak: bool, gpu: bool = False) -> Callable[[], None]:
-    """What a job that runs candidate code calls once its set-up is done: confine the
-    process, and refuse to go on with a layer missing unless a weaker sandbox is accepted.
-    ``gpu``: the job computes on a GPU, so it keeps its driver's device files and ioctls."""
-
-    def confine() -> None:
-        from eureka_lab.core.errors import SandboxError
-        from eureka_lab.isolation import lockdown
-
-        task = Task.model_validate(spec.task)
-        extra: list[str | os.PathLike[str]] = list(task.job_readable())
-        devices = lockdown.gpu_devices() if gpu else []
-        if devices:
-            extra += lockdown.NVIDIA_READ_PATHS
-        hidden = [*task.job_private(), *spec.private]
-        state = lockdown.lock_down(
-            lockdown.default_read_paths(extra), devices=devices, hidden=hidden
-        )
-        missing = {layer: why for layer, why in state.items() if why is not True}
-        for layer, why in missing.items():
-            sys.stderr.write(f"eureka-lab sandbox: {layer} NOT applied: {why}\n")
-        if missing and not allow_weak:
-            raise SandboxError(
-                "the job could not confine itself ("
-                + "; ".join(f"{k}: {v}" for k, v in missing.items())
-                + "); accept a weaker sandbox with --allow-weak-sandbox"
-            )
-
-    return confine
 
 
 @dataclass
@@ -257,7 +102,7 @@ def _signal_reason(code: int | None) -> str:
 
 def _log_tail(scratch: Path, chars: int = 2000) -> str:
     try:
-        with open(scratch / LOG, "rb") as f:
+        with open(scratch / child.LOG, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - chars))
@@ -300,19 +145,19 @@ class LocalExecutor(Executor):
         """GPUs to place jobs on (None: as many as torch sees, counted when a job needs
         one). A job needing a share of a GPU (``resources.gpus``) waits until one has that
         much free, and sees only that GPU."""
-        self.limits = limits or sandbox_limits.supported(sandbox_limits.Limits())
+        self.limits = limits or probing.supported(sandbox_limits.Limits())
         self.allow_weak_sandbox = allow_weak_sandbox
         self._checked = False
         self.slots = cpu_slots(workers)
         """The cores of each parallel job (``cpu_slots``)."""
 
     def describe(self) -> list[str]:
-        caps = dict(sandbox_limits.capabilities())
+        caps = dict(probing.capabilities())
         if self.limits.network:
             caps["network"] = "allowed by the executor's limits (network=True)"
         if not self.limits.drops and caps.get("privileges") is True:
             caps["privileges"] = "not requested (drop_privileges=False, or not running as root)"
-        return sandbox_limits.describe(caps).splitlines()
+        return probing.describe(caps).splitlines()
 
     def _limits_for(self, job: Job) -> sandbox_limits.Limits:
         wall = job.timeout + 60
@@ -335,7 +180,7 @@ class LocalExecutor(Executor):
         scratch = Path(tempfile.mkdtemp(prefix="eureka-job-"))
         sandbox_limits.prepare_workdir(scratch, limits)
         env = sandbox_limits.child_env(scratch, os.environ)
-        for var in THREAD_VARIABLES:  # no thread may start before the job confines itself
+        for var in child.THREAD_VARIABLES:  # no thread may start before the job confines itself
             env[var] = str(job.resources.threads)
         # A job sees the GPU it was placed on (as device 0), or none.
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
@@ -345,10 +190,10 @@ class LocalExecutor(Executor):
             env["CUDA_VISIBLE_DEVICES"] = (
                 visible[gpu] if gpu < len(visible) and visible[gpu] else str(gpu)
             )
-        ctx = fork_context()
+        ctx = child.fork_context()
         reader, writer = ctx.Pipe(duplex=False)
         proc = ctx.Process(
-            target=_child_main,
+            target=child.main,
             args=(
                 job.spec,
                 writer,
@@ -365,7 +210,7 @@ class LocalExecutor(Executor):
         frames: queue.Queue[Frame | BaseException | None] = queue.Queue()
         run = _Running(job, proc, scratch, frames, slot=slot, gpu=gpu)
         running.append(run)  # before start, so that an interrupt from here on kills it
-        with _main_module_hidden():
+        with child.main_module_hidden():
             proc.start()
         writer.close()
         threading.Thread(target=_reader, args=(reader, frames, wake), daemon=True).start()
@@ -431,7 +276,7 @@ class LocalExecutor(Executor):
     def run(self, jobs: Sequence[Job], on_event: OnEvent | None = None) -> dict[str, JobOutput]:
         """Run every job; return outputs by job key. Ctrl-C kills the children and re-raises."""
         if not self._checked and any(j.spec.runs_candidate_code for j in jobs):
-            sandbox_limits.require_strong(sandbox_limits.capabilities(), self.allow_weak_sandbox)
+            probing.require_strong(probing.capabilities(), self.allow_weak_sandbox)
             self._checked = True
         pending = list(jobs)
         running: list[_Running] = []

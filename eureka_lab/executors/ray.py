@@ -69,11 +69,15 @@ class RayExecutor(Executor):
         self.workers = workers
         self.allow_weak_sandbox = allow_weak_sandbox
         if not ray.is_initialized():
-            local = {}
-            if address is None or address.split(":")[0] in ("127.0.0.1", "localhost"):
-                local["_node_ip_address"] = "127.0.0.1"  # a head on this machine: loopback only
+            local = address is None or address.split(":")[0] in ("127.0.0.1", "localhost")
             try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False, **local)
+                ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    # A head on this machine: loopback only (None: Ray's own choice).
+                    _node_ip_address="127.0.0.1" if local else None,
+                )
             except ConnectionError as e:
                 raise ConfigError(
                     f"Cannot reach the Ray cluster at {address!r} ({e}). Start one with "

@@ -101,7 +101,7 @@ class Feedback:
 def tried_rows(tried: Sequence[Tried], best: Trained) -> list[dict[str, Any]]:
     """The table of attempts, best score first, failures last, bounded."""
     ref = best.result.fitness
-    rows = []
+    rows: list[dict[str, Any]] = []
     for t in tried:
         versus = None
         if t.fitness is not None and ref is not None:

@@ -30,7 +30,9 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
     fitness = [c.get("fitness") for c in checkpoints]
     success = [c.get("success_rate") for c in checkpoints]
     known_fitness = [abs(f) for f in fitness if f is not None]
-    flat, bonus, dominant = [], [], []
+    flat: list[dict[str, Any]] = []
+    bonus: list[dict[str, Any]] = []
+    dominant: list[dict[str, str]] = []
     for comp in components:
         known = [v for v in comp["raw"] if v is not None]
         if len(known) >= 2:
@@ -70,9 +72,9 @@ def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
     stalls or falls; or one component makes most of the reward while the score is flat."""
     out: list[dict[str, Any]] = []
     half = checkpoints[len(checkpoints) // 2 :]
-    returns = [c.get("reward_return") for c in half]
-    scores = [c.get("fitness") for c in half]
-    if len(half) >= 2 and None not in returns and None not in scores:
+    returns = _all_known([c.get("reward_return") for c in half])
+    scores = _all_known([c.get("fitness") for c in half])
+    if len(half) >= 2 and returns is not None and scores is not None:
         r0, r1, f0, f1 = returns[0], returns[-1], scores[0], scores[-1]
         rose = r1 - r0 > 0.25 * max(abs(r0), abs(r1), 1e-9)
         if rose and f1 <= f0:
@@ -89,7 +91,7 @@ def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
     last = checkpoints[-1]["components"]
     total = sum(abs(s["mean"]) for s in last.values())
-    all_scores = [c.get("fitness") for c in checkpoints if c.get("fitness") is not None]
+    all_scores = [f for c in checkpoints if (f := c.get("fitness")) is not None]
     if len(last) > 1 and total > 0 and len(all_scores) >= 2:
         name, stats = max(last.items(), key=lambda kv: abs(kv[1]["mean"]))
         share = abs(stats["mean"]) / total
@@ -104,6 +106,12 @@ def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _all_known(values: list[float | None]) -> list[float] | None:
+    """``values`` if none of them is missing, else None."""
+    known = [v for v in values if v is not None]
+    return known if len(known) == len(values) else None
 
 
 class Reflection(Feedback):

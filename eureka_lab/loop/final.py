@@ -5,14 +5,13 @@ search's) and evaluated on more episodes; the human-normalised score and a verdi
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Literal
 
 from eureka_lab.core.statistics import ALPHA, Estimate, compare
 from eureka_lab.loop.journal import Journal
 from eureka_lab.loop.selection import Selection
 from eureka_lab.loop.training import Training, Trainings
 from eureka_lab.runs.config import LoopConfig
-from eureka_lab.runs.records import Candidate, FinalRow, RunSummary, Test
+from eureka_lab.runs.records import BestVsHuman, Candidate, FinalRow, RunSummary, Test, Verdict
 from eureka_lab.runs.records import Usage as UsageRecord
 from eureka_lab.runs.scores import Scores, Trained
 from eureka_lab.runs.store import final_id
@@ -51,12 +50,12 @@ class FinalComparison:
         seeds = self.config.final_seed_list
         trainings = []
         for name, code in codes.items():
-            for s in seeds:
-                key = final_id(name, s)
+            for seed in seeds:
+                key = final_id(name, seed)
                 if self.store.reward_code(key) != code:
                     # The best changed since an earlier comparison (a resumed run): redo it.
                     self.store.clear_training(key)
-                trainings.append(Training(key, code, s))
+                trainings.append(Training(key, code, seed))
         if any(self.store.result(t.key) is None for t in trainings):
             self.journal.emit("final_started", jobs=len(trainings), seeds=seeds)
         episodes = self.task.eval_episodes * self.config.final_eval_factor
@@ -117,7 +116,7 @@ class FinalComparison:
             reward="env" if code is None else f"final/{name}",
         )
 
-    def _judged(self, seed: int) -> str | None:
+    def _judged(self, seed: int) -> Verdict | None:
         """A person's judgement of the final best against the human reward, from their
         rollout videos (only where the selector records a person's rankings)."""
         if not self.selection.selector.records_itself:
@@ -158,7 +157,7 @@ def test(a: FinalRow, b: FinalRow) -> Test | None:
     )
 
 
-def verdict(t: Test | None) -> Literal["better", "worse", "within noise"] | None:
+def verdict(t: Test | None) -> BestVsHuman | None:
     """What the test says of the first reward against the second."""
     if t is None or t.p is None:  # one seed on a side: no test, no verdict
         return None

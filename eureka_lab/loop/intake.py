@@ -11,8 +11,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from eureka_lab.core.bounds import MAX_ARTEFACT
+from eureka_lab.core.files import looks_like_mp4
 from eureka_lab.core.text import safe_text
-from eureka_lab.evaluation.video import looks_like_mp4
 from eureka_lab.executors.base import JobEvent
 from eureka_lab.loop.journal import Journal
 from eureka_lab.runs.records import Checkpoint, CheckpointStats

@@ -10,7 +10,7 @@ from eureka_lab.core.errors import RunError
 from eureka_lab.core.text import safe_text
 from eureka_lab.loop.journal import Journal
 from eureka_lab.prompt.conversation import Completion, Prompt, Usage
-from eureka_lab.reward.parsing import cut_answer
+from eureka_lab.reward.answer import cut_answer
 
 
 class Requests:

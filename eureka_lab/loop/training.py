@@ -299,7 +299,7 @@ class Trainings:
             fitness=best.held_out_fitness if honest else best.fitness,
             success_rate=best.held_out_success_rate if honest else best.success_rate,
             selection_fitness=best.fitness,
-            episodes=best.episodes,
+            eval_episodes=best.eval_episodes,
             best_step=best.step,
             final_fitness=final.fitness,
             final_success_rate=final.success_rate,

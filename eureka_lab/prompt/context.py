@@ -13,6 +13,7 @@ from eureka_lab.core.errors import TaskError
 from eureka_lab.prompt import env_layout as layout
 from eureka_lab.prompt.env_source import env_source
 from eureka_lab.prompt.reward_removal import is_hidden, strip_reward
+from eureka_lab.task.model import Task
 
 __all__ = ["EnvContext", "build_context", "context_for_env", "env_source", "strip_reward"]
 
@@ -48,8 +49,8 @@ class EnvContext:
         )
 
 
-def build_context(task: Any) -> EnvContext:
-    """Context of a task's environment (``task`` is an ``eureka_lab.task.model.Task``)."""
+def build_context(task: Task) -> EnvContext:
+    """Context of a task's environment."""
     env = task.make_env()
     try:
         context = context_for_env(env, task.observation_names, env_id=task.env_id)

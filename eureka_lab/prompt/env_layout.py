@@ -113,6 +113,7 @@ def describe_observation(space: Any, names: list[str | None], cls: type) -> str:
     import gymnasium as gym
 
     flat = gym.spaces.flatten_space(space)
+    assert isinstance(flat, gym.spaces.Box)  # a space with a flat dimension flattens to a Box
     low, high = np.broadcast_to(flat.low, flat.shape), np.broadcast_to(flat.high, flat.shape)
     uniform = bool(np.all(low == low[0]) and np.all(high == high[0])) if flat.shape[0] else True
     head = f"{space}, flattened to {flat.shape[0]} entries of {flat.dtype}"

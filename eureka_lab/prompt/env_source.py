@@ -33,9 +33,11 @@ def env_source(cls: type) -> str:
         cls_node = top[0]
     else:
         try:
-            cls_node = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
+            parsed = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0]
         except (OSError, TypeError):
             return f"# The source of {cls.__module__}.{cls.__qualname__} is not available.\n"
+        assert isinstance(parsed, ast.ClassDef)  # a class's source is its class statement
+        cls_node = parsed
         tree = None
     cls_node.body = [
         n

@@ -30,7 +30,9 @@ def strip_reward(tree: ast.Module) -> ast.Module:
 
 def is_hidden(name: str | None) -> bool:
     """Whether an identifier or string belongs to the reward (see :data:`HIDDEN_NAME`)."""
-    return bool(name) and bool(HIDDEN_NAME.search(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)))
+    if not name:
+        return False
+    return bool(HIDDEN_NAME.search(re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)))
 
 
 def _is_str(node: ast.AST) -> bool:
@@ -173,7 +175,7 @@ class _Stripper(ast.NodeTransformer):
             for t in s.targets:
                 self.remove_target(t)
             return []
-        targets = []
+        targets: list[ast.expr] = []
         for t in s.targets:
             if isinstance(t, ast.Tuple | ast.List) and not all(self.refs(e) for e in t.elts):
                 t.elts = [ast.Name("_", ast.Store()) if self.refs(e) else e for e in t.elts]

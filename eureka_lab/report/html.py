@@ -33,14 +33,16 @@ img { max-width: 100%; }
 
 
 def _video(c: Candidate, page: Path, embed: bool) -> str:
-    """The candidate's rollout video: linked relative to the page, or embedded."""
-    path = c.video_path
-    if path is None:
-        return ""
+    """The candidate's rollout video, as the run store checked it: linked relative to the
+    page, or embedded."""
     if embed:
-        src = "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode()
+        data = c.store.video(c.id)
+        src = None if data is None else "data:video/mp4;base64," + base64.b64encode(data).decode()
     else:
-        src = Path(os.path.relpath(path, page.parent)).as_posix()
+        path = c.video_path
+        src = None if path is None else Path(os.path.relpath(path, page.parent)).as_posix()
+    if src is None:
+        return ""
     return (
         f'<video controls loop muted playsinline width="480" src="{h.esc(src, 10**9)}"'
         f' title="rollout of {h.esc(c.id)}"></video>'
@@ -121,7 +123,12 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
     ]
     out.append("<h2>Search</h2>")
     if run.candidates:
-        out.append(h.figure(plots.fitness(run), "task score of every candidate by iteration"))
+        out.append(
+            h.figure(
+                plots.fitness(task.name, run.candidates),
+                "task score of every candidate by iteration",
+            )
+        )
     for it in sorted({c.iteration for c in run.candidates}):
         cands = [c for c in run.candidates if c.iteration == it]
         record = next((r for r in run.iterations if r.iteration == it), None)
@@ -170,7 +177,7 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
         out.append(
             "<ul>" + "".join(f"<li>{h.esc(line)}</li>" for line in summary_lines(summary)) + "</ul>"
         )
-        out.append(h.figure(plots.final(run), "final comparison per seed"))
+        out.append(h.figure(plots.final(summary), "final comparison per seed"))
     u = run.usage
     out.append("<h2>Model usage</h2>")
     out.append(

@@ -18,6 +18,12 @@ def esc(value: object, limit: int = 2000) -> str:
     return html.escape(safe_text(value, limit), quote=True)
 
 
+def notebook(body: str) -> str:
+    """``body`` as a notebook output. Jupyter typesets ``$...$`` in HTML outputs with
+    MathJax, which would show a candidate's text as markup: every view opts out."""
+    return f'<div class="tex2jax_ignore">{body}</div>'
+
+
 def num(x: float | None, fmt: str = ".3g") -> str:
     return "-" if x is None else format(x, fmt)
 

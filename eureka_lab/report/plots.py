@@ -4,16 +4,41 @@ and draws on ``ax`` when one is given.
 - :func:`fitness`: every candidate's task score per iteration, and the best so far;
 - :func:`components`: each reward component of one candidate over training, with the score;
 - :func:`final`: the closing comparison of best, human and sparse rewards, per seed.
+
+Every string drawn (the task's name, candidate ids, component names) comes from a run
+folder, so it is literal text: no mathtext, no LaTeX.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from eureka_lab.core.errors import ConfigError
+from eureka_lab.runs.records import Checkpoint, RunSummary
 
-if TYPE_CHECKING:
-    from eureka_lab.report.results import Candidate, Run
+
+class Scored(Protocol):
+    """What :func:`fitness` reads of a candidate."""
+
+    @property
+    def iteration(self) -> int: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def fitness(self) -> float | None: ...
+
+
+class Trace(Protocol):
+    """What :func:`components` reads of a candidate."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def checkpoints(self) -> Sequence[Checkpoint]: ...
 
 
 def _pyplot() -> Any:
@@ -38,11 +63,26 @@ def _axes(ax: Any, size: tuple[float, float] = (6.4, 3.6)) -> tuple[Any, Any]:
     return ax.figure, ax
 
 
-def fitness(run: Run, ax: Any = None) -> Any:
+def _laid_out(fig: Any, *axes: Any) -> Any:
+    """``fig`` laid out, with every text on ``axes`` literal. Matplotlib parses a string with
+    two ``$`` as mathtext (a component named ``$\\sqrt{$`` made the layout raise, and the
+    whole report was lost) and, where ``text.usetex`` is set, hands it to LaTeX. Titles,
+    labels, legends and tick labels get the same setting, also on an axis the caller made;
+    the caller's other axes keep theirs."""
+    from matplotlib.text import Text
+
+    for ax in axes:
+        for text in ax.findobj(Text):
+            text.set_parse_math(False)
+            text.set_usetex(False)
+    fig.tight_layout()
+    return fig
+
+
+def fitness(task: str, cands: Sequence[Scored], ax: Any = None) -> Any:
     """Every trained candidate's score by iteration (dots), failed ones marked at the
     bottom, and the run's best so far (a line)."""
     fig, ax = _axes(ax)
-    cands = run.candidates
     scored = [(c.iteration, c.fitness) for c in cands if c.fitness is not None]
     failed = [c.iteration for c in cands if c.status == "failed"]
     if scored:
@@ -61,14 +101,13 @@ def fitness(run: Run, ax: Any = None) -> Any:
             ax.scatter(failed, [low] * len(failed), marker="x", color="red", label="failed")
     ax.set_xlabel("iteration")
     ax.set_ylabel("task score")
-    ax.set_title(f"{run.task.name}: candidates by iteration")
+    ax.set_title(f"{task}: candidates by iteration")
     ax.set_xticks(sorted({c.iteration for c in cands}) or [0])
     ax.legend(loc="best", fontsize="small")
-    fig.tight_layout()
-    return fig
+    return _laid_out(fig, ax)
 
 
-def components(cand: Candidate, ax: Any = None) -> Any:
+def components(cand: Trace, ax: Any = None) -> Any:
     """Each reward component's mean at the checkpoints, and the task score on a second axis."""
     fig, ax = _axes(ax)
     cps = cand.checkpoints
@@ -84,20 +123,20 @@ def components(cand: Candidate, ax: Any = None) -> Any:
     ax.set_ylabel("component mean")
     ax.set_title(f"{cand.id}: reward components")
     scores = [c.fitness for c in cps]
+    drawn = [ax]
     if steps and all(s is not None for s in scores):
         twin = ax.twinx()
         twin.plot(steps, scores, color="black", ls="--", lw=2, label="task score")
         twin.set_ylabel("task score")
         twin.legend(loc="lower right", fontsize="small")
+        drawn.append(twin)
     ax.legend(loc="upper left", fontsize="small")
-    fig.tight_layout()
-    return fig
+    return _laid_out(fig, *drawn)
 
 
-def final(run: Run, ax: Any = None) -> Any:
+def final(summary: RunSummary | None, ax: Any = None) -> Any:
     """The closing comparison: each reward's score per seed, and its mean."""
     fig, ax = _axes(ax)
-    summary = run.summary
     if summary is None:
         ax.text(0.5, 0.5, "the run has not finished", ha="center", va="center")
         return fig
@@ -111,5 +150,4 @@ def final(run: Run, ax: Any = None) -> Any:
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("task score")
     ax.set_title(f"final comparison over seeds {', '.join(map(str, summary.seeds))}")
-    fig.tight_layout()
-    return fig
+    return _laid_out(fig, ax)

@@ -18,11 +18,13 @@ from typing import Any
 from eureka_lab.core.errors import ConfigError
 from eureka_lab.core.statistics import Estimate
 from eureka_lab.prompt.conversation import Message, Usage
+from eureka_lab.report import plots
 from eureka_lab.runs.config import LoopConfig
+from eureka_lab.runs.formats import completion_from_dict, messages_from_dicts
 from eureka_lab.runs.records import Candidate as CandidateRecord
 from eureka_lab.runs.records import Checkpoint, Iteration, RunSummary, TrainingResult
 from eureka_lab.runs.scores import Scores
-from eureka_lab.runs.store import RunStore, completion_from_dict, messages_from_dicts
+from eureka_lab.runs.store import RunStore
 from eureka_lab.task.model import Task
 
 
@@ -177,8 +179,6 @@ class Candidate:
 
     def plot_components(self, ax: Any = None) -> Any:
         """Each reward component over training, with the task score (a Figure)."""
-        from eureka_lab.report import plots
-
         return plots.components(self, ax)
 
     def __repr__(self) -> str:
@@ -200,14 +200,14 @@ class Candidate:
             facts.append(("from", h.esc(self.parent or self.based_on)))
         rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
         body = h.code(self.code) if self.code else "<p>(no code)</p>"
-        return f"<div><h4>{h.esc(self.id)}</h4><table>{rows}</table>{body}</div>"
+        return h.notebook(f"<h4>{h.esc(self.id)}</h4><table>{rows}</table>{body}")
 
 
 class Run:
     """A run directory, read through the run store's typed API."""
 
     def __init__(self, path: str | Path) -> None:
-        self.store = RunStore.open(path)
+        self.store = RunStore.open(path, lenient=True)  # a run may be someone else's
         self.path = self.store.root
 
     @cached_property
@@ -255,10 +255,11 @@ class Run:
         """The run's best candidate: the final one when finished, else the best iteration
         best so far by fitness (None before any candidate trained)."""
         if self.summary is not None:
-            return self.candidate(self.summary.best)
+            record = self.store.candidate(self.summary.best)
+            return Candidate(self.store, record) if record is not None else None
         bests = [self.candidate(it.best) for it in self.iterations if it.best]
-        scored = [c for c in bests if c.fitness is not None]
-        return max(reversed(scored), key=lambda c: c.fitness) if scored else None  # type: ignore[arg-type,return-value]
+        scored = [(c.fitness, c) for c in bests if c.fitness is not None]
+        return max(reversed(scored), key=lambda fc: fc[0])[1] if scored else None
 
     @property
     def usage(self) -> Usage:
@@ -312,15 +313,11 @@ class Run:
 
     def plot_fitness(self, ax: Any = None) -> Any:
         """Every candidate per iteration, and the best so far (a Figure)."""
-        from eureka_lab.report import plots
-
-        return plots.fitness(self, ax)
+        return plots.fitness(self.task.name, self.candidates, ax)
 
     def plot_final(self, ax: Any = None) -> Any:
         """The final comparison of best, human and sparse rewards, per seed (a Figure)."""
-        from eureka_lab.report import plots
-
-        return plots.final(self, ax)
+        return plots.final(self.summary, ax)
 
     def __repr__(self) -> str:
         state = "finished" if self.finished else "unfinished"
@@ -346,7 +343,7 @@ class Run:
             f"{'finished' if self.finished else 'unfinished'}</p>"
         )
         cols = ["candidate", "status", "task score", "success", "components", "error"]
-        return head + h.table(cols, rows)
+        return h.notebook(head + h.table(cols, rows))
 
 
 @dataclass(frozen=True)
@@ -382,7 +379,7 @@ class Diff:
             style = f' style="background:{color}"' if color else ""
             parts.append(f"<div{style}>{h.esc(line, 500) or '&nbsp;'}</div>")
         summary = h.esc(str(self).split(self.text.rstrip())[-1].strip())
-        return f'<pre style="font-size:90%">{"".join(parts)}</pre><pre>{summary}</pre>'
+        return h.notebook(f'<pre style="font-size:90%">{"".join(parts)}</pre><pre>{summary}</pre>')
 
 
 def diff(a: Candidate, b: Candidate) -> Diff:

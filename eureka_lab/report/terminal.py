@@ -213,7 +213,7 @@ def show_run(store: RunStore, console: Console | None = None) -> None:
             table.add_column(col, overflow="fold")
         for cand in store.candidates(it):
             res = store.result(cand.id)
-            status = res.status if res else cand.status
+            status: str = res.status if res else cand.status
             if res is not None and res.stopped_at is not None:
                 status = f"stopped at {res.stopped_at:,} steps"
             why = (

@@ -56,6 +56,9 @@ class ComponentStats:
     """Running mean / min / max of each component since the last snapshot."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
         self._sum: dict[str, float] = {}
         self._min: dict[str, float] = {}
         self._max: dict[str, float] = {}
@@ -78,7 +81,7 @@ class ComponentStats:
             }
             for name in self._sum
         }
-        self.__init__()  # type: ignore[misc]
+        self._reset()
         return out
 
 
@@ -121,13 +124,15 @@ class EpisodeTracker:
         }
 
 
-def true_next_obs(next_obs: np.ndarray, dones: np.ndarray, infos: Sequence[dict]) -> np.ndarray:
+def true_next_obs(
+    next_obs: np.ndarray, dones: np.ndarray, infos: Sequence[dict[str, Any]]
+) -> np.ndarray:
     """The observation each env actually reached (SB3 auto-resets finished envs)."""
     if not dones.any():
         return next_obs
     out = np.array(next_obs, copy=True)
     for i in np.flatnonzero(dones):
-        terminal = infos[i].get("terminal_observation")
+        terminal = infos[int(i)].get("terminal_observation")
         if terminal is not None:
             out[i] = terminal
     return out
@@ -136,6 +141,13 @@ def true_next_obs(next_obs: np.ndarray, dones: np.ndarray, infos: Sequence[dict]
 def make_reward_wrapper(venv: Any, reward_fn: RewardFn | None) -> Any:
     """Wrap an SB3 VecEnv so it returns the candidate's reward (built lazily: imports SB3)."""
     from stable_baselines3.common.vec_env import VecEnvWrapper
+    from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
+
+    def arrays(obs: VecEnvObs) -> np.ndarray:
+        """The envs' observations: one array, as the reward contract has them (the SB3
+        trainer's MlpPolicy refuses dict and tuple observation spaces)."""
+        assert isinstance(obs, np.ndarray)
+        return obs
 
     class RewardVecWrapper(VecEnvWrapper):
         def __init__(self) -> None:
@@ -147,17 +159,20 @@ def make_reward_wrapper(venv: Any, reward_fn: RewardFn | None) -> Any:
             self._actions: np.ndarray | None = None
 
         def reset(self) -> np.ndarray:
-            self._obs = self.venv.reset()
+            self._obs = arrays(self.venv.reset())
             return self._obs
 
         def step_async(self, actions: np.ndarray) -> None:
             self._actions = np.asarray(actions)
             self.venv.step_async(actions)
 
-        def step_wait(self) -> tuple:
-            next_obs, env_rewards, dones, infos = self.venv.step_wait()
+        def step_wait(self) -> VecEnvStepReturn:
+            step_obs, env_rewards, dones, infos = self.venv.step_wait()
+            next_obs = arrays(step_obs)
+            obs, actions = self._obs, self._actions
+            assert obs is not None and actions is not None  # reset() and step_async() came first
             reached = true_next_obs(next_obs, dones, infos)
-            total, comps = self.compute(self._obs, self._actions, reached, infos, env_rewards)
+            total, comps = self.compute(obs, actions, reached, infos, env_rewards)
             self.components.add(comps)
             self.episodes.add(np.asarray(env_rewards, dtype=np.float64), total, dones)
             self._obs = next_obs

@@ -10,113 +10,24 @@ proxy holding only :data:`NUMPY_ALLOWED`) is :mod:`eureka_lab.reward.loader`.
 from __future__ import annotations
 
 import ast
-import math
 
 from eureka_lab.core import ast_tools
+from eureka_lab.reward.allowed import (
+    BAD_ATTRIBUTES,
+    FORBIDDEN_NAMES,
+    INTROSPECTION_PREFIXES,
+    LINALG_ALLOWED,
+    MATH_NAMES,
+    MODULES,
+    NUMPY_ALLOWED,
+    SAFE_BUILTINS,
+    VALUE_ATTRIBUTES,
+    refused_by_name,
+    value_attribute_message,
+)
 from eureka_lab.reward.contract import ARGUMENTS, FUNCTION_NAME
 
-__all__ = [
-    "LINALG_ALLOWED",
-    "NUMPY_ALLOWED",
-    "SAFE_BUILTINS",
-    "VALUE_ATTRIBUTES",
-    "check_code",
-]
-
-
-def _names(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Builtins reward code may use; the sandbox's restricted ``__builtins__`` holds exactly these.
-SAFE_BUILTINS = _names(
-    """abs all any bool dict divmod enumerate filter float frozenset int isinstance len list
-    map max min next pow range reversed round set slice sorted str sum tuple zip
-    Exception ArithmeticError AssertionError FloatingPointError IndexError KeyError
-    NotImplementedError OverflowError RuntimeError TypeError ValueError ZeroDivisionError"""
-)
-
-# Reviewed numpy names: elementwise maths, reductions, shaping, comparisons, dtypes and
-# constants. Nothing that touches files, pointers, global state or randomness.
-NUMPY_ALLOWED = _names(
-    """
-    pi e inf nan newaxis euler_gamma float16 float32 float64 int8 int16 int32 int64 uint8
-    bool_ float_ int_
-    abs absolute fabs sign negative positive reciprocal sqrt cbrt square power float_power
-    exp exp2 expm1 log log2 log10 log1p logaddexp logaddexp2
-    sin cos tan arcsin arccos arctan arctan2 hypot sinh cosh tanh arcsinh arccosh arctanh
-    deg2rad rad2deg degrees radians unwrap
-    add subtract multiply divide true_divide floor_divide mod remainder fmod divmod modf
-    floor ceil trunc rint round around fix
-    maximum minimum fmax fmin clip where select piecewise heaviside
-    isnan isinf isfinite isclose allclose array_equal nan_to_num
-    sum prod mean average median std var min max amin amax ptp argmin argmax cumsum cumprod
-    nansum nanmean nanmax nanmin nanstd nanvar nanmedian nanargmin nanargmax percentile
-    quantile count_nonzero diff gradient interp convolve trapezoid
-    dot vdot inner outer matmul cross einsum tensordot linspace arange
-    all any logical_and logical_or logical_not logical_xor
-    greater greater_equal less less_equal equal not_equal
-    array asarray asanyarray ascontiguousarray copy zeros zeros_like ones ones_like
-    full full_like eye identity diag diagonal tri tril triu
-    reshape ravel squeeze expand_dims transpose swapaxes moveaxis atleast_1d atleast_2d
-    atleast_3d broadcast_to broadcast_arrays stack hstack vstack dstack column_stack
-    concatenate split array_split tile repeat flip fliplr flipud roll rot90 take
-    take_along_axis argsort sort unique searchsorted nonzero argwhere flatnonzero
-    shape ndim size iscomplexobj isscalar result_type
-    """
-)
-
-LINALG_ALLOWED = frozenset({"norm", "det", "inv", "solve", "pinv"})
-
-# Reviewed attributes of the values reward code holds: arrays (numpy's, or torch tensors on
-# the warp trainer), the ``info`` dict, lists, strings and the (values, indices) pairs torch's
-# reductions return. Only reads and calls of these names: nothing reaches a file, a pointer,
-# the memory under an array (``view``, ``data``, ``base``, ``ctypes``, storages), autograd
-# (``grad_fn``, hooks), sharing or serialisation. ``.NAME`` on anything but the imported
-# modules must be one of these: the static policy and the bytecode check both hold to it.
-VALUE_ATTRIBUTES = _names(
-    """
-    shape ndim size dtype T real imag
-    astype copy reshape ravel flatten squeeze transpose swapaxes clip round
-    sum prod mean std var min max argmin argmax cumsum cumprod all any
-    dot item tolist nonzero sort argsort repeat take diagonal conj fill
-    values indices
-    get items keys update setdefault pop
-    append extend insert index count reverse
-    startswith endswith lower upper strip split join replace
-    """
-)
-
-# Attribute names rejected on any object: file/pointer access on arrays, frame and code
-# introspection, the method resolution order, and str.format (it reaches attributes by name).
-_BAD_ATTRIBUTES = {
-    "tofile": "it writes a file",
-    "dump": "it writes a file",
-    "dumps": "it pickles the array",
-    "ctypes": "it exposes raw memory pointers",
-    "mro": "it introspects the class hierarchy",
-    "format": "format strings can reach attributes by name; use an f-string",
-    "format_map": "format strings can reach attributes by name; use an f-string",
-}
-_INTROSPECTION_PREFIXES = ("f_", "gi_", "co_", "tb_", "cr_", "ag_", "func_", "im_")
-
-_FORBIDDEN_NAMES = {
-    **dict.fromkeys(("eval", "exec", "compile", "breakpoint"), "it runs arbitrary code"),
-    **dict.fromkeys(("__import__",), "it imports modules"),
-    **dict.fromkeys(("open", "input", "help", "exit", "quit"), "it reaches files or the terminal"),
-    **dict.fromkeys(
-        ("getattr", "setattr", "delattr", "hasattr", "globals", "locals", "vars"),
-        "it accesses attributes or namespaces by name",
-    ),
-    **dict.fromkeys(
-        ("memoryview", "type", "object", "super", "classmethod", "staticmethod", "property"),
-        "it reaches the type machinery",
-    ),
-    "print": "printing from a reward is noise in the training logs; return components instead",
-}
-
-_MODULES = {"numpy": "numpy", "math": "math"}
-_MATH_NAMES = frozenset(n for n in dir(math) if not n.startswith("_"))
+__all__ = ["check_code"]
 
 
 def check_code(code: str) -> list[str]:
@@ -213,8 +124,8 @@ class _Checker(ast.NodeVisitor):
             )
         for fn in fns:
             a = fn.args
-            names = tuple(x.arg for x in a.args)
-            if a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or names != ARGUMENTS:
+            params = tuple(x.arg for x in a.args)
+            if a.posonlyargs or a.vararg or a.kwonlyargs or a.kwarg or params != ARGUMENTS:
                 self.add(
                     fn,
                     "signature",
@@ -246,7 +157,7 @@ class _Checker(ast.NodeVisitor):
     def _check_import(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
             for a in node.names:
-                if a.name not in _MODULES:
+                if a.name not in MODULES:
                     self.add(
                         node,
                         "import",
@@ -254,7 +165,7 @@ class _Checker(ast.NodeVisitor):
                         "`import math` are",
                     )
                 else:
-                    self.modules[a.asname or a.name] = _MODULES[a.name]
+                    self.modules[a.asname or a.name] = MODULES[a.name]
             return
         if node.module != "math" or node.level:
             hint = " (use `np.NAME` after `import numpy as np`)" if node.module == "numpy" else ""
@@ -268,7 +179,7 @@ class _Checker(ast.NodeVisitor):
         for a in node.names:
             if a.name == "*":
                 self.add(node, "import", "`from math import *` is not allowed; name what you use")
-            elif a.name not in _MATH_NAMES:
+            elif a.name not in MATH_NAMES:
                 self.add(node, "import", f"`math` has no public name `{a.name}`")
 
     def check_names(self, tree: ast.Module) -> None:
@@ -282,9 +193,9 @@ class _Checker(ast.NodeVisitor):
         for node, attr in ast_tools.attribute_names(tree):
             if attr.startswith("_") and not attr.startswith("__"):
                 self.add(node, "private-attribute", f"private attribute `.{attr}` is not allowed")
-            if attr in _BAD_ATTRIBUTES:
-                self.add(node, "attribute", f"`.{attr}` is not allowed: {_BAD_ATTRIBUTES[attr]}")
-            elif attr.startswith(_INTROSPECTION_PREFIXES):
+            if attr in BAD_ATTRIBUTES:
+                self.add(node, "attribute", f"`.{attr}` is not allowed: {BAD_ATTRIBUTES[attr]}")
+            elif attr.startswith(INTROSPECTION_PREFIXES):
                 self.add(node, "attribute", f"`.{attr}` looks like frame/code introspection")
 
     # --- node rules --------------------------------------------------------------------
@@ -299,9 +210,9 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
-        if node.id in _FORBIDDEN_NAMES:
+        if node.id in FORBIDDEN_NAMES:
             self.add(
-                node, "forbidden-name", f"`{node.id}` is not allowed: {_FORBIDDEN_NAMES[node.id]}"
+                node, "forbidden-name", f"`{node.id}` is not allowed: {FORBIDDEN_NAMES[node.id]}"
             )
         elif node.id in self.modules:
             if not isinstance(node.ctx, ast.Load):
@@ -349,7 +260,7 @@ class _Checker(ast.NodeVisitor):
                     f"`{base.value.id}.linalg.{attr}` is not on the reviewed list; allowed: "
                     + ", ".join(sorted(LINALG_ALLOWED)),
                 )
-        elif attr not in VALUE_ATTRIBUTES and not _refused_by_name(attr):
+        elif attr not in VALUE_ATTRIBUTES and not refused_by_name(attr):
             self.add(node, "attribute", value_attribute_message(attr))
         self.generic_visit(node)
 
@@ -357,7 +268,7 @@ class _Checker(ast.NodeVisitor):
         self, node: ast.Attribute, module: str, attr: str, alias: str
     ) -> None:
         if module == "math":
-            if attr not in _MATH_NAMES:
+            if attr not in MATH_NAMES:
                 self.add(node, "math-attribute", f"`math` has no public name `{attr}`")
             return
         if attr == "linalg":
@@ -453,24 +364,6 @@ class _Checker(ast.NodeVisitor):
     def visit_TryStar(self, node: ast.AST) -> None:
         self._forbid(node, "`try ... except*`")
         self.generic_visit(node)
-
-
-def value_attribute_message(attr: str) -> str:
-    """Why ``.attr`` on a value is refused, and what to use (the policy's and the
-    sandbox's one wording)."""
-    return (
-        f"`.{attr}` is not on the reviewed list of attributes of arrays, dicts, lists and "
-        "strings; use numpy functions on whole arrays (np.NAME(x, axis=...)) instead. "
-        "Allowed: " + ", ".join(sorted(VALUE_ATTRIBUTES))
-    )
-
-
-def _refused_by_name(attr: str) -> bool:
-    """Whether a name rule of :meth:`_Checker.check_names` already refuses ``.attr``, with
-    its own message."""
-    return (
-        attr.startswith("_") or attr in _BAD_ATTRIBUTES or attr.startswith(_INTROSPECTION_PREFIXES)
-    )
 
 
 def _all_args(args: ast.arguments) -> list[ast.arg]:

@@ -1,7 +1,7 @@
 """Load untrusted reward code in-process, behind the static policy and a restricted runtime.
 
 :func:`load_reward` checks the code with :func:`eureka_lab.reward.check.check_code`, then runs it
-in a fresh namespace whose builtins are :data:`eureka_lab.reward.check.SAFE_BUILTINS` and whose
+in a fresh namespace whose builtins are :data:`eureka_lab.reward.allowed.SAFE_BUILTINS` and whose
 ``import`` only grants ``numpy`` and ``math`` -- and for numpy a read-only proxy holding only
 the reviewed names, so code that slips past the static check still cannot reach
 ``np.f2py``, ``np.load`` and the like. This is defence in depth, not an OS boundary: CPU,
@@ -21,13 +21,8 @@ from typing import Any
 import numpy as np
 
 from eureka_lab.core.errors import ContractError
-from eureka_lab.reward.check import (
-    LINALG_ALLOWED,
-    NUMPY_ALLOWED,
-    SAFE_BUILTINS,
-    VALUE_ATTRIBUTES,
-    check_code,
-)
+from eureka_lab.reward.allowed import LINALG_ALLOWED, NUMPY_ALLOWED, SAFE_BUILTINS, VALUE_ATTRIBUTES
+from eureka_lab.reward.check import check_code
 from eureka_lab.reward.contract import FUNCTION_NAME
 
 __all__ = ["call_reward", "load_reward"]
@@ -134,9 +129,9 @@ READABLE_ATTRIBUTES = (
 )
 """Every attribute name compiled reward code may read: the reviewed attributes of values
 and the names of the sandboxed modules. The bytecode cannot tell ``np.sqrt`` from
-``x.sqrt``, so a module's name is readable on a value too; ``tests/test_policy.py`` checks
-that none of them reaches anything but computing on arrays, tensors, storages, dicts, lists
-or strings."""
+``x.sqrt``, so a module's name is readable on a value too; ``tests/test_reward_numpy_on_torch.py``
+checks that none of them reaches anything but computing on arrays, tensors, storages, dicts,
+lists or strings."""
 # A module docstring, annotations, and the restricted importer (same as an import statement).
 _ALLOWED_DUNDERS = frozenset({"__doc__", "__annotations__", "__import__"})
 

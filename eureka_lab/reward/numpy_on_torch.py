@@ -72,8 +72,9 @@ def make_numpy(device: Any) -> dict[str, Any]:
     """numpy's allowed names over torch on ``device``: ``{"numpy": {...}, "linalg": {...}}``."""
     import array_api_compat.torch as xt
     import torch
+    from array_api_compat.torch import linalg as xt_linalg
 
-    from eureka_lab.reward.check import LINALG_ALLOWED, NUMPY_ALLOWED
+    from eureka_lab.reward.allowed import LINALG_ALLOWED, NUMPY_ALLOWED
 
     dev = torch.device(device)
 
@@ -98,18 +99,24 @@ def make_numpy(device: Any) -> dict[str, Any]:
 
         return make
 
+    def copied(name: str) -> Callable[..., Any]:
+        """A function array_api_compat.torch copies from torch when imported, out of a type
+        checker's sight."""
+        fn: Callable[..., Any] = getattr(xt, name)
+        return fn
+
     aliases: dict[str, Any] = {
-        "absolute": xt.abs,
-        "fabs": xt.abs,
+        "absolute": copied("abs"),
+        "fabs": copied("abs"),
         "power": xt.pow,
         "float_power": xt.pow,
-        "arcsin": xt.asin,
-        "arccos": xt.acos,
-        "arctan": xt.atan,
+        "arcsin": copied("asin"),
+        "arccos": copied("acos"),
+        "arctan": copied("atan"),
         "arctan2": xt.atan2,
-        "arcsinh": xt.asinh,
-        "arccosh": xt.acosh,
-        "arctanh": xt.atanh,
+        "arcsinh": copied("asinh"),
+        "arccosh": copied("acosh"),
+        "arctanh": copied("atanh"),
         "concatenate": xt.concat,
         "amax": xt.max,
         "amin": xt.min,
@@ -140,9 +147,9 @@ def make_numpy(device: Any) -> dict[str, Any]:
         "arange": created(xt.arange),
         "linspace": created(xt.linspace),
         "eye": created(xt.eye),
-        "zeros_like": like(xt.zeros_like),
-        "ones_like": like(xt.ones_like),
-        "full_like": like(xt.full_like),
+        "zeros_like": like(copied("zeros_like")),
+        "ones_like": like(copied("ones_like")),
+        "full_like": like(copied("full_like")),
         "hstack": lambda xs: torch.hstack(list(xs)),
         "vstack": lambda xs: torch.vstack(list(xs)),
         "column_stack": lambda xs: torch.column_stack(list(xs)),
@@ -178,9 +185,9 @@ def make_numpy(device: Any) -> dict[str, Any]:
         elif hasattr(xt, name):
             names[name] = getattr(xt, name)
     linalg = {
-        n: getattr(xt.linalg, n) if hasattr(xt.linalg, n) else getattr(torch.linalg, n)
+        n: getattr(xt_linalg, n) if hasattr(xt_linalg, n) else getattr(torch.linalg, n)
         for n in LINALG_ALLOWED
-        if hasattr(xt.linalg, n) or hasattr(torch.linalg, n)
+        if hasattr(xt_linalg, n) or hasattr(torch.linalg, n)
     }
     if "norm" in linalg:
         linalg["norm"] = lambda x, ord=None, axis=None, keepdims=False: torch.linalg.norm(  # noqa: A002
@@ -194,7 +201,10 @@ def install_array_methods() -> None:
     (``astype``, ``copy``). Only for the process that runs reward code on tensors."""
     import torch
 
-    if not hasattr(torch.Tensor, "astype"):
-        torch.Tensor.astype = lambda self, dtype, **_: self.to(torch_dtype(dtype))  # type: ignore[attr-defined]
-    if not hasattr(torch.Tensor, "copy"):
-        torch.Tensor.copy = lambda self: self.clone()  # type: ignore[attr-defined]
+    methods: dict[str, Callable[..., torch.Tensor]] = {
+        "astype": lambda self, dtype, **_: self.to(torch_dtype(dtype)),
+        "copy": lambda self: self.clone(),
+    }
+    for name, method in methods.items():
+        if not hasattr(torch.Tensor, name):
+            setattr(torch.Tensor, name, method)

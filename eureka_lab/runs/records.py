@@ -125,7 +125,7 @@ class Evaluation(Record):
     success_rate: OptNum = None
     eval_env_return: OptNum = None
     eval_length: OptNum = None
-    episodes: int | None = None
+    eval_episodes: int | None = None
     """Evaluation episodes behind these numbers."""
     behaviour: Behaviour | None = None
 
@@ -139,7 +139,7 @@ class Checkpoint(CheckpointStats):
     success_rate: OptNum = None
     eval_env_return: OptNum = None
     eval_length: OptNum = None
-    episodes: int | None = None
+    eval_episodes: int | None = None
     behaviour: Behaviour | None = None
     held_out_fitness: OptNum = None
     """The score on held-out episodes, which chose nothing (the chosen checkpoint only)."""
@@ -171,7 +171,7 @@ class TrainingResult(Record):
     selection_fitness: OptNum = None
     """The best checkpoint's mean on the episodes that chose it: biased upwards (the
     maximum of noisy means), kept to show by how much."""
-    episodes: int | None = None
+    eval_episodes: int | None = None
     """Held-out episodes behind ``fitness``."""
     best_step: int | None = None
     final_fitness: OptNum = None
@@ -292,6 +292,12 @@ class Ranking(Record):
     overall: Reason | None = None
     cant_tell: bool = False
 
+    @property
+    def query(self) -> tuple[str, int, tuple[str, ...]]:
+        """The question this ranking answers: who was asked to order which candidates in
+        which iteration. A run records one answer per question."""
+        return self.annotator, self.iteration, tuple(sorted(self.candidates))
+
     def pairs(self) -> list[tuple[str, str]]:
         """The ranking as pairwise comparisons (preferred, other); ties give none."""
         return [
@@ -336,6 +342,12 @@ class Usage(Record):
     cost_usd: float = 0.0
 
 
+BestVsHuman = Literal["better", "worse", "within noise"]
+"""How the final best compares with the human reward over the final seeds."""
+Verdict = Literal["best", "human", "can't tell"]
+"""Which of the final best and human rewards a person preferred."""
+
+
 class RunSummary(Record):
     """The result of a run."""
 
@@ -356,7 +368,7 @@ class RunSummary(Record):
     normalized_score: OptNum = None
     """(best - sparse) / |human - sparse|: only where the human reward beats the sparse one
     beyond noise (``human_vs_sparse``); None otherwise, where it is undefined."""
-    best_vs_human: Literal["better", "worse", "within noise"] | None = None
+    best_vs_human: BestVsHuman | None = None
     """Whether best and human differ beyond noise over the final seeds (``best_vs_human_test``)."""
     best_vs_human_test: Test | None = None
     human_vs_sparse_test: Test | None = None
@@ -364,7 +376,7 @@ class RunSummary(Record):
     """Evaluation episodes per checkpoint in the final comparison."""
     preference_queries: int = 0
     """Rankings asked of an annotator (a person, an oracle) during the run."""
-    verdict: Literal["best", "human", "can't tell"] | None = None
+    verdict: Verdict | None = None
     """Which of the final best and human rewards the annotator preferred, from their
     rollout videos (selection by a person)."""
     usage: Usage = Field(default_factory=Usage)

@@ -131,7 +131,7 @@ class Scores:
         for it in iterations:
             for cand in self.store.candidates(it):
                 result = self.store.result(cand.id)
-                status = result.status if result else cand.status
+                status: str = result.status if result else cand.status
                 if result is not None and result.stopped_at is not None:
                     status = (
                         f"stopped early, scored at {result.stopped_at:,} of "
@@ -157,5 +157,5 @@ class Scores:
 
 def _episodes(results: dict[int, TrainingResult]) -> int:
     """Held-out episodes behind each seed's score (the fewest, where they differ)."""
-    counts = [r.episodes for r in results.values() if r.episodes]
+    counts = [r.eval_episodes for r in results.values() if r.eval_episodes]
     return min(counts) if counts else 0

@@ -17,23 +17,52 @@ Records are the typed models of :mod:`eureka_lab.runs.records`, validated on the
 Every file is written atomically (temporary file, fsync, rename) by the orchestrator; no
 process that runs candidate code writes here. A run killed at any moment leaves a directory
 that ``show``, ``load_run`` and ``resume`` can read.
+
+A run folder may also come from someone else, so every read goes through one place
+(:meth:`RunStore._load`): a regular file inside the folder, reached through no link, of a
+bounded size, and of the right type (a record that validates, an mp4, safetensors).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import time
-from collections.abc import Iterator
-from dataclasses import asdict
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from eureka_lab.core.errors import RunError
-from eureka_lab.core.files import atomic_write, jsonable, read_json, write_json
-from eureka_lab.prompt.conversation import Completion, Message, Prompt, Usage
+from eureka_lab.core.bounds import MAX_ARTEFACT
+from eureka_lab.core.errors import RunError, RunFolderWarning
+from eureka_lab.core.files import (
+    MAX_RECORD,
+    append_line,
+    atomic_write,
+    jsonable,
+    open_inside,
+    parse_json,
+    read_bounded,
+    read_json,
+    write_json,
+)
+from eureka_lab.prompt.conversation import Completion, Prompt, Usage
+from eureka_lab.runs.formats import (
+    CHECKPOINT_LIST,
+    REQUEST,
+    as_mp4,
+    as_rankings,
+    as_safetensors,
+    as_text,
+    completion_from_dict,
+    completion_to_dict,
+    parsed,
+    schema,
+)
 from eureka_lab.runs.records import (
     FORMAT_VERSION,
     Candidate,
@@ -64,7 +93,11 @@ VIDEO = "rollout.mp4"
 ITERATION = "iteration.json"
 RANKINGS = "rankings.jsonl"
 
+MAX_LOG = 256 * 1024**2
+"""Largest append-only log read (events, rankings)."""
+
 R = TypeVar("R", bound=BaseModel)
+T = TypeVar("T")
 
 
 def candidate_id(iteration: int, index: int, repair: int = 0) -> str:
@@ -84,11 +117,15 @@ def seed_id(cid: str, seed: int) -> str:
 
 
 class RunStore:
-    """A run directory. Create with :meth:`create`, reopen with :meth:`open`."""
+    """A run directory. Create with :meth:`create`, reopen with :meth:`open`.
 
-    def __init__(self, root: Path) -> None:
+    A ``lenient`` store reads a run that may be someone else's (``show``, ``report``,
+    ``load_run``): a bad file is one warning (:class:`RunFolderWarning`) and reads as
+    absent, so the rest of the run still shows. Otherwise a bad file raises RunError."""
+
+    def __init__(self, root: Path, lenient: bool = False) -> None:
         self.root = Path(root).resolve()
-        self._events_checked = False
+        self.lenient = lenient
 
     # ----------------------------------------------------------------- lifecycle
     @classmethod
@@ -113,12 +150,12 @@ class RunStore:
         return store
 
     @classmethod
-    def open(cls, path: str | Path) -> RunStore:
+    def open(cls, path: str | Path, lenient: bool = False) -> RunStore:
         """Open a run directory; refuse one written by a newer eureka-lab."""
         root = Path(path).expanduser().resolve()
         if not (root / CONFIG).is_file():
             raise RunError(f"{root} is not a run directory (no {CONFIG}).")
-        store = cls(root)
+        store = cls(root, lenient)
         version = store.format_version
         if version != FORMAT_VERSION:
             fix = (
@@ -148,7 +185,11 @@ class RunStore:
 
     @property
     def config(self) -> dict[str, Any]:
-        return read_json(self.root / CONFIG)
+        """The run's settings: nothing of a run reads without them, so a bad file raises."""
+        config = parsed(self.root, CONFIG, parse_json, MAX_RECORD)
+        if not isinstance(config, dict):
+            raise RunError(f"{self.root / CONFIG} is missing or does not hold a run's settings.")
+        return config
 
     @property
     def format_version(self) -> Any:
@@ -158,32 +199,38 @@ class RunStore:
     def save_config(self, config: dict[str, Any]) -> None:
         write_json(self.root / CONFIG, config)
 
-    # ----------------------------------------------------------------- typed records
-    def _read(self, rel: str, model: type[R]) -> R | None:
-        raw = read_json(self.root / rel)
-        if raw is None:
-            return None
+    # ----------------------------------------------------------------- reading
+    def _load(self, rel: str, parse: Callable[[bytes], T], limit: int = MAX_RECORD) -> T | None:
+        """``parse`` of the run's file ``rel``, None where it is absent. Every read of the
+        run comes here: see :func:`parsed` for what a good file is."""
         try:
-            return model.model_validate(raw)
-        except ValidationError as e:
-            raise RunError(
-                f"{self.root / rel} does not hold a valid {model.__name__} record "
-                f"({e.error_count()} problems, first: {e.errors()[0]['msg']}); delete it to "
-                "redo that step."
-            ) from None
+            return parsed(self.root, rel, parse, limit)
+        except RunError as e:
+            if not self.lenient:
+                raise
+            warnings.warn(str(e), RunFolderWarning, stacklevel=1)
+            return None
+
+    def _read(self, rel: str, model: type[R]) -> R | None:
+        return self._load(rel, schema(model.__name__, model.model_validate))
 
     def _write(self, rel: str, record: BaseModel) -> None:
         write_json(self.root / rel, record.model_dump(mode="json"))
 
     def context(self) -> str | None:
-        path = self.root / CONTEXT
-        return path.read_text() if path.exists() else None
+        return self._load(CONTEXT, as_text)
 
     def save_context(self, text: str) -> None:
         atomic_write(self.root / CONTEXT, text)
 
     def candidate(self, cid: str) -> Candidate | None:
-        return self._read(f"{cid}/{CANDIDATE}", Candidate)
+        def in_its_folder(raw: Any) -> Candidate:
+            cand = Candidate.model_validate(raw)
+            if cand.id != cid:  # its id names the files read next
+                raise ValueError(f"names candidate {cand.id!r}, not {cid!r}")
+            return cand
+
+        return self._load(f"{cid}/{CANDIDATE}", schema("Candidate", in_its_folder))
 
     def save_candidate(self, cand: Candidate) -> None:
         self._write(f"{cand.id}/{CANDIDATE}", cand)
@@ -208,26 +255,20 @@ class RunStore:
         return sorted(found)
 
     def response(self, cid: str) -> str | None:
-        path = self.root / cid / RESPONSE
-        return path.read_text() if path.exists() else None
+        return self._load(f"{cid}/{RESPONSE}", as_text)
 
     def save_response(self, cid: str, text: str) -> None:
         atomic_write(self.root / cid / RESPONSE, text)
 
     def reward_code(self, cid: str) -> str | None:
         """The reward code of a candidate or of a final-comparison training."""
-        path = self.root / cid / REWARD
-        return path.read_text() if path.exists() else None
+        return self._load(f"{cid}/{REWARD}", as_text)
 
     def save_reward_code(self, cid: str, code: str) -> None:
         atomic_write(self.root / cid / REWARD, code)
 
     def checkpoints(self, cid: str) -> list[Checkpoint]:
-        raw = read_json(self.root / cid / CHECKPOINTS, [])
-        try:
-            return [Checkpoint.model_validate(c) for c in raw]
-        except ValidationError as e:
-            raise RunError(f"{self.root / cid / CHECKPOINTS} is not valid: {e}") from None
+        return self._load(f"{cid}/{CHECKPOINTS}", schema("Checkpoint", CHECKPOINT_LIST)) or []
 
     def save_checkpoints(self, cid: str, checkpoints: list[Checkpoint]) -> None:
         write_json(self.root / cid / CHECKPOINTS, [c.model_dump(mode="json") for c in checkpoints])
@@ -259,17 +300,13 @@ class RunStore:
 
     def policy(self, cid: str, step: int | None = None) -> bytes | None:
         """A checkpoint's policy (safetensors bytes); the best one when ``step`` is None."""
-        path = (
-            self.root / cid / POLICY
-            if step is None
-            else self.root / cid / POLICIES / f"step_{step:09d}.safetensors"
-        )
-        return path.read_bytes() if path.exists() else None
+        name = POLICY if step is None else f"{POLICIES}/step_{step:09d}.safetensors"
+        return self._load(f"{cid}/{name}", as_safetensors, MAX_ARTEFACT)
 
     def policy_path(self, cid: str) -> Path | None:
-        """Where the best policy of ``cid`` is, for users who load it (safetensors)."""
-        path = self.root / cid / POLICY
-        return path if path.exists() else None
+        """Where the best policy of ``cid`` is, for users who load it: a safetensors file
+        checked as :meth:`policy` checks it."""
+        return self.root / cid / POLICY if self.policy(cid) is not None else None
 
     def save_training_state(self, cid: str, step: int, data: bytes) -> None:
         """A resumable trainer's state at ``step``, the end of a round (validated
@@ -279,8 +316,7 @@ class RunStore:
 
     def training_state(self, cid: str, step: int) -> bytes | None:
         """The state saved at ``step`` (None: none was)."""
-        path = self.root / cid / TRAINING_STATE.format(step=step)
-        return path.read_bytes() if path.exists() else None
+        return self._load(f"{cid}/{TRAINING_STATE.format(step=step)}", as_safetensors, MAX_ARTEFACT)
 
     def save_best_policy(self, cid: str, data: bytes) -> None:
         atomic_write(self.root / cid / POLICY, data)
@@ -290,10 +326,14 @@ class RunStore:
         parent."""
         atomic_write(self.root / cid / VIDEO, data)
 
+    def video(self, cid: str) -> bytes | None:
+        """``cid``'s rollout video (mp4 bytes), if one was recorded."""
+        return self._load(f"{cid}/{VIDEO}", as_mp4, MAX_ARTEFACT)
+
     def video_path(self, cid: str) -> Path | None:
-        """Where ``cid``'s rollout video is, if one was recorded."""
-        path = self.root / cid / VIDEO
-        return path if path.exists() else None
+        """Where ``cid``'s rollout video is, if one was recorded: an mp4 checked as
+        :meth:`video` checks it, for a page to link."""
+        return self.root / cid / VIDEO if self.video(cid) is not None else None
 
     def save_log(self, cid: str, text: str) -> None:
         """The tail of a job's output (already bounded and escaped by the caller)."""
@@ -307,28 +347,31 @@ class RunStore:
 
     def iterations(self) -> list[int]:
         """Iterations that have started (a folder exists), in order."""
-        return sorted(int(p.name[5:]) for p in self.root.glob("iter_*") if p.is_dir())
+        folders = (p for p in self.root.glob("iter_*") if re.fullmatch(r"iter_[0-9]+", p.name))
+        return sorted(int(p.name[5:]) for p in folders if p.is_dir())
 
-    def append_ranking(self, ranking: Ranking) -> None:
-        """Record one preference query (JSON lines, appended and synced)."""
-        with open(self.root / RANKINGS, "a") as f:
-            f.write(ranking.model_dump_json() + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+    def append_ranking(self, ranking: Ranking) -> Ranking:
+        """Record one preference query (JSON lines, appended and synced), unless its question
+        was answered already; return the ranking on record.
+
+        Answers may race: two posts of the page, or the page of a run and that of
+        ``eureka-lab rank`` beside it. The file stays locked from reading to appending, so
+        one answer per question is kept, on one whole line."""
+        fd = open_inside(self.root, RANKINGS, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released with the descriptor
+            recorded = as_rankings(read_bounded(fd, MAX_LOG, self.root / RANKINGS))
+            earlier = next((r for r in recorded if r.query == ranking.query), None)
+            if earlier is not None:
+                return earlier
+            append_line(fd, ranking.model_dump_json().encode() + b"\n")
+            return ranking
+        finally:
+            os.close(fd)
 
     def rankings(self) -> list[Ranking]:
         """Every preference query of the run, in order (a torn last line is skipped)."""
-        try:
-            lines = (self.root / RANKINGS).read_text().splitlines()
-        except FileNotFoundError:
-            return []
-        out = []
-        for line in lines:
-            try:
-                out.append(Ranking.model_validate_json(line))
-            except ValidationError:
-                continue
-        return out
+        return self._load(RANKINGS, as_rankings, MAX_LOG) or []
 
     def summary(self) -> RunSummary | None:
         return self._read(SUMMARY, RunSummary)
@@ -344,37 +387,25 @@ class RunStore:
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Append one event to the log (a torn last line is skipped by readers)."""
         record = {"time": round(time.time(), 3), "event": kind, **fields}
-        line = json.dumps(record, default=jsonable) + "\n"
-        path = self.root / EVENTS
-        if not self._events_checked:
-            # A run killed mid-append leaves a torn last line: start ours on a fresh one.
-            self._events_checked = True
-            if path.exists() and path.stat().st_size:
-                with open(path, "rb") as f:
-                    f.seek(-1, os.SEEK_END)
-                    if f.read(1) != b"\n":
-                        line = "\n" + line
+        fd = open_inside(self.root, EVENTS, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
-            with open(path, "a") as f:
-                f.write(line)
-                f.flush()
-                os.fsync(f.fileno())
+            append_line(fd, json.dumps(record, default=jsonable).encode() + b"\n")
         except OSError as e:
             if not e.errno or e.filename is not None:
                 raise
-            raise OSError(e.errno, e.strerror, str(path)) from e  # a failed write names none
+            raise OSError(e.errno, e.strerror, str(self.root / EVENTS)) from e  # names none
+        finally:
+            os.close(fd)
         return record
 
     def events(self) -> Iterator[dict[str, Any]]:
-        try:
-            lines = (self.root / EVENTS).read_text().splitlines()
-        except FileNotFoundError:
-            return
-        for line in lines:
+        for line in (self._load(EVENTS, bytes, MAX_LOG) or b"").splitlines():
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                event = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 continue
+            if isinstance(event, dict):
+                yield event
 
     # ----------------------------------------------------------------- model traffic
     def llm_rel(self, key: str) -> str:
@@ -407,22 +438,29 @@ class RunStore:
         )
 
     def load_request(self, key: str) -> list[Completion] | None:
-        record = read_json(self.root / self.llm_rel(key))
+        record = self.request(key)
         if record is None:
             return None
-        return [completion_from_dict(c) for c in record["completions"]]
+        return [completion_from_dict(dict(c)) for c in record["completions"]]
 
     def request(self, key: str) -> dict[str, Any] | None:
-        """One recorded request: messages sent, completions received (see save_request)."""
-        return read_json(self.root / self.llm_rel(key))
+        """One recorded request: messages sent, completions received (see save_request),
+        checked against its schema."""
+        record = self._load(self.llm_rel(key), schema("request", REQUEST))
+        return None if record is None else dict(record)
 
     def requests(self, include_failed: bool = False) -> list[dict[str, Any]]:
         """Recorded requests; those that got no usable answer only with include_failed."""
         folder = self.root / "llm"
         if not folder.is_dir():
             return []
-        paths = sorted(folder.glob("*.json"))
-        return [read_json(p) for p in paths if include_failed or ".failed-" not in p.name]
+        names = sorted(p.name for p in folder.glob("*.json"))
+        records = (
+            self._load(f"llm/{name}", schema("request", REQUEST))
+            for name in names
+            if include_failed or ".failed-" not in name
+        )
+        return [dict(r) for r in records if r is not None]
 
     def usage(self) -> Usage:
         """Tokens and cost of every request of the run, failed ones included."""
@@ -431,27 +469,3 @@ class RunStore:
             for c in record["completions"]:
                 total = total + Usage(**c.get("usage", {}))
         return total
-
-
-def completion_to_dict(c: Completion) -> dict[str, Any]:
-    return {
-        "text": c.text,
-        "error": c.error,
-        "model": c.model,
-        "usage": asdict(c.usage),
-        "meta": c.meta,
-    }
-
-
-def completion_from_dict(d: dict[str, Any]) -> Completion:
-    return Completion(
-        text=d.get("text"),
-        error=d.get("error"),
-        model=d.get("model", ""),
-        usage=Usage(**d.get("usage", {})),
-        meta=d.get("meta", {}),
-    )
-
-
-def messages_from_dicts(items: list[dict[str, str]]) -> tuple[Message, ...]:
-    return tuple(Message(m["role"], m["content"]) for m in items)  # type: ignore[arg-type]

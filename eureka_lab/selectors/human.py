@@ -3,9 +3,12 @@ synchronised grid and takes their ranking (order with ties, "can't tell", commen
 
 The page is served on 127.0.0.1 (another host only with ``host=``), behind an unguessable
 token in its URL, as Jupyter does. It serves only the page itself and the videos of the
-candidates being ranked, by index (no path from the client reaches the filesystem). State
-changes only by a POST that carries the token in a header and comes from the page's own
-origin. Every string a candidate controls is escaped. The ranking is written to the run
+candidates being ranked, by index (no path from the client reaches the filesystem), as the
+run store checked them. State changes only by a POST that carries the token in a header and
+comes from the page's own origin. Every request is parsed strictly: the route and query of
+a GET, and the length, type and JSON shape of a POST's body, which is never read past its
+limit; a connection that goes silent is dropped. Anything else gets a 4xx and a short
+message. Every string a candidate controls is escaped. The ranking is written to the run
 store the moment it is submitted, so a run waiting for one survives the server being
 restarted (``eureka-lab rank RUN_DIR``) and the whole process being killed (``resume``).
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 import threading
 import time
@@ -21,10 +25,12 @@ from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlsplit
 
-from eureka_lab.core.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from eureka_lab.core.errors import ConfigError, RunError
 from eureka_lab.core.text import safe_text
 from eureka_lab.runs.records import Ranking
 from eureka_lab.runs.scores import Trained
@@ -33,6 +39,35 @@ from eureka_lab.selectors.base import Selector
 
 MAX_BODY = 256 * 1024
 """Largest ranking a page may post."""
+REQUEST_TIMEOUT = 30.0
+"""Seconds a connection may stay silent: a client that announces more bytes than it sends
+cannot hold a handler."""
+VIDEO_ROUTE = re.compile(r"/video/(0|[1-9][0-9]{0,3})")
+
+
+class Submission(BaseModel):
+    """What the page posts, exactly: unknown keys are refused and no type is coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    order: list[list[str]] = Field(default_factory=list)
+    """Best first; candidates in one inner list are tied."""
+    cant_tell: bool = False
+    comments: dict[str, str] = Field(default_factory=dict)
+    overall: str | None = None
+
+
+class AlreadyRanked(Exception):
+    """The question was answered already (another post, or the page of another process for
+    the same run): the answer on record stands."""
+
+
+class Refused(Exception):
+    """A request the page does not take: the status to answer and a short reason."""
+
+    def __init__(self, status: HTTPStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 class RankingRequest:
@@ -46,38 +81,33 @@ class RankingRequest:
         self.task = task
         self.done = threading.Event()
         self.ranking: Ranking | None = None
+        self._answering = threading.Lock()
 
-    def submit(self, payload: Any, annotator: str) -> Ranking:
-        """Validate a posted ranking and record it; ValueError on anything malformed."""
-        if not isinstance(payload, dict):
-            raise ValueError("the ranking must be a JSON object")
-        order = payload.get("order")
-        cant_tell = bool(payload.get("cant_tell", False))
-        if cant_tell:
-            order = [list(self.ids)]
-        if not (
-            isinstance(order, list)
-            and all(isinstance(g, list) and g for g in order)
-            and sorted(c for g in order for c in g) == sorted(self.ids)
-        ):
+    def submit(self, posted: Submission, annotator: str) -> Ranking:
+        """Record a posted ranking; ValueError where it does not rank exactly the candidates
+        shown, AlreadyRanked where the question has an answer already. Either way the
+        answer on record is :attr:`ranking`, and the run goes on with it."""
+        order = [list(self.ids)] if posted.cant_tell else posted.order
+        if not all(order) or sorted(c for g in order for c in g) != sorted(self.ids):
             raise ValueError("order must place every candidate exactly once")
-        comments = payload.get("comments") or {}
-        if not isinstance(comments, dict) or not set(comments) <= set(self.ids):
+        if not set(posted.comments) <= set(self.ids):
             raise ValueError("comments must be keyed by candidate id")
-        overall = payload.get("overall")
         ranking = Ranking(
             annotator=safe_text(annotator, 64),
             time=time.time(),
             iteration=self.iteration,
             candidates=self.ids,
             order=order,
-            comments={k: safe_text(v, 2000) for k, v in comments.items() if str(v).strip()},
-            overall=safe_text(overall, 2000) if overall else None,
-            cant_tell=cant_tell,
+            comments={k: safe_text(v, 2000) for k, v in posted.comments.items() if v.strip()},
+            overall=safe_text(posted.overall, 2000) if posted.overall else None,
+            cant_tell=posted.cant_tell,
         )
-        self.store.append_ranking(ranking)
-        self.ranking = ranking
-        self.done.set()
+        with self._answering:
+            if self.ranking is None:
+                self.ranking = self.store.append_ranking(ranking)
+                self.done.set()
+            if self.ranking is not ranking:
+                raise AlreadyRanked("already ranked: the first answer stands")
         return ranking
 
 
@@ -118,6 +148,8 @@ class RankingServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = REQUEST_TIMEOUT
+
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
@@ -135,47 +167,67 @@ class RankingServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _answer(self, respond: Callable[[], tuple[int, bytes, str]]) -> None:
+                """Send what ``respond`` makes of the request, or why it was refused."""
+                try:
+                    status, body, kind = respond()
+                except Refused as e:
+                    status, body, kind = e.status, safe_text(e, 300).encode(), "text/plain"
+                self._send(status, body, kind)
+
             def _token_ok(self, given: str | None) -> bool:
                 return given is not None and hmac.compare_digest(given, server.token)
 
             def do_GET(self) -> None:  # noqa: N802 - the http.server API
-                url = urlsplit(self.path)
-                params = dict(p.split("=", 1) for p in url.query.split("&") if "=" in p)
-                if not self._token_ok(params.get("token")):
-                    return self._send(HTTPStatus.FORBIDDEN, b"a valid token is required")
-                if url.path == "/":
-                    return self._send(
-                        HTTPStatus.OK, _page(server.request, server.token), "text/html"
-                    )
-                parts = url.path.split("/")
-                if len(parts) == 3 and parts[1] == "video" and parts[2].isdigit():
-                    index = int(parts[2])
-                    ids = server.request.ids
-                    path = server.request.store.video_path(ids[index]) if index < len(ids) else None
-                    if path is not None:
-                        return self._send(HTTPStatus.OK, Path(path).read_bytes(), "video/mp4")
-                return self._send(HTTPStatus.NOT_FOUND, b"not found")
+                self._answer(self._get)
 
             def do_POST(self) -> None:  # noqa: N802
+                self._answer(self._post)
+
+            def _get(self) -> tuple[int, bytes, str]:
                 url = urlsplit(self.path)
-                if url.path != "/rank" or not self._token_ok(self.headers.get("X-Token")):
-                    return self._send(HTTPStatus.FORBIDDEN, b"a valid token is required")
-                origin = self.headers.get("Origin")
-                host = self.headers.get("Host", "")
-                if origin is not None and urlsplit(origin).netloc != host:
-                    return self._send(HTTPStatus.FORBIDDEN, b"cross-site requests are refused")
-                size = int(self.headers.get("Content-Length") or 0)
-                if size > MAX_BODY:
-                    return self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"too large")
+                if url.scheme or url.netloc or url.fragment:
+                    raise Refused(HTTPStatus.BAD_REQUEST, "only a path and a query are served")
                 try:
-                    payload = json.loads(self.rfile.read(size) or b"null")
-                    server.request.submit(payload, server.annotator)
-                except (ValueError, RecursionError) as e:
-                    return self._send(HTTPStatus.BAD_REQUEST, safe_text(e, 300).encode())
-                return self._send(HTTPStatus.OK, b'{"ok": true}', "application/json")
+                    query = parse_qsl(url.query, strict_parsing=True, max_num_fields=1)
+                except ValueError:
+                    raise Refused(HTTPStatus.BAD_REQUEST, "the query is only ?token=") from None
+                if not self._token_ok(dict(query).get("token")):
+                    raise Refused(HTTPStatus.FORBIDDEN, "a valid token is required")
+                if url.path == "/":
+                    return HTTPStatus.OK, _page(server.request, server.token), "text/html"
+                route = VIDEO_ROUTE.fullmatch(url.path)
+                ids = server.request.ids
+                if route is None or int(route[1]) >= len(ids):
+                    raise Refused(HTTPStatus.NOT_FOUND, "not found")
+                try:
+                    video = server.request.store.video(ids[int(route[1])])
+                except RunError as e:
+                    raise Refused(HTTPStatus.NOT_FOUND, str(e)) from None
+                if video is None:
+                    raise Refused(HTTPStatus.NOT_FOUND, "no video was recorded")
+                return HTTPStatus.OK, video, "video/mp4"
+
+            def _post(self) -> tuple[int, bytes, str]:
+                if self.path != "/rank":
+                    raise Refused(HTTPStatus.NOT_FOUND, "not found")
+                if not self._token_ok(_one(self.headers, "X-Token")):
+                    raise Refused(HTTPStatus.FORBIDDEN, "a valid token is required")
+                origin = _one(self.headers, "Origin")
+                if origin is not None and urlsplit(origin).netloc != _one(self.headers, "Host"):
+                    raise Refused(HTTPStatus.FORBIDDEN, "cross-site requests are refused")
+                posted = _submission(self.headers, self.rfile)
+                try:
+                    server.request.submit(posted, server.annotator)
+                except ValueError as e:
+                    raise Refused(HTTPStatus.BAD_REQUEST, str(e)) from None
+                except AlreadyRanked as e:
+                    raise Refused(HTTPStatus.CONFLICT, str(e)) from None
+                return HTTPStatus.OK, b'{"ok": true}', "application/json"
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
-        self.host, self.port = self.httpd.server_address[:2]
+        host_bound, self.port = self.httpd.server_address[:2]
+        self.host = cast(str, host_bound)  # an AF_INET socket's name has a str host
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
@@ -189,6 +241,59 @@ class RankingServer:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def _one(headers: Any, name: str) -> str | None:
+    """The value of a header sent at most once; Refused where it is sent twice (which one
+    a proxy or the page would take is anyone's guess)."""
+    values = headers.get_all(name) or []
+    if len(values) > 1:
+        raise Refused(HTTPStatus.BAD_REQUEST, f"{name} is sent more than once")
+    return values[0] if values else None
+
+
+def _submission(headers: Any, body: Any) -> Submission:
+    """The posted ranking, read from ``body`` as strictly as its headers allow: a length in
+    digits within MAX_BODY (no chunks), JSON, and exactly the fields of a Submission.
+    Nothing is read past the length; a client that sends less is cut off by the socket's
+    timeout."""
+    if headers.get_all("Transfer-Encoding"):
+        raise Refused(HTTPStatus.BAD_REQUEST, "send the ranking with a Content-Length")
+    length = _one(headers, "Content-Length")
+    if length is None:
+        raise Refused(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
+    digits = length.strip(" \t")
+    if not re.fullmatch(r"[0-9]+", digits):
+        raise Refused(HTTPStatus.BAD_REQUEST, "the Content-Length must be digits")
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_BODY)) or int(digits) > MAX_BODY:
+        raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"at most {MAX_BODY} bytes")
+    size = int(digits)
+    kind = (_one(headers, "Content-Type") or "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "the ranking must be application/json")
+    try:
+        data = body.read(size)
+    except TimeoutError:
+        raise Refused(HTTPStatus.REQUEST_TIMEOUT, "the body did not arrive in time") from None
+    if len(data) != size:
+        raise Refused(HTTPStatus.BAD_REQUEST, "the body is shorter than its Content-Length")
+    try:
+        return Submission.model_validate(json.loads(data, object_pairs_hook=_unique_keys))
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "the ranking"
+        raise Refused(HTTPStatus.BAD_REQUEST, f"{where}: {first['msg']}") from None
+    except (ValueError, RecursionError) as e:
+        raise Refused(HTTPStatus.BAD_REQUEST, f"not JSON: {e}") from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (else which one counts is a guess)."""
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key is given twice")
+    return dict(pairs)
 
 
 def recorded_order(store: Any, annotator: str, ids: list[str]) -> list[list[str]] | None:

@@ -115,7 +115,11 @@ def load_task(ref: str, **overrides: Any) -> Task:
             raise TaskError(
                 f'{ref!r} is an env id, not a task: add --description "what to achieve".'
             )
-        raw = {"name": ref.replace(":", "_").replace("/", "_"), "env_id": ref, "timesteps": 50_000}
+        raw: dict[str, Any] = {
+            "name": ref.replace(":", "_").replace("/", "_"),
+            "env_id": ref,
+            "timesteps": 50_000,
+        }
         raw.update({k: v for k, v in overrides.items() if v is not None})
         if trainer is not None:
             raw["trainer"] = trainer_block(None, trainer)

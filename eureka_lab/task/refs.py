@@ -81,9 +81,7 @@ def reward_source(ref: str, base_dir: Path | None) -> str:
     needed_nodes = [defs[name], *ast_tools.closure(defs, [defs[name]])]
     used = {n.id for d in needed_nodes for n in ast.walk(d) if isinstance(n, ast.Name)}
     body: list[ast.stmt] = [
-        imp
-        for imp in imports
-        if any((a.asname or a.name).split(".")[0] in used for a in imp.names)  # type: ignore[attr-defined]
+        imp for imp in imports if any((a.asname or a.name).split(".")[0] in used for a in imp.names)
     ]
     seen: set[int] = set()
     for node in tree.body:

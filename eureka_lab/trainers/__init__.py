@@ -21,7 +21,9 @@ def make_trainer(choice: TrainerChoice | str, settings: dict[str, Any] | None = 
     """The trainer a task's ``trainer`` block names (or ``name`` with ``settings``), its
     settings validated by its ``Settings`` model."""
     if isinstance(choice, TrainerChoice):
-        choice, settings = choice.name, choice.settings
-    cls = TRAINERS.get(choice)
+        name, settings = choice.name, choice.settings
+    else:
+        name = choice
+    cls = TRAINERS.get(name)
     trainer: Trainer = cls(cls.Settings.model_validate(settings or {}))
     return trainer

@@ -73,7 +73,20 @@ class Budget:
         return step < self.timesteps and step // self.interval > last // self.interval
 
 
-def ppo_description(algorithm: str, envs: Any, settings: Any) -> dict[str, Any]:
+class PPOLikeSettings(Protocol):
+    """What :func:`ppo_description` reads of a PPO trainer's settings."""
+
+    @property
+    def gamma(self) -> float: ...
+
+    @property
+    def normalize_reward(self) -> bool: ...
+
+    @property
+    def normalize_obs(self) -> bool: ...
+
+
+def ppo_description(algorithm: str, envs: int | str, settings: PPOLikeSettings) -> dict[str, Any]:
     """What the prompt says of a PPO trainer: its name, env count, discount, normalisation."""
     return {
         "algorithm": algorithm,
@@ -115,7 +128,7 @@ class Trainer:
     """``numpy``, or ``torch``: :meth:`train` calls ``load_reward(namespace="torch",
     device=...)`` and the reward gets tensors; validation then also runs it on tensors."""
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: BaseModel) -> None:
         self.settings = settings
 
     @property

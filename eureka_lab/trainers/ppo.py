@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eureka_lab.reward.contract import RewardFn
 from eureka_lab.runs.records import CheckpointStats, TrainingReport
+from eureka_lab.task.model import Task
 from eureka_lab.trainers.base import (
     Act,
     Arrays,
@@ -145,6 +146,7 @@ class PPOTrainer(Trainer):
 
     Settings: ClassVar[type[BaseModel]] = PPOSettings
     resumable: ClassVar[bool] = True
+    settings: PPOSettings
 
     def __init__(self, settings: PPOSettings) -> None:
         self.settings = settings
@@ -183,8 +185,8 @@ class PPOTrainer(Trainer):
 
     def train(
         self,
-        task: Any,
-        load_reward: Callable[[], RewardFn | None],
+        task: Task,
+        load_reward: Callable[..., RewardFn | None],
         budget: Budget,
         report: Report,
     ) -> TrainingReport:
@@ -195,7 +197,7 @@ class PPOTrainer(Trainer):
 
     def train_group(
         self,
-        task: Any,
+        task: Task,
         load_rewards: Sequence[Callable[..., RewardFn | None]],
         budget: Budget,
         reports: Sequence[Report],
@@ -233,7 +235,7 @@ class PPOTrainer(Trainer):
         def as_np(x: Any) -> np.ndarray:
             return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
-        tensors = bool(getattr(env, "tensors", False))
+        tensors = env.tensors
         obs = env.reset(seed=seed)
         obs_t = to_t(obs)
         members = []
@@ -248,10 +250,12 @@ class PPOTrainer(Trainer):
                 ppo.obs_norm.update(obs_t[rows])
                 ppo.freeze_obs_norm()
             if tensors:  # statistics stay on the device until a checkpoint reads them
-                stats = DeviceComponentStats(), DeviceEpisodeTracker(each, device)
+                member = _Member(
+                    rows, ppo, report, DeviceComponentStats(), DeviceEpisodeTracker(each, device)
+                )
             else:
-                stats = ComponentStats(), EpisodeTracker(each)
-            members.append(_Member(rows, ppo, report, *stats))
+                member = _Member(rows, ppo, report, ComponentStats(), EpisodeTracker(each))
+            members.append(member)
         self.last = members[0].ppo
         for m, load_reward in zip(members, load_rewards, strict=True):
             try:
@@ -286,7 +290,7 @@ class PPOTrainer(Trainer):
                     nobs = m.ppo.normalize(obs_t[m.rows])
                     acted.append((nobs, *m.ppo.act(nobs)))
                 action = torch.cat([a[1] for a in acted]) if len(members) > 1 else acted[0][1]
-                env_action = space.to_env(action)
+                env_action: torch.Tensor | np.ndarray = space.to_env(action)
                 env_action = env_action.reshape(n) if space.discrete else env_action.reshape(n, -1)
                 if not tensors:
                     env_action = as_np(env_action).reshape(n, *space.shape)
@@ -349,7 +353,7 @@ class PPOTrainer(Trainer):
         env.close()
         return outcomes
 
-    def make_env(self, task: Any, n_envs: int, device: Any) -> Any:
+    def make_env(self, task: Task, n_envs: int, device: Any) -> Any:
         """The batched env this trainer steps (numpy arrays here; a subclass may give one
         whose ``tensors`` attribute is True and which speaks torch on ``device``)."""
         from eureka_lab.batched import make_batched
@@ -374,7 +378,7 @@ class PPOTrainer(Trainer):
             arrays[OBS_VAR] = var.cpu().numpy()
         return arrays
 
-    def policy(self, task: Any, arrays: Arrays) -> Act:
+    def policy(self, task: Task, arrays: Arrays) -> Act:
         import torch
 
         from eureka_lab.trainers.ppo_core import ActionSpace, Actor, normalize

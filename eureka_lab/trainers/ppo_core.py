@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from gymnasium import spaces
 from torch import nn
 
 CLIP_OBS, NORM_EPSILON = 10.0, 1e-8
@@ -59,8 +60,8 @@ class ActionSpace:
     high: torch.Tensor | None = None
 
     @classmethod
-    def from_gym(cls, space, device: torch.device) -> ActionSpace:
-        if hasattr(space, "n") and not getattr(space, "shape", None):
+    def from_gym(cls, space: spaces.Discrete | spaces.Box, device: torch.device) -> ActionSpace:
+        if isinstance(space, spaces.Discrete):
             return cls(discrete=True, n=int(space.n))
         as_t = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
         return cls(
@@ -149,6 +150,9 @@ class Actor(nn.Module):
 class RunningNorm(nn.Module):
     """Running mean and variance of observations (float64), merged batch by batch."""
 
+    mean: torch.Tensor
+    var: torch.Tensor
+
     def __init__(self, shape: tuple[int, ...], device: torch.device) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64, device=device))
@@ -232,7 +236,16 @@ class Rollout:
         """The raw observations, for the observation normaliser."""
         self.t = 0
 
-    def add(self, raw, obs, action, logp, value, reward, done) -> None:
+    def add(
+        self,
+        raw: torch.Tensor,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        logp: torch.Tensor,
+        value: torch.Tensor,
+        reward: torch.Tensor,
+        done: torch.Tensor,
+    ) -> None:
         t = self.t
         if self.raw is not None:
             self.raw[t] = raw

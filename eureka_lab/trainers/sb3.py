@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from eureka_lab.reward.contract import RewardFn
 from eureka_lab.runs.records import CheckpointStats, TrainingReport
+from eureka_lab.task.model import Task
 from eureka_lab.trainers.base import (
     Act,
     Arrays,
@@ -69,6 +70,7 @@ class SB3Trainer(Trainer):
 
     Settings: ClassVar[type[BaseModel]] = SB3Settings
     resumable: ClassVar[bool] = False
+    settings: SB3Settings
 
     def __init__(self, settings: SB3Settings) -> None:
         self.settings = settings
@@ -91,8 +93,8 @@ class SB3Trainer(Trainer):
 
     def train(
         self,
-        task: Any,
-        load_reward: Callable[[], RewardFn | None],
+        task: Task,
+        load_reward: Callable[..., RewardFn | None],
         budget: Budget,
         report: Report,
     ) -> TrainingReport:
@@ -100,6 +102,7 @@ class SB3Trainer(Trainer):
         from stable_baselines3 import PPO
         from stable_baselines3.common.callbacks import BaseCallback
         from stable_baselines3.common.logger import Logger
+        from stable_baselines3.common.running_mean_std import RunningMeanStd
         from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
         from eureka_lab.reward.applied import make_reward_wrapper
@@ -142,8 +145,11 @@ class SB3Trainer(Trainer):
                 for k, v in model.policy.state_dict().items()
             }
             if normalizer is not None and s.normalize_obs:
-                arrays[OBS_MEAN] = normalizer.obs_rms.mean.astype(np.float32)
-                arrays[OBS_VAR] = normalizer.obs_rms.var.astype(np.float32)
+                # SB3's attribute is typed as its dict case (Dict spaces, which MlpPolicy
+                # refuses); on one array of observations it is one RunningMeanStd.
+                rms = cast(RunningMeanStd, normalizer.obs_rms)
+                arrays[OBS_MEAN] = rms.mean.astype(np.float32)
+                arrays[OBS_VAR] = rms.var.astype(np.float32)
             reported.append(step)
             report(stats, arrays)
 
@@ -163,7 +169,7 @@ class SB3Trainer(Trainer):
             components=components,
         )
 
-    def policy(self, task: Any, arrays: Arrays) -> Act:
+    def policy(self, task: Task, arrays: Arrays) -> Act:
         import torch
         from stable_baselines3.common.policies import ActorCriticPolicy
 

@@ -16,7 +16,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, Field
 
 from eureka_lab.reward.contract import RewardFn
-from eureka_lab.trainers.base import Resources
+from eureka_lab.runs.records import TrainingReport
+from eureka_lab.task.model import Task
+from eureka_lab.trainers.base import Budget, Report, Resources
 from eureka_lab.trainers.ppo import PPOSettings, PPOTrainer
 
 GPU_ENVS, CPU_ENVS = 4096, 64
@@ -71,6 +73,7 @@ class WarpTrainer(PPOTrainer):
 
     Settings: ClassVar[type[BaseModel]] = WarpSettings
     reward_namespace: ClassVar[str] = "torch"
+    settings: WarpSettings
 
     def __init__(self, settings: WarpSettings) -> None:
         from eureka_lab.batched.warp import kernel_cache
@@ -111,7 +114,13 @@ class WarpTrainer(PPOTrainer):
         out["settings"]["parallel environments"] = self.n_envs
         return out
 
-    def train(self, task: Any, load_reward: Any, budget: Any, report: Any) -> Any:
+    def train(
+        self,
+        task: Task,
+        load_reward: Callable[..., RewardFn | None],
+        budget: Budget,
+        report: Report,
+    ) -> TrainingReport:
         from eureka_lab.batched.mujoco import MujocoBatch
         from eureka_lab.core.errors import ConfigError
 
@@ -122,7 +131,7 @@ class WarpTrainer(PPOTrainer):
             )
         return super().train(task, load_reward, budget, report)
 
-    def make_env(self, task: Any, n_envs: int, device: Any) -> Any:
+    def make_env(self, task: Task, n_envs: int, device: Any) -> Any:
         from eureka_lab.batched.warp import WarpBatch
 
         if self.device_name == "cuda":

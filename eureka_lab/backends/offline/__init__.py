@@ -112,7 +112,7 @@ class OfflineBackend:
         verbatim = 0
         for i in range(n):
             child: _Child | None = None
-            code = ""
+            code: str | None = ""
             for attempt in range(_MAX_ATTEMPTS):
                 boost = 1.0 + attempt / 4
                 if prompt.purpose == "repair":
@@ -189,10 +189,7 @@ class OfflineBackend:
     def _repair(
         self, rng: np.random.Generator, seeds: list[_Source], scored: list[_Source], boost: float
     ) -> _Child:
-        if scored:
-            parent = max(scored, key=lambda s: s.fitness)  # type: ignore[arg-type, return-value]
-        else:
-            parent = seeds[int(rng.integers(len(seeds)))]
+        parent = max(scored, key=_fitness) if scored else seeds[int(rng.integers(len(seeds)))]
         prog = parent.prog.clone()
         phrases = mutate(rng, prog, parent.stats, self._sigma, boost)
         return _Child(
@@ -260,12 +257,18 @@ class OfflineBackend:
         return _Child(prune(prog), [f"from {parent.label}{fit}:", *phrases], ops, parents)
 
 
+def _fitness(source: _Source) -> float:
+    """The fitness of a scored source (the sort key of those that have one)."""
+    assert source.fitness is not None
+    return source.fitness
+
+
 def _tournament(rng: np.random.Generator, pool: list[_Source], size: int = 3) -> _Source:
     with_fit = [s for s in pool if s.fitness is not None]
     if not with_fit:
         return pool[int(rng.integers(len(pool)))]
     idx = rng.choice(len(with_fit), size=min(size, len(with_fit)), replace=False)
-    return max((with_fit[int(i)] for i in idx), key=lambda s: s.fitness)  # type: ignore[arg-type, return-value]
+    return max((with_fit[int(i)] for i in idx), key=_fitness)
 
 
 def _render_checked(prog: Program) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 
@@ -74,8 +75,8 @@ def mutate(
     for s in [*prog.pre, *(s for s in prog.header if isinstance(s, assigns))]:
         binds = bound(s)
         others.append((f"`{min(binds)}`" if len(binds) == 1 else "a constant", s))
-    for label, node in others:
-        for c in ast.walk(node):
+    for label, where in others:
+        for c in ast.walk(where):
             if (
                 isinstance(c, ast.Constant)
                 and isinstance(c.value, float)
@@ -84,8 +85,8 @@ def mutate(
             ):
                 items.append((label, c, "", 0.5))
     weights = np.asarray([it[3] for it in items])
-    k = min(len(items), 1 + int(rng.binomial(2, 0.3)) + int(boost > 2))
-    idx = rng.choice(len(items), size=k, replace=False, p=weights / weights.sum())
+    count = min(len(items), 1 + int(rng.binomial(2, 0.3)) + int(boost > 2))
+    idx = rng.choice(len(items), size=count, replace=False, p=weights / weights.sum())
     term_parts, const_parts = [], []
     for j in sorted(int(x) for x in idx):
         label, node, term, _ = items[j]
@@ -94,7 +95,9 @@ def mutate(
             _scale_term(prog, term, f)
             term_parts.append(f"{label} ({_fmt(f)})" + _flat_note(term, stats))
         else:
-            node.value = _round(node.value * f)
+            value = node.value
+            assert isinstance(value, float)  # only float constants were picked above
+            node.value = _round(value * f)
             const_parts.append(f"{label} ({_fmt(f)})")
     phrases = []
     if term_parts:
@@ -137,7 +140,7 @@ def crossover(rng: np.random.Generator, a: Program, b: Program) -> tuple[Program
     a_keys = [k for k, _ in a.terms]
     b_keys = [k for k, _ in b.terms]
     b_new = [k for k in b_keys if k not in a_keys]
-    shared = [k for k in b_keys if k in a_keys and ast.dump(a.term(k)) != ast.dump(b.term(k))]  # type: ignore[arg-type]
+    shared = [k for k in b_keys if k in a_keys and _dump(a, k) != _dump(b, k)]
     pool = b_new + shared
     if not pool:
         return None
@@ -198,7 +201,13 @@ def _factor(rng: np.random.Generator, sigma: float) -> float:
     return math.exp(z)
 
 
-def _is_num(node: ast.AST) -> bool:
+def _dump(prog: Program, name: str) -> str | None:
+    """The term ``name`` of ``prog`` as ``ast.dump`` shows it (None: no such term)."""
+    expr = prog.term(name)
+    return None if expr is None else ast.dump(expr)
+
+
+def _is_num(node: ast.AST) -> TypeGuard[ast.Constant]:
     return (
         isinstance(node, ast.Constant)
         and isinstance(node.value, (int, float))
@@ -214,13 +223,13 @@ def _weight_node(expr: ast.expr) -> ast.Constant | None:
         sides = [expr.left] if isinstance(expr.op, ast.Div) else [expr.left, expr.right]
         for side in sides:
             if _is_num(side):
-                return side  # type: ignore[return-value]
+                return side
             if (
                 isinstance(side, ast.UnaryOp)
                 and isinstance(side.op, ast.USub)
                 and _is_num(side.operand)
             ):
-                return side.operand  # type: ignore[return-value]
+                return side.operand
         if isinstance(expr.left, ast.BinOp):
             return _weight_node(expr.left)
     return None
@@ -238,7 +247,9 @@ def _scale_term(prog: Program, name: str, factor: float) -> None:
     if node is None or node.value == 0:
         prog.set_term(name, ast.BinOp(ast.Constant(_round(factor)), ast.Mult(), expr))
     else:
-        node.value = _round(float(node.value) * factor)
+        value = node.value
+        assert isinstance(value, int | float)  # a weight node is a number
+        node.value = _round(float(value) * factor)
 
 
 def _fmt(f: float) -> str:

@@ -114,7 +114,7 @@ def parse_program(source: str) -> Program | None:
             break
     else:
         return None
-    var = s.targets[0].id  # type: ignore[union-attr]
+    var = s.targets[0].id
     rest = body[j + 1 :]
     if not rest or not isinstance(rest[-1], ast.Return):
         return None
@@ -153,4 +153,8 @@ def _str_dict(node: ast.AST) -> bool:
 def _terms(d: ast.AST) -> list[tuple[str, ast.expr]]:
     """The items of a dict literal with string keys; a repeated key keeps its last value."""
     assert isinstance(d, ast.Dict)
-    return list({k.value: v for k, v in zip(d.keys, d.values, strict=True)}.items())  # type: ignore[union-attr]
+    terms: dict[str, ast.expr] = {}
+    for k, v in zip(d.keys, d.values, strict=True):
+        assert isinstance(k, ast.Constant) and isinstance(k.value, str)  # checked by _str_dict
+        terms[k.value] = v
+    return list(terms.items())

@@ -50,9 +50,9 @@ def transplant(
     Returns the new program and the component names the terms got there.
     """
     out = receiver.clone()
-    exprs = [donor.term(n) for n in names]
-    assert all(e is not None for e in exprs)
-    pre_idx, mod_stmts = _slice(donor, exprs)  # type: ignore[arg-type]
+    exprs = [e for e in (donor.term(n) for n in names) if e is not None]
+    assert len(exprs) == len(names)
+    pre_idx, mod_stmts = _slice(donor, exprs)
     taken = _all_names(out) | _all_names(donor)
     mapping: dict[str, str] = {}
 
