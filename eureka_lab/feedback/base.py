@@ -9,6 +9,7 @@ format what both show (numbers, series, behaviour, the table of attempts).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,18 @@ MAX_TRIED = 16
 
 
 def fmt(x: float | None) -> str:
-    """A number as the prompts show it (three significant digits), or n/a."""
-    return "n/a" if x is None else f"{x:.3g}"
+    """A number as the prompts show it, or n/a: a whole number in full (``1000``, never
+    ``1e+03``); another to three significant digits, without an exponent from 100 up to a
+    million (``987``, ``2235``), where three digits would need one."""
+    if x is None:
+        return "n/a"
+    if not math.isfinite(x):
+        return str(x)
+    if abs(x) < 1e15 and float(x) == int(x):
+        return str(int(x))
+    if 100 <= abs(x) < 1e6:
+        return f"{x:.0f}"
+    return f"{x:.3g}"
 
 
 def series(values: list[float | None], samples: int) -> dict[str, Any]:

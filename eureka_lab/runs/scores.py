@@ -48,6 +48,10 @@ class Tried:
     reason: str | None = None
     estimate: Estimate | None = None
     """The score over its seeds, where it trained."""
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    """Its first training's checkpoints, where it trained."""
+    best_step: int | None = None
+    """The step of the checkpoint chosen as its policy."""
 
 
 def idea_of(response: str) -> str:
@@ -142,6 +146,8 @@ class Scores:
                         if failed
                         else None,
                         estimate=self.estimate(cand.id) if not failed else None,
+                        checkpoints=self.store.checkpoints(cand.id) if not failed else [],
+                        best_step=result.best_step if result else None,
                     )
                 )
         return out

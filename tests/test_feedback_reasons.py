@@ -1,0 +1,126 @@
+"""Feedback that says why each attempt lost (issue 20, point 4): every test reads a rendered
+prompt, built by the Reflection feedback from realistic material or by a tiny loop run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eureka_lab.core.statistics import Estimate
+from eureka_lab.evaluation.evaluator import choose
+from eureka_lab.feedback.base import Material
+from eureka_lab.feedback.reflection import Reflection
+from eureka_lab.prompt.templates import PromptBook
+from eureka_lab.runs.records import (
+    Behaviour,
+    Candidate,
+    Checkpoint,
+    Event,
+    Signal,
+    TrainingResult,
+)
+from eureka_lab.runs.scores import Trained, Tried
+
+ANSWER = "Idea: reward forward speed, keep the torso upright.\n\n```python\nCODE\n```"
+
+
+def behaviour(length: float, fell: int = 0, at: float = 0.0, x_end: float = 0.0) -> Behaviour:
+    """Five evaluation episodes of a hopper-like body."""
+    events = [Event(kind="fall", episodes=fell, step=at)] if fell else []
+    return Behaviour(
+        episodes=5,
+        length=length,
+        terminated=fell,
+        truncated=5 - fell,
+        signals=[
+            Signal(
+                name="rootx (position)", start=0.0, end=x_end, min=0.0, max=x_end, mean=x_end / 2
+            ),
+            Signal(name="rootz (position)", start=1.25, end=1.2, min=1.1, max=1.3, mean=1.2),
+        ],
+        action_magnitude=0.4,
+        action_at_limits=0.1,
+        events=events,
+    )
+
+
+def checkpoint(step: int, fitness: float, **extra) -> Checkpoint:
+    values = {
+        "step": step,
+        "components": {
+            "forward": {"mean": step / 1e7, "min": 0.0, "max": 1.0},
+            "alive": {"mean": 1.0, "min": 1.0, "max": 1.0},
+        },
+        "episodes": 40,
+        "episode_length": 200.0,
+        "reward_return": 100.0,
+        "fitness": fitness,
+        "eval_env_return": 10.0 * fitness,
+        "eval_length": 1000.0,
+        "behaviour": behaviour(1000.0, x_end=fitness),
+    }
+    values.update(extra)
+    if "episodes" not in extra:
+        values["episodes"] = 5
+    return Checkpoint.model_validate(values)
+
+
+def trained(
+    cid: str,
+    checkpoints: Sequence[Checkpoint],
+    seeds: Sequence[float] | None = None,
+    components: Sequence[str] = ("alive", "forward"),
+) -> Trained:
+    best = choose(checkpoints)
+    held = best.fitness if seeds is None else seeds[0]
+    it = int(cid.split("/")[0].split("_")[1])
+    cand = Candidate(
+        id=cid, iteration=it, index=int(cid[-2:]), status="valid", components=list(components)
+    )
+    result = TrainingResult(
+        status="trained", fitness=held, best_step=best.step, episodes=5, steps=checkpoints[-1].step
+    )
+    estimate = Estimate(tuple(seeds) if seeds else (float(held),), 5)
+    return Trained(cand, result, list(checkpoints), estimate)
+
+
+def tried(t: Trained, idea: str = "an idea") -> Tried:
+    return Tried(
+        id=t.id,
+        iteration=t.candidate.iteration,
+        idea=idea,
+        components=t.candidate.components,
+        status="trained",
+        fitness=t.result.fitness,
+        estimate=t.estimate,
+        checkpoints=t.checkpoints,
+        best_step=t.result.best_step,
+    )
+
+
+def render(best: Trained, others: Sequence[Trained] = (), **material) -> str:
+    everyone = [best, *others]
+    values = {
+        "ranked": everyone,
+        "responses": {t.id: ANSWER for t in everyone},
+        "tried": [tried(t) for t in everyone],
+        **material,
+    }
+    messages = Reflection().messages(PromptBook(), Material(**values))
+    return messages[-1].content
+
+
+def steps(n: int, every: int = 100_000) -> list[int]:
+    return [every * (i + 1) for i in range(n)]
+
+
+# ---------------------------------------------------------------- 7: numbers as numbers
+def test_whole_numbers_print_in_full_and_reals_keep_three_digits():
+    """Episode lengths of 1000 printed as 1e+03, which reads as a rounding of anything."""
+    cps = [checkpoint(s, 1.0 + i, eval_length=1000.0) for i, s in enumerate(steps(3))]
+    cps[1] = checkpoint(200_000, 2.0, eval_length=999.6, behaviour=behaviour(1000.0))
+    text = render(trained("iter_00/cand_00", cps))
+    assert "e+03" not in text and "e+0" not in text
+    assert "episode length: [1000, 1000, 1000]" in text
+    assert "mean length 1000 steps" in text
+    assert "alive: [1, 1, 1]" in text
+    assert "forward: [0.01, 0.02, 0.03]" in text
