@@ -115,7 +115,8 @@ def test_feedback_template_lists_each_component():
     assert f"task score: {ref['fitness']['trace']}, Max: 0" in text
     assert f"success rate: {ref['success_rate']['trace']}, Max: 0" in text
     assert "built-in method" not in text  # Jinja's c.values is dict.values, not the series
-    assert "for 1200 steps" in text and "12 evenly spaced checkpoints" in text
+    assert "for 1200 steps" in text and "12 checkpoints; 10 of them are shown" in text
+    assert "evenly spaced" not in text
     assert notes(ref)  # the zero score and the constant `alive`
     assert "What stands out:" in text
 

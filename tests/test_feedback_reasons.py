@@ -124,3 +124,24 @@ def test_whole_numbers_print_in_full_and_reals_keep_three_digits():
     assert "mean length 1000 steps" in text
     assert "alive: [1, 1, 1]" in text
     assert "forward: [0.01, 0.02, 0.03]" in text
+
+
+# ------------------------------------------------------- 6: which checkpoints are shown
+def test_the_prompt_names_the_checkpoints_it_shows_and_drops_the_near_duplicate():
+    """A 300k budget gave 11 checkpoints, the last 1,056 steps after the tenth; the prompt
+    called them evenly spaced and dropped one from the middle."""
+    at = [30_000 * (i + 1) for i in range(10)] + [301_056]
+    cps = [checkpoint(s, float(i)) for i, s in enumerate(at)]
+    text = render(trained("iter_00/cand_00", cps))
+    assert "evenly spaced" not in text
+    assert "11 checkpoints; 10 of them are shown" in text
+    shown = [s for s in at if s != 300_000]
+    assert "checkpoint step: [" + ", ".join(str(s) for s in shown) + "]" in text
+    assert "task score: [0, 1, 2, 3, 4, 5, 6, 7, 8, 10]" in text
+
+
+def test_evenly_spaced_checkpoints_are_called_so_with_their_spacing():
+    cps = [checkpoint(s, float(i)) for i, s in enumerate(steps(4, every=25_000))]
+    text = render(trained("iter_00/cand_00", cps))
+    assert "4 checkpoints; all are shown" in text and "(every 25000 steps)" in text
+    assert "checkpoint step: [25000, 50000, 75000, 100000]" in text

@@ -37,8 +37,11 @@ VALUES = {
     "feedback": {
         "steps": 1000,
         "checkpoints": 2,
+        "shown": 2,
+        "shown_steps": "[500, 1000]",
+        "every": 500,
         "components": [{"name": "alive", "trace": "[1, 1]", "max": 1, "mean": 1, "min": 1}],
-        "fitness": {"trace": "[0, 2]", "max": 2, "mean": 1, "min": 0, "shown": 2},
+        "fitness": {"trace": "[0, 2]", "max": 2, "mean": 1, "min": 0},
         "success_rate": None,
         "episode_length": {"trace": "[5, 9]", "max": 9, "mean": 7, "min": 5},
         "zero_score": True,
@@ -75,7 +78,8 @@ VALUES = {
             "stats": {
                 "steps": 10,
                 "checkpoints": 2,
-                "fitness": {"shown": 2},
+                "shown": 2,
+                "shown_steps": "[5, 10]",
                 "components": [{"name": "a", "trace": "[1]", "max": 1, "mean": 1, "min": 1}],
                 "episode_length": {"trace": "[5]"},
             },
@@ -87,7 +91,8 @@ VALUES = {
             "stats": {
                 "steps": 10,
                 "checkpoints": 2,
-                "fitness": {"shown": 2},
+                "shown": 2,
+                "shown_steps": "[5, 10]",
                 "components": [{"name": "b", "trace": "[1]", "max": 1, "mean": 1, "min": 1}],
                 "episode_length": {"trace": "[5]"},
             },

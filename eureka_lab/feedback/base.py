@@ -42,14 +42,26 @@ def fmt(x: float | None) -> str:
     return f"{x:.3g}"
 
 
-def series(values: list[float | None], samples: int) -> dict[str, Any]:
-    """A value at each checkpoint as the prompts show it: an even sample of the trace, and
-    its max, mean and min."""
+def sample(steps: Sequence[int], samples: int) -> list[int]:
+    """Which of the checkpoints at ``steps`` a prompt shows: at most ``samples`` of them,
+    the first and the last always, the others nearest to evenly spaced steps in between.
+    Spacing by step, not by place in the list, drops a checkpoint that nearly repeats its
+    neighbour (the end of training, a rollout after the last regular checkpoint) rather
+    than one from the middle."""
+    n = len(steps)
+    if n <= samples:
+        return list(range(n))
+    at = np.asarray(steps, dtype=np.float64)
+    targets = np.linspace(at[0], at[-1], samples)
+    return sorted({int(np.argmin(np.abs(at - t))) for t in targets} | {0, n - 1})
+
+
+def series(values: list[float | None], idx: Sequence[int]) -> dict[str, Any]:
+    """A value at each checkpoint as the prompts show it: its values at the checkpoints
+    ``idx`` (see :func:`sample`), and its max, mean and min over all of them."""
     known = [v for v in values if v is not None]
-    idx = np.unique(np.linspace(0, len(values) - 1, min(samples, len(values))).round().astype(int))
     return {
         "trace": "[" + ", ".join(fmt(values[i]) for i in idx) + "]",
-        "shown": len(idx),
         "max": fmt(max(known)) if known else "n/a",
         "mean": fmt(float(np.mean(known))) if known else "n/a",
         "min": fmt(min(known)) if known else "n/a",

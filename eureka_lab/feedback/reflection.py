@@ -10,7 +10,15 @@ from typing import Any
 
 import numpy as np
 
-from eureka_lab.feedback.base import Feedback, Material, behaviour_view, fmt, series, tried_rows
+from eureka_lab.feedback.base import (
+    Feedback,
+    Material,
+    behaviour_view,
+    fmt,
+    sample,
+    series,
+    tried_rows,
+)
 from eureka_lab.prompt.conversation import Message
 from eureka_lab.prompt.templates import PromptBook
 
@@ -20,11 +28,15 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
     if not checkpoints:
         raise ValueError("reflection needs at least one checkpoint record")
     names = sorted({n for c in checkpoints for n in c["components"]})
+    at = [int(c["step"]) for c in checkpoints]
+    idx = sample(at, samples)
+    shown = [at[i] for i in idx]
+    gaps = {b - a for a, b in zip(shown, shown[1:], strict=False)}
     components = []
     scale = {}
     for name in names:
         means = [c["components"].get(name, {}).get("mean") for c in checkpoints]
-        components.append({"name": name, **series(means, samples)})
+        components.append({"name": name, **series(means, idx)})
         known = [abs(m) for m in means if m is not None]
         scale[name] = float(np.mean(known)) if known else 0.0
     fitness = [c.get("fitness") for c in checkpoints]
@@ -50,11 +62,14 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
     return {
         "steps": checkpoints[-1]["step"],
         "checkpoints": len(checkpoints),
+        "shown": len(shown),
+        "shown_steps": "[" + ", ".join(str(s) for s in shown) + "]",
+        "every": gaps.pop() if len(gaps) == 1 else None,
         "components": components,
-        "fitness": series(fitness, samples),
-        "success_rate": series(success, samples) if any(s is not None for s in success) else None,
+        "fitness": series(fitness, idx),
+        "success_rate": series(success, idx) if any(s is not None for s in success) else None,
         "episode_length": series(
-            [c.get("eval_length", c.get("episode_length")) for c in checkpoints], samples
+            [c.get("eval_length", c.get("episode_length")) for c in checkpoints], idx
         ),
         "zero_score": bool(known_fitness) and max(known_fitness) < 1e-6,
         "flat": flat,
