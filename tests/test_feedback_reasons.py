@@ -3,13 +3,17 @@ prompt, built by the Reflection feedback from realistic material or by a tiny lo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.statistics import Estimate
 from eureka_lab.evaluation.evaluator import choose
 from eureka_lab.feedback.base import Material
 from eureka_lab.feedback.reflection import Reflection
+from eureka_lab.loop.loop import Loop
 from eureka_lab.prompt.templates import PromptBook
+from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import (
     Behaviour,
     Candidate,
@@ -19,6 +23,14 @@ from eureka_lab.runs.records import (
     TrainingResult,
 )
 from eureka_lab.runs.scores import Trained, Tried
+from eureka_lab.runs.store import RunStore
+from eureka_lab.task.load import task_from_dict
+from eureka_lab.trainers.ppo import envs_for
+
+from conftest import tiny_task_dict
+from doubles import register
+
+register()
 
 ANSWER = "Idea: reward forward speed, keep the torso upright.\n\n```python\nCODE\n```"
 
@@ -145,3 +157,20 @@ def test_evenly_spaced_checkpoints_are_called_so_with_their_spacing():
     text = render(trained("iter_00/cand_00", cps))
     assert "4 checkpoints; all are shown" in text and "(every 25000 steps)" in text
     assert "checkpoint step: [25000, 50000, 75000, 100000]" in text
+
+
+# --------------------------------------------------- 5: one env count in both messages
+def test_the_system_and_task_messages_give_the_same_env_count(tmp_path):
+    """The system message said 32 parallel environments, the task '8 to 128, chosen from
+    the budget'; both now say the trainer's count for this run's budget."""
+    task = task_from_dict(tiny_task_dict(timesteps=300_000, trainer={"name": "ppo"}))
+    store = RunStore.create(tmp_path, "t", {"task": task.model_dump(mode="json")})
+    loop = Loop(store, task, LoopConfig(executor="inline"), ScriptedBackend(responses=[]))
+    system, user = (m.content for m in loop._opening())
+    expected = envs_for(300_000, 64)
+    assert expected not in (8, 128)  # chosen from the budget, not a bound of the range
+    said = {int(n) for n in re.findall(r"(\d+) parallel environments", system + user)}
+    assert said == {expected}
+    assert f"{expected} parallel environments" in system
+    assert f"{expected} parallel environments" in user
+    assert "chosen from the budget" not in user

@@ -26,6 +26,7 @@ VALUES = {
             "dt": 0.05,
             "time_limit": 500,
             "timesteps": "1,000",
+            "n_envs": 8,
             "algorithm": "ALGORITHM",
             "settings": {"discount": 0.99},
             "eval_episodes": 5,

@@ -189,12 +189,13 @@ class Loop:
         if context is None:
             context = build_context(self.task).to_prompt(self.prompts)
             self.store.save_context(context)
+        facts = self._facts()
         return self.prompts.opening(
             env_id=self.task.env_id,
             context=context,
             description=self.task.description,
-            n_envs=self.trainer.envs_for(self.timesteps),
-            facts=self._facts(),
+            n_envs=facts["n_envs"],
+            facts=facts,
         )
 
     def _facts(self) -> dict[str, Any]:
@@ -210,6 +211,7 @@ class Loop:
             "dt": None if dt is None else float(f"{dt:.6g}"),
             "time_limit": limit,
             "timesteps": f"{self.timesteps:,}",
+            "n_envs": self.trainer.envs_for(self.timesteps),
             **self.trainer.describe(),
             "eval_episodes": self.task.eval_episodes,
             "checkpoints": self.task.checkpoints,
