@@ -174,3 +174,19 @@ def test_the_system_and_task_messages_give_the_same_env_count(tmp_path):
     assert f"{expected} parallel environments" in system
     assert f"{expected} parallel environments" in user
     assert "chosen from the budget" not in user
+
+
+# -------------------------------------------------- 8: a score without a stated unit
+def test_a_task_without_a_score_description_says_its_unit_is_not_given(tmp_path):
+    def task_message(**overrides) -> str:
+        task = task_from_dict(tiny_task_dict(trainer={"name": "fake"}, **overrides))
+        store = RunStore.create(tmp_path / str(len(overrides)), "t", {})
+        loop = Loop(store, task, LoopConfig(executor="inline"), ScriptedBackend(responses=[]))
+        return loop._opening()[1].content
+
+    silent = task_message()
+    assert "The task score's unit is not given" in silent
+    assert "judge a score by the behaviour it comes with and by its trend" in silent
+    described = task_message(fitness_description="metres travelled forward in 1000 steps")
+    assert "The task score: metres travelled forward in 1000 steps" in described
+    assert "unit is not given" not in described

@@ -31,6 +31,7 @@ VALUES = {
             "settings": {"discount": 0.99},
             "eval_episodes": 5,
             "checkpoints": 10,
+            "has_fitness": True,
             "fitness_description": "SCORE",
             "success_threshold": 1.0,
         },

@@ -215,6 +215,7 @@ class Loop:
             **self.trainer.describe(),
             "eval_episodes": self.task.eval_episodes,
             "checkpoints": self.task.checkpoints,
+            "has_fitness": self.task.has_fitness,
             "fitness_description": self.task.fitness_description,
             "success_threshold": self.task.success_threshold,
         }
