@@ -4,9 +4,14 @@ prompt, built by the Reflection feedback from realistic material or by a tiny lo
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 
+import pytest
+from hostile.answers import SHAPES
+
 from eureka_lab.backends.scripted import ScriptedBackend
+from eureka_lab.core.bounds import MAX_ANSWER_CHARS
 from eureka_lab.core.statistics import Estimate
 from eureka_lab.evaluation.evaluator import choose
 from eureka_lab.feedback.base import Material
@@ -22,9 +27,9 @@ from eureka_lab.runs.records import (
     Signal,
     TrainingResult,
 )
-from eureka_lab.runs.scores import Trained, Tried
+from eureka_lab.runs.scores import Trained, Tried, idea_of
 from eureka_lab.runs.store import RunStore
-from eureka_lab.task.load import task_from_dict
+from eureka_lab.task.load import load_task, task_from_dict
 from eureka_lab.trainers.ppo import envs_for
 
 from conftest import tiny_task_dict
@@ -125,6 +130,61 @@ def steps(n: int, every: int = 100_000) -> list[int]:
     return [every * (i + 1) for i in range(n)]
 
 
+def pose_answer(lead: str, forward: float, alive: float = 1.0) -> str:
+    """An answer whose reward makes :class:`doubles.PoseTrainer` learn the pose
+    tanh((forward + alive) / 4): ``lead`` is the prose before the code."""
+    return f"""{lead}
+
+```python
+import numpy as np
+
+def compute_reward(obs, action, next_obs, info):
+    forward = {forward} * next_obs[:, 0]
+    alive = {alive} * np.ones(len(obs))
+    return forward + alive, {{"forward": forward, "alive": alive}}
+```
+"""
+
+
+HOSTILE_IDEA = "IDEA: \x1b[31m" + "lean " * 4000
+ANSWERS = [
+    # iteration 0: a stated idea, and an answer that states none
+    pose_answer("Idea: reward height, with a small bonus for staying alive.", -0.2),
+    pose_answer(
+        "Analysis of the feedback:\n\nThis reward pays a large bonus for every step.", 8.0, 4.0
+    ),
+    # iteration 1: both worse than iteration 0's best (the run does not improve)
+    pose_answer(
+        "Analysis of the feedback:\n- the pose was too timid.\n**Idea:** lean back hard.", -3.0
+    ),
+    pose_answer(HOSTILE_IDEA, -1.0),
+    # iteration 2 (its prompt is the one read)
+    pose_answer("Idea: anything.", 0.0),
+    pose_answer("Idea: anything else.", 0.0),
+]
+
+
+@pytest.fixture(scope="module")
+def non_improving_run(tmp_path_factory):
+    """Three iterations of two rewards each on a Hopper whose fake trainer learns the pose
+    each reward sets; iteration 1 does not improve on iteration 0's best. Returns the run
+    store and the backend (its prompts)."""
+    raw = load_task("hopper").model_dump(mode="json")
+    raw.update(
+        max_episode_steps=200,
+        timesteps=1024,
+        checkpoints=4,
+        eval_episodes=3,
+        trainer={"name": "pose"},
+    )
+    task = task_from_dict(raw)
+    store = RunStore.create(tmp_path_factory.mktemp("run"), "t", {})
+    backend = ScriptedBackend(responses=ANSWERS)
+    config = LoopConfig(iterations=3, samples=2, executor="inline", final_seeds=1, repair_rounds=0)
+    Loop(store, task, config, backend).run()
+    return store, backend
+
+
 # ---------------------------------------------------------------- 7: numbers as numbers
 def test_whole_numbers_print_in_full_and_reals_keep_three_digits():
     """Episode lengths of 1000 printed as 1e+03, which reads as a rounding of anything."""
@@ -190,3 +250,48 @@ def test_a_task_without_a_score_description_says_its_unit_is_not_given(tmp_path)
     described = task_message(fitness_description="metres travelled forward in 1000 steps")
     assert "The task score: metres travelled forward in 1000 steps" in described
     assert "unit is not given" not in described
+
+
+# ------------------------------------------------------------ 1: the idea of each attempt
+def attempt_line(text: str, cid: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"- {cid} "))
+
+
+def test_the_table_shows_the_idea_each_answer_states(non_improving_run):
+    """From iteration 1 every answer opened with "Analysis of the feedback:", which the
+    table showed as its idea."""
+    store, backend = non_improving_run
+    system = backend.prompts[0].messages[0].content
+    third = backend.prompts[2].messages[-1].content
+    assert "Start your answer with one line `Idea: ...`" in system
+    assert "Start your answer with the line `Idea: ...`" in third
+    assert "Analysis of the feedback" not in third
+    ideas = {
+        "iter_00/cand_00": "idea: reward height, with a small bonus for staying alive.",
+        "iter_00/cand_01": "idea: This reward pays a large bonus for every step.",
+        "iter_01/cand_00": "idea: lean back hard.",
+    }
+    for cid, idea in ideas.items():
+        assert idea in attempt_line(third, cid)
+    hostile = attempt_line(third, "iter_01/cand_01")
+    assert "idea: \\u001b[31mlean lean" in hostile and "\x1b" not in hostile
+    assert len(hostile) < 600 and "more characters cut" in hostile
+
+
+IDEA_SHAPES = {
+    **SHAPES,
+    "idea lines": lambda n: "Idea:\n" * (n // 6),
+    "one idea line": lambda n: "Idea: " + "x" * (n - 6),
+    "colons": lambda n: ":" * n,
+    "heading lines": lambda n: "#" * 50 + "\n" * (n // 51),
+    "analysis lines": lambda n: "Analysis of it\n" * (n // 15),
+}
+
+
+@pytest.mark.parametrize("shape", IDEA_SHAPES)
+def test_reading_the_idea_is_linear_in_the_answer(shape):
+    text = IDEA_SHAPES[shape](MAX_ANSWER_CHARS)
+    started = time.process_time()
+    idea = idea_of(text)
+    assert time.process_time() - started < 0.5
+    assert len(idea) < 200 and "\n" not in idea
