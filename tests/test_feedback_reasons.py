@@ -295,3 +295,49 @@ def test_reading_the_idea_is_linear_in_the_answer(shape):
     idea = idea_of(text)
     assert time.process_time() - started < 0.5
     assert len(idea) < 200 and "\n" not in idea
+
+
+# ------------------------------------------------- 4: reward hacking, like with like
+def hacking_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if "Possible reward hacking" in line]
+
+
+def test_a_return_that_grows_with_longer_episodes_is_not_called_hacking():
+    """The alert compared a training return that grew with longer training episodes
+    (467 to 2,230) with an evaluation score whose episodes got shorter."""
+    lengths = [100, 150, 200, 300, 400, 480]
+    cps = [
+        checkpoint(
+            s,
+            fitness=3.0 - 0.4 * i,
+            episode_length=float(lengths[i]),
+            reward_return=4.67 * lengths[i],
+            eval_length=300.0 - 40 * i,
+        )
+        for i, s in enumerate(steps(6))
+    ]
+    assert cps[3].reward_return == 1401 and cps[5].reward_return > 2230
+    assert hacking_lines(render(trained("iter_00/cand_00", cps))) == []
+
+
+def test_reward_that_rises_per_step_while_the_score_falls_is_shown_with_its_series():
+    cps = [
+        checkpoint(
+            s,
+            fitness=3.0 - 0.4 * i,
+            episode_length=200.0,
+            reward_return=200.0 * (1.0 + 0.5 * i),
+            eval_length=250.0,
+        )
+        for i, s in enumerate(steps(6))
+    ]
+    text = render(trained("iter_00/cand_00", cps))
+    (line,) = hacking_lines(text)
+    assert "from step 400000 to 600000 the reward per step" in line
+    assert "rose from 2.5 to 3.5 while the task score went from 1.8 to 1." in line
+    assert "  checkpoint step: [400000, 500000, 600000]" in text
+    assert "  reward per step (training episodes): [2.5, 3, 3.5]" in text
+    assert "  reward's episode return (training episodes): [500, 600, 700]" in text
+    assert "  episode length (training episodes): [200, 200, 200]" in text
+    assert "  task score (evaluation episodes): [1.8, 1.4, 1]" in text
+    assert "  episode length (evaluation episodes): [250, 250, 250]" in text

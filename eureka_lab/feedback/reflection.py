@@ -79,18 +79,35 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
     }
 
 
-def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Signs that the policy optimises the reward rather than the task: the reward's
-    episode return keeps rising over the second half of training while the task score
-    stalls or falls; or one component makes most of the reward while the score is flat."""
+def per_step(checkpoint: dict[str, Any]) -> float | None:
+    """The reward per step on a checkpoint's training episodes: their mean return under
+    the reward divided by their mean length (None where either is unknown). A return grows
+    with longer episodes; per step it does not, so this compares like with like."""
+    ret, length = checkpoint.get("reward_return"), checkpoint.get("episode_length")
+    if ret is None or not length:
+        return None
+    return float(ret) / float(length)
+
+
+def reward_hacking(checkpoints: list[dict[str, Any]], samples: int = 10) -> list[dict[str, Any]]:
+    """Signs that the policy optimises the reward rather than the task: the reward per step
+    of the training episodes (:func:`per_step`, not the return, which grows with the
+    episodes' length) keeps rising over the second half of training while the task score
+    stalls or falls, shown with the series it rests on; or one component makes most of the
+    reward while the score is flat."""
     out: list[dict[str, Any]] = []
     half = checkpoints[len(checkpoints) // 2 :]
-    returns = [c.get("reward_return") for c in half]
+    rates = [r for r in (per_step(c) for c in half) if r is not None]
     scores = [c.get("fitness") for c in half]
-    if len(half) >= 2 and None not in returns and None not in scores:
-        r0, r1, f0, f1 = returns[0], returns[-1], scores[0], scores[-1]
+    if len(half) >= 2 and len(rates) == len(half) and None not in scores:
+        r0, r1, f0, f1 = rates[0], rates[-1], scores[0], scores[-1]
         rose = r1 - r0 > 0.25 * max(abs(r0), abs(r1), 1e-9)
         if rose and f1 <= f0:
+            idx = sample([int(c["step"]) for c in half], samples)
+
+            def row(values: list[Any]) -> str:
+                return "[" + ", ".join(fmt(values[i]) for i in idx) + "]"
+
             out.append(
                 {
                     "kind": "rising_reward",
@@ -100,6 +117,12 @@ def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "score_to": fmt(f1),
                     "from_step": half[0]["step"],
                     "to_step": half[-1]["step"],
+                    "steps": row([c["step"] for c in half]),
+                    "per_step": row(rates),
+                    "returns": row([c.get("reward_return") for c in half]),
+                    "train_length": row([c.get("episode_length") for c in half]),
+                    "scores": row(scores),
+                    "eval_length": row([c.get("eval_length") for c in half]),
                 }
             )
     last = checkpoints[-1]["components"]
