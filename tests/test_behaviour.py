@@ -116,6 +116,12 @@ def test_the_feedback_prompt_shows_behaviour_and_hacking_within_its_bound():
         **reflection(cps),
         behaviour=behaviour_view(behaviour),
         behaviour_step=1000,
+        tie=None,
+        best={"id": "iter_00/cand_00", "iteration": 0, "score": None},
+        noise=None,
+        improved=True,
+        last_iteration=0,
+        last_attempts=1,
         tried=[],
     )
     assert "It fell or tipped over (the episode was terminated) in 5 of 5 episodes, at step" in text

@@ -54,7 +54,18 @@ def test_series_max_mean_min():
 
 
 def render(ref: dict, **extra) -> str:
-    values = {"behaviour": None, "behaviour_step": 0, "tried": [], **extra}
+    values = {
+        "behaviour": None,
+        "behaviour_step": 0,
+        "tie": None,
+        "best": {"id": "iter_00/cand_00", "iteration": 0, "score": None},
+        "noise": None,
+        "improved": True,
+        "last_iteration": 0,
+        "last_attempts": 1,
+        "tried": [],
+        **extra,
+    }
     return PromptBook().render("feedback", **ref, **values)
 
 

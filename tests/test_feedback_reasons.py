@@ -341,3 +341,155 @@ def test_reward_that_rises_per_step_while_the_score_falls_is_shown_with_its_seri
     assert "  episode length (training episodes): [200, 200, 200]" in text
     assert "  task score (evaluation episodes): [1.8, 1.4, 1]" in text
     assert "  episode length (evaluation episodes): [250, 250, 250]" in text
+
+
+# ------------------------------------- 2: why each attempt lost, each score with its noise
+def test_after_an_iteration_without_improvement_each_attempt_says_why_it_lost(
+    non_improving_run,
+):
+    """The prompt repeated the same best word for word, and the new attempts appeared only
+    as a score."""
+    store, backend = non_improving_run
+    assert store.iteration(1).run_best == store.iteration(0).run_best == "iter_00/cand_00"
+    second, third = (p.messages[-1].content for p in backend.prompts[1:3])
+    assert third.startswith(
+        "None of iteration 1's 2 rewards beat the best so far, iter_00/cand_00 (from iteration 0)."
+    )
+    assert not second.startswith("None of")
+    assert "do not repeat ideas that scored lower" not in third
+    lines = third.splitlines()
+    for cid in ("iter_01/cand_00", "iter_01/cand_01"):
+        row = attempt_line(third, cid)
+        assert "held-out episodes" in row and "from the best: beyond noise" in row
+        what = lines[lines.index(row) + 1]
+        assert what.startswith("  its policy at its best checkpoint (step ")
+        assert re.search(r"fell in 3 of 3 episodes at step \d+ on average", what)
+        assert re.search(r"mean episode length \d+, 0 of 3 reached the time limit", what)
+        assert "moved: rootx (position) " in what
+    # The best's own row has no such line: its behaviour is shown in full above it.
+    best = attempt_line(third, "iter_00/cand_00")
+    assert "(the best)" in best and not lines[lines.index(best) + 1].startswith("  ")
+
+
+def test_each_score_is_stated_as_what_it_is_with_its_noise(non_improving_run):
+    store, backend = non_improving_run
+    third = backend.prompts[2].messages[-1].content
+    (best,) = [e for e in store.iteration(0).race.entrants if e.id == "iter_00/cand_00"]
+    assert len(best.scores) == 3
+    assert "The reward function above (iter_00/cand_00) has a task score of 0.235 ± " in third
+    assert (
+        "its best checkpoint's mean on 3 held-out evaluation episodes (which did not choose "
+        "that checkpoint), averaged over 3 training seeds." in third
+    )
+    assert "score 0.235 ± " in attempt_line(third, "iter_00/cand_00")
+    assert "over 3 seeds × 3 held-out episodes (the best)" in attempt_line(third, "iter_00/cand_00")
+    assert "A score from one seed is uncertain by about ± " in third
+
+
+def single_seed_material(noise):
+    at = steps(3)
+    best = trained("iter_00/cand_00", [checkpoint(s, 5.0 * (i + 1) / 3) for i, s in enumerate(at)])
+    near = trained("iter_01/cand_00", [checkpoint(s, 4.5 - 2 + i) for i, s in enumerate(at)])
+    far = trained("iter_01/cand_01", [checkpoint(s, 3.0 - 2 + i) for i, s in enumerate(at)])
+    return render(best, [near, far], noise=noise)
+
+
+def test_single_seed_gaps_are_judged_by_the_runs_seed_noise():
+    text = single_seed_material(noise=0.3)
+    assert "A score from one seed is uncertain by about ± 0.3" in text
+    assert (
+        "from one training seed, so its spread is not measured; in this run one reward's "
+        "score varies by about ± 0.3 from seed to seed." in text
+    )
+    near, far = (attempt_line(text, c) for c in ("iter_01/cand_00", "iter_01/cand_01"))
+    assert "score 4.5 over 1 seed × 5 held-out episodes (-0.5 from the best: within noise)" in near
+    assert "score 3 over 1 seed × 5 held-out episodes (-2 from the best: beyond noise)" in far
+
+
+def test_without_a_known_noise_the_prompt_says_so():
+    text = single_seed_material(noise=None)
+    assert "No reward has trained on several seeds yet" in text
+    assert "(-0.5 from the best: noise unknown)" in attempt_line(text, "iter_01/cand_00")
+
+
+# -------------------------------------------- 3: a tie in choosing the best checkpoint
+def untrained_then_standing(returns):
+    """Every checkpoint scored 0; the first (untrained) fell early, the later ones stood
+    for the whole episode."""
+    fell = behaviour(138.0, fell=5, at=138.0)
+    return [
+        checkpoint(
+            s,
+            0.0,
+            eval_env_return=r,
+            eval_length=138.0 if i == 0 else 1000.0,
+            behaviour=fell if i == 0 else behaviour(1000.0),
+        )
+        for i, (s, r) in enumerate(zip(steps(len(returns)), returns, strict=True))
+    ]
+
+
+def test_when_every_checkpoint_scored_zero_the_prompt_says_so_and_shows_the_chosen_one():
+    """An untrained checkpoint was described as the best ("fell in 5 of 5 episodes at
+    step 138") while the episode-length row showed the policy later stood 1,000 steps."""
+    text = render(trained("iter_00/cand_00", untrained_then_standing([5.0, 40.0, 90.0, 60.0])))
+    assert "episode length: [138, 1000, 1000, 1000]" in text
+    assert (
+        "What the policy did at its best checkpoint (step 300000; every checkpoint scored 0 "
+        "on the evaluation episodes, so the score does not tell them apart: this one was "
+        "chosen among them by the environment's own return; 5 evaluation episodes, mean "
+        "length 1000 steps; 0 ended early, 5 reached the time limit)" in text
+    )
+    assert "fell or tipped over" not in text and "138 on average" not in text
+
+
+def test_a_tie_on_the_return_too_goes_to_the_last_checkpoint_and_says_so():
+    text = render(trained("iter_00/cand_00", untrained_then_standing([0.0, 0.0, 0.0])))
+    assert (
+        "(step 300000; every checkpoint scored 0 on the evaluation episodes, so the score does "
+        "not tell them apart: this one was chosen as the latest among those tied on the "
+        "environment's own return too (the last checkpoint);" in text
+    )
+
+
+def test_a_partial_tie_names_how_many_checkpoints_tied():
+    scores, returns = [1.0, 2.0, 2.0, 0.5], [10.0, 25.0, 20.0, 5.0]
+    cps = [
+        checkpoint(s, f, eval_env_return=r)
+        for s, f, r in zip(steps(4), scores, returns, strict=True)
+    ]
+    text = render(trained("iter_00/cand_00", cps))
+    assert (
+        "(step 200000; tied at 2 with 1 other checkpoint, chosen among them by the "
+        "environment's own return;" in text
+    )
+
+
+def test_without_a_recorded_step_the_behaviour_is_the_chosen_checkpoints():
+    cps = [
+        checkpoint(s, f, behaviour=behaviour(100.0 * (i + 1)))
+        for i, (s, f) in enumerate(zip(steps(3), [1.0, 3.0, 2.0], strict=True))
+    ]
+    t = trained("iter_00/cand_00", cps)
+    old = Trained(t.candidate, t.result.model_copy(update={"best_step": None}), cps, t.estimate)
+    assert "best checkpoint (step 200000; 5 evaluation episodes, mean length 200 steps" in render(
+        old
+    )
+
+
+def test_every_attempt_of_the_last_iteration_is_listed_however_many_came_before():
+    at = steps(2)
+    best = trained("iter_00/cand_00", [checkpoint(s, 9.0) for s in at])
+    older = [
+        trained(f"iter_00/cand_{i:02d}", [checkpoint(s, 8.0) for s in at]) for i in range(1, 20)
+    ]
+    newest = [
+        trained(f"iter_01/cand_{i:02d}", [checkpoint(s, 1.0 + i) for s in at]) for i in range(3)
+    ]
+    text = render(best, [*older, *newest], noise=0.5)
+    for t in newest:
+        row = attempt_line(text, t.id)
+        lines = text.splitlines()
+        assert lines[lines.index(row) + 1].startswith("  its policy at its best checkpoint")
+    assert "- iter_00/cand_00 " in text
+    assert len([line for line in text.splitlines() if line.startswith("- iter_")]) == 16

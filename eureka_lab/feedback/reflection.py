@@ -14,8 +14,10 @@ from eureka_lab.feedback.base import (
     Feedback,
     Material,
     behaviour_view,
+    chosen,
     fmt,
     sample,
+    score_view,
     series,
     tried_rows,
 )
@@ -145,15 +147,17 @@ def reward_hacking(checkpoints: list[dict[str, Any]], samples: int = 10) -> list
 
 
 class Reflection(Feedback):
-    """Eureka's reward reflection on the best candidate, with what its policy did and what
-    was tried."""
+    """Eureka's reward reflection on the best candidate, with its score as what it is,
+    what its policy did, and what was tried: each attempt's score with its noise and, for
+    the last iteration's, what its policy did, so the model can see why each lost."""
 
     def messages(self, prompts: PromptBook, material: Material) -> list[Message]:
         best = material.ranked[0]
         stats = reflection([c.model_dump() for c in best.checkpoints])
-        at_best = next(
-            (c for c in best.checkpoints if c.step == best.result.best_step), best.checkpoints[-1]
-        )
+        at = chosen(best.checkpoints, best.result.best_step)
+        tried = material.tried
+        last = max((t.iteration for t in tried), default=None)
+        new = [t for t in tried if t.iteration == last]
         return [
             Message("assistant", material.responses[best.id]),
             Message(
@@ -161,9 +165,19 @@ class Reflection(Feedback):
                 prompts.render(
                     "feedback",
                     **stats,
-                    behaviour=behaviour_view(at_best.behaviour),
-                    behaviour_step=at_best.step,
-                    tried=tried_rows(material.tried, best),
+                    best={
+                        "id": best.id,
+                        "iteration": best.candidate.iteration,
+                        "score": score_view(best.estimate),
+                    },
+                    noise=None if material.noise is None else fmt(material.noise),
+                    improved=last is None or best.candidate.iteration >= last,
+                    last_iteration=last,
+                    last_attempts=len(new),
+                    behaviour=behaviour_view(at["checkpoint"].behaviour) if at else None,
+                    behaviour_step=at["step"] if at else None,
+                    tie=at["tie"] if at else None,
+                    tried=tried_rows(tried, best, material.noise),
                 ),
             ),
         ]

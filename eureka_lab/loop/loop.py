@@ -231,6 +231,7 @@ class Loop:
                 tried=self.scores.tried(range(max(0, it - TRIED_ITERATIONS), it)),
                 codes={t.id: self.store.reward_code(t.id) or "" for t in ranked},
                 rankings=self.store.rankings(),
+                noise=self.scores.noise(),
             )
             messages += self.feedback.messages(self.prompts, material)
         return Prompt(
