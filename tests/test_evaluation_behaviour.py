@@ -89,6 +89,7 @@ def _checkpoints(n, reward_return, fitness, components=None):
             "components": {k: {"mean": f(i), "min": f(i), "max": f(i)} for k, f in comps.items()},
             "fitness": fitness(i),
             "reward_return": reward_return(i),
+            "episode_length": 50.0,
             "eval_length": 50.0,
         }
         for i in range(n)
@@ -99,7 +100,7 @@ def test_reward_hacking_is_named_with_its_numbers():
     cps = _checkpoints(8, reward_return=lambda i: 10.0 * i, fitness=lambda i: 3.0 - 0.1 * i)
     (note,) = reward_hacking(cps)
     assert note["kind"] == "rising_reward"
-    assert (note["reward_from"], note["reward_to"]) == ("40", "70")
+    assert (note["reward_from"], note["reward_to"]) == ("0.8", "1.4")  # per step
     honest = _checkpoints(8, reward_return=lambda i: 10.0 * i, fitness=lambda i: 1.0 + i)
     assert reward_hacking(honest) == []
 
@@ -115,11 +116,17 @@ def test_the_feedback_prompt_shows_behaviour_and_hacking_within_its_bound():
         **reflection(cps),
         behaviour=behaviour_view(behaviour),
         behaviour_step=1000,
+        tie=None,
+        best={"id": "iter_00/cand_00", "iteration": 0, "score": None},
+        noise=None,
+        improved=True,
+        last_iteration=0,
+        last_attempts=1,
         tried=[],
     )
     assert "It fell or tipped over (the episode was terminated) in 5 of 5 episodes, at step" in text
     assert "rootz (position): start 1.25" in text
     assert "100% of action entries at their limits" in text
-    assert "Possible reward hacking: from step 600 to 1000 the reward's episode return rose" in text
+    assert "Possible reward hacking: from step 600 to 1000 the reward per step" in text
     assert "`alive` is a constant bonus" in text and "barely changed" not in text
     assert len(text) < 6000

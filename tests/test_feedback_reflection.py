@@ -54,7 +54,18 @@ def test_series_max_mean_min():
 
 
 def render(ref: dict, **extra) -> str:
-    values = {"behaviour": None, "behaviour_step": 0, "tried": [], **extra}
+    values = {
+        "behaviour": None,
+        "behaviour_step": 0,
+        "tie": None,
+        "best": {"id": "iter_00/cand_00", "iteration": 0, "score": None},
+        "noise": None,
+        "improved": True,
+        "last_iteration": 0,
+        "last_attempts": 1,
+        "tried": [],
+        **extra,
+    }
     return PromptBook().render("feedback", **ref, **values)
 
 
@@ -115,7 +126,8 @@ def test_feedback_template_lists_each_component():
     assert f"task score: {ref['fitness']['trace']}, Max: 0" in text
     assert f"success rate: {ref['success_rate']['trace']}, Max: 0" in text
     assert "built-in method" not in text  # Jinja's c.values is dict.values, not the series
-    assert "for 1200 steps" in text and "12 evenly spaced checkpoints" in text
+    assert "for 1200 steps" in text and "12 checkpoints; 10 of them are shown" in text
+    assert "evenly spaced" not in text
     assert notes(ref)  # the zero score and the constant `alive`
     assert "What stands out:" in text
 

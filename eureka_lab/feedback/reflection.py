@@ -10,7 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from eureka_lab.feedback.base import Feedback, Material, behaviour_view, fmt, series, tried_rows
+from eureka_lab.feedback.base import (
+    Feedback,
+    Material,
+    behaviour_view,
+    chosen,
+    fmt,
+    sample,
+    score_view,
+    series,
+    tried_rows,
+)
 from eureka_lab.prompt.conversation import Message
 from eureka_lab.prompt.templates import PromptBook
 
@@ -20,11 +30,15 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
     if not checkpoints:
         raise ValueError("reflection needs at least one checkpoint record")
     names = sorted({n for c in checkpoints for n in c["components"]})
+    at = [int(c["step"]) for c in checkpoints]
+    idx = sample(at, samples)
+    shown = [at[i] for i in idx]
+    gaps = {b - a for a, b in zip(shown, shown[1:], strict=False)}
     components = []
     scale = {}
     for name in names:
         means = [c["components"].get(name, {}).get("mean") for c in checkpoints]
-        components.append({"name": name, **series(means, samples)})
+        components.append({"name": name, **series(means, idx)})
         known = [abs(m) for m in means if m is not None]
         scale[name] = float(np.mean(known)) if known else 0.0
     fitness = [c.get("fitness") for c in checkpoints]
@@ -52,11 +66,14 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
     return {
         "steps": checkpoints[-1]["step"],
         "checkpoints": len(checkpoints),
+        "shown": len(shown),
+        "shown_steps": "[" + ", ".join(str(s) for s in shown) + "]",
+        "every": gaps.pop() if len(gaps) == 1 else None,
         "components": components,
-        "fitness": series(fitness, samples),
-        "success_rate": series(success, samples) if any(s is not None for s in success) else None,
+        "fitness": series(fitness, idx),
+        "success_rate": series(success, idx) if any(s is not None for s in success) else None,
         "episode_length": series(
-            [c.get("eval_length", c.get("episode_length")) for c in checkpoints], samples
+            [c.get("eval_length", c.get("episode_length")) for c in checkpoints], idx
         ),
         "zero_score": bool(known_fitness) and max(known_fitness) < 1e-6,
         "flat": flat,
@@ -66,18 +83,35 @@ def reflection(checkpoints: list[dict[str, Any]], samples: int = 10) -> dict[str
     }
 
 
-def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Signs that the policy optimises the reward rather than the task: the reward's
-    episode return keeps rising over the second half of training while the task score
-    stalls or falls; or one component makes most of the reward while the score is flat."""
+def per_step(checkpoint: dict[str, Any]) -> float | None:
+    """The reward per step on a checkpoint's training episodes: their mean return under
+    the reward divided by their mean length (None where either is unknown). A return grows
+    with longer episodes; per step it does not, so this compares like with like."""
+    ret, length = checkpoint.get("reward_return"), checkpoint.get("episode_length")
+    if ret is None or not length:
+        return None
+    return float(ret) / float(length)
+
+
+def reward_hacking(checkpoints: list[dict[str, Any]], samples: int = 10) -> list[dict[str, Any]]:
+    """Signs that the policy optimises the reward rather than the task: the reward per step
+    of the training episodes (:func:`per_step`, not the return, which grows with the
+    episodes' length) keeps rising over the second half of training while the task score
+    stalls or falls, shown with the series it rests on; or one component makes most of the
+    reward while the score is flat."""
     out: list[dict[str, Any]] = []
     half = checkpoints[len(checkpoints) // 2 :]
-    returns = _all_known([c.get("reward_return") for c in half])
-    scores = _all_known([c.get("fitness") for c in half])
-    if len(half) >= 2 and returns is not None and scores is not None:
-        r0, r1, f0, f1 = returns[0], returns[-1], scores[0], scores[-1]
+    rates = [r for r in (per_step(c) for c in half) if r is not None]
+    scores = [float(f) for c in half if (f := c.get("fitness")) is not None]
+    if len(half) >= 2 and len(rates) == len(scores) == len(half):
+        r0, r1, f0, f1 = rates[0], rates[-1], scores[0], scores[-1]
         rose = r1 - r0 > 0.25 * max(abs(r0), abs(r1), 1e-9)
         if rose and f1 <= f0:
+            idx = sample([int(c["step"]) for c in half], samples)
+
+            def row(values: list[Any]) -> str:
+                return "[" + ", ".join(fmt(values[i]) for i in idx) + "]"
+
             out.append(
                 {
                     "kind": "rising_reward",
@@ -87,6 +121,12 @@ def reward_hacking(checkpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "score_to": fmt(f1),
                     "from_step": half[0]["step"],
                     "to_step": half[-1]["step"],
+                    "steps": row([c["step"] for c in half]),
+                    "per_step": row(rates),
+                    "returns": row([c.get("reward_return") for c in half]),
+                    "train_length": row([c.get("episode_length") for c in half]),
+                    "scores": row(scores),
+                    "eval_length": row([c.get("eval_length") for c in half]),
                 }
             )
     last = checkpoints[-1]["components"]
@@ -115,15 +155,17 @@ def _all_known(values: list[float | None]) -> list[float] | None:
 
 
 class Reflection(Feedback):
-    """Eureka's reward reflection on the best candidate, with what its policy did and what
-    was tried."""
+    """Eureka's reward reflection on the best candidate, with its score as what it is,
+    what its policy did, and what was tried: each attempt's score with its noise and, for
+    the last iteration's, what its policy did, so the model can see why each lost."""
 
     def messages(self, prompts: PromptBook, material: Material) -> list[Message]:
         best = material.ranked[0]
         stats = reflection([c.model_dump() for c in best.checkpoints])
-        at_best = next(
-            (c for c in best.checkpoints if c.step == best.result.best_step), best.checkpoints[-1]
-        )
+        at = chosen(best.checkpoints, best.result.best_step)
+        tried = material.tried
+        last = max((t.iteration for t in tried), default=None)
+        new = [t for t in tried if t.iteration == last]
         return [
             Message("assistant", material.responses[best.id]),
             Message(
@@ -131,9 +173,19 @@ class Reflection(Feedback):
                 prompts.render(
                     "feedback",
                     **stats,
-                    behaviour=behaviour_view(at_best.behaviour),
-                    behaviour_step=at_best.step,
-                    tried=tried_rows(material.tried, best),
+                    best={
+                        "id": best.id,
+                        "iteration": best.candidate.iteration,
+                        "score": score_view(best.estimate),
+                    },
+                    noise=None if material.noise is None else fmt(material.noise),
+                    improved=last is None or best.candidate.iteration >= last,
+                    last_iteration=last,
+                    last_attempts=len(new),
+                    behaviour=behaviour_view(at["checkpoint"].behaviour) if at else None,
+                    behaviour_step=at["step"] if at else None,
+                    tie=at["tie"] if at else None,
+                    tried=tried_rows(tried, best, material.noise),
                 ),
             ),
         ]

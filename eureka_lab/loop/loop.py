@@ -192,12 +192,13 @@ class Loop:
         if context is None:
             context = build_context(self.task).to_prompt(self.prompts)
             self.store.save_context(context)
+        facts = self._facts()
         return self.prompts.opening(
             env_id=self.task.env_id,
             context=context,
             description=self.task.description,
-            n_envs=self.trainer.envs_for(self.timesteps),
-            facts=self._facts(),
+            n_envs=facts["n_envs"],
+            facts=facts,
         )
 
     def _facts(self) -> dict[str, Any]:
@@ -213,9 +214,11 @@ class Loop:
             "dt": None if dt is None else float(f"{dt:.6g}"),
             "time_limit": limit,
             "timesteps": f"{self.timesteps:,}",
+            "n_envs": self.trainer.envs_for(self.timesteps),
             **self.trainer.describe(),
             "eval_episodes": self.task.eval_episodes,
             "checkpoints": self.task.checkpoints,
+            "has_fitness": self.task.has_fitness,
             "fitness_description": self.task.fitness_description,
             "success_threshold": self.task.success_threshold,
         }
@@ -231,6 +234,7 @@ class Loop:
                 tried=self.scores.tried(range(max(0, it - TRIED_ITERATIONS), it)),
                 codes={t.id: self.store.reward_code(t.id) or "" for t in ranked},
                 rankings=self.store.rankings(),
+                noise=self.scores.noise(),
             )
             messages += self.feedback.messages(self.prompts, material)
         return Prompt(

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from eureka_lab.core.statistics import Estimate, seed_noise
-from eureka_lab.core.text import safe_text
+from eureka_lab.core.text import safe_name
 from eureka_lab.runs.records import Candidate, Checkpoint, TrainingResult
 from eureka_lab.runs.store import RunStore, seed_id
 
@@ -48,15 +48,56 @@ class Tried:
     reason: str | None = None
     estimate: Estimate | None = None
     """The score over its seeds, where it trained."""
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    """Its first training's checkpoints, where it trained."""
+    best_step: int | None = None
+    """The step of the checkpoint chosen as its policy."""
+
+
+IDEA_CHARS = 120
+"""The longest idea the table of attempts shows."""
+_FENCES = ("```", "~~~")
+_DECORATION = " \t#*>-_`"
 
 
 def idea_of(response: str) -> str:
-    """The first line of prose in an answer (its idea), bounded."""
-    for line in response.split("```")[0].splitlines():
-        line = line.strip(" #*-")
-        if len(line) > 8:
-            return safe_text(line, 100)
-    return ""
+    """What an answer says its reward does differently: its ``Idea: ...`` line (any case,
+    outside code blocks), else its first line of prose that is not a heading or a lead-in
+    (``Analysis of the feedback:``); one line, bounded and escaped. Linear in the answer's
+    length: each line is read once, and only its first few characters are matched."""
+    fallback = ""
+    fenced = False
+    for raw in response.splitlines():
+        start = raw.lstrip()
+        if start.startswith(_FENCES):
+            fenced = not fenced
+            continue
+        if fenced or not start:
+            continue
+        head = start[:24].lstrip(_DECORATION)
+        label, colon, _ = head.partition(":")
+        if colon and label.rstrip(_DECORATION).lower() == "idea":
+            idea = start[start.index(":") + 1 :].strip(_DECORATION)
+            if idea:
+                return safe_name(idea, IDEA_CHARS)
+            continue
+        if not fallback and not _heading(start):
+            line = start.strip(_DECORATION)
+            if len(line) > 8:
+                fallback = line
+    return safe_name(fallback, IDEA_CHARS) if fallback else ""
+
+
+def _heading(line: str) -> bool:
+    """A markdown heading, a bold title, a lead-in ending in a colon, or an analysis's
+    opening (``Analysis of the feedback``, ``Analyzing the results``)."""
+    bare = line.rstrip()
+    return (
+        bare.startswith("#")
+        or (bare.startswith("**") and bare.endswith("**"))
+        or bare.rstrip("*_ ").endswith(":")
+        or bare.lstrip(_DECORATION)[:5].lower() == "analy"
+    )
 
 
 class Scores:
@@ -150,6 +191,8 @@ class Scores:
                         if failed
                         else None,
                         estimate=self.estimate(cand.id) if not failed else None,
+                        checkpoints=self.store.checkpoints(cand.id) if not failed else [],
+                        best_step=result.best_step if result else None,
                     )
                 )
         return out

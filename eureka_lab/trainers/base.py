@@ -86,12 +86,12 @@ class PPOLikeSettings(Protocol):
     def normalize_obs(self) -> bool: ...
 
 
-def ppo_description(algorithm: str, envs: int | str, settings: PPOLikeSettings) -> dict[str, Any]:
-    """What the prompt says of a PPO trainer: its name, env count, discount, normalisation."""
+def ppo_description(algorithm: str, settings: PPOLikeSettings) -> dict[str, Any]:
+    """What the prompt says of a PPO trainer: its name, discount, normalisation (the env
+    count is the loop's to say: :meth:`Trainer.envs_for` the run's budget)."""
     return {
         "algorithm": algorithm,
         "settings": {
-            "parallel environments": envs,
             "discount": settings.gamma,
             "rewards normalised": "yes" if settings.normalize_reward else "no",
             "observations normalised": "yes" if settings.normalize_obs else "no",
@@ -153,7 +153,8 @@ class Trainer:
 
     def describe(self) -> dict[str, Any]:
         """The algorithm and main settings, for the prompt: ``{"algorithm": ...,
-        "settings": {name: value}}``."""
+        "settings": {name: value}}``. Not the env count: the prompt says
+        :meth:`envs_for` the run's budget, in the system message and the task alike."""
         raise NotImplementedError
 
     def train(

@@ -179,9 +179,7 @@ class PPOTrainer(Trainer):
         )
 
     def describe(self) -> dict[str, Any]:
-        s = self.settings
-        envs = s.n_envs or f"{ENV_CHOICES[0]} to {ENV_CHOICES[-1]}, chosen from the budget"
-        return ppo_description("PPO (eureka-lab's torch PPO on batched simulations)", envs, s)
+        return ppo_description("PPO (eureka-lab's torch PPO on batched simulations)", self.settings)
 
     def train(
         self,

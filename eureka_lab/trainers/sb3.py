@@ -89,7 +89,7 @@ class SB3Trainer(Trainer):
         )
 
     def describe(self) -> dict[str, Any]:
-        return ppo_description("PPO (stable-baselines3)", self.settings.n_envs, self.settings)
+        return ppo_description("PPO (stable-baselines3)", self.settings)
 
     def train(
         self,

@@ -111,7 +111,6 @@ class WarpTrainer(PPOTrainer):
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["algorithm"] = "PPO (eureka-lab's torch PPO on MuJoCo Warp worlds, on one device)"
-        out["settings"]["parallel environments"] = self.n_envs
         return out
 
     def train(

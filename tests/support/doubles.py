@@ -141,6 +141,57 @@ def seed_table(*scores: float) -> str:
     )
 
 
+class PoseTrainer(FakeTrainer):
+    """A fake for a MuJoCo body (Hopper): it 'learns' one constant action, the same on every
+    joint, that the reward sets (its mean on an observation of ones, scaled into [-1, 1]),
+    reached over training and shifted a little by the seed, so rewards differ in how the
+    body falls and how far it gets, and a reward's score varies from seed to seed. It
+    reports each component's statistics on random observations, and an episode return and
+    length that grow with training."""
+
+    def train(self, task: Any, load_reward: Any, budget: Budget, report: Any) -> TrainingReport:
+        given = load_reward()
+
+        def fn(obs: np.ndarray, act: np.ndarray, nxt: np.ndarray, info: Any) -> Any:
+            return given(obs, act, nxt, info) if given else (np.ones(len(obs)), {})
+
+        rng = np.random.default_rng(budget.seed)
+        ones = np.ones((2, 11))
+        total, _ = fn(ones, np.zeros((2, 3)), ones, {})
+        target = float(np.tanh(np.mean(total) / 4))
+        shift = 0.04 * ((budget.seed % 3) - 1)
+        names: list[str] = []
+        for k in range(1, budget.checkpoints + 1):
+            obs = rng.normal(size=(2, 11))
+            _, comps = fn(obs, np.zeros((2, 3)), obs, {})
+            names = sorted(comps)
+            stats = {
+                c: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v))}
+                for c, v in comps.items()
+            }
+            step = k * budget.timesteps // budget.checkpoints
+            length = 20.0 * k
+            report(
+                CheckpointStats(
+                    step=step,
+                    components=stats,
+                    episodes=4,
+                    episode_length=length,
+                    reward_return=length * float(np.mean(total)) * (1 + k / 4),
+                ),
+                {
+                    "policy/pose": np.array(
+                        [target * k / budget.checkpoints + shift], dtype=np.float32
+                    )
+                },
+            )
+        return TrainingReport(steps=budget.timesteps, seconds=0.01, components=names)
+
+    def policy(self, task: Any, arrays: dict[str, np.ndarray]) -> Any:
+        pose = float(np.clip(arrays["policy/pose"][0], -1, 1))
+        return lambda obs: np.full((len(obs), 3), pose, dtype=np.float32)
+
+
 class RestartingTrainer(GrowingTrainer):
     """The growing fake as a trainer that cannot continue: every round starts from zero."""
 
@@ -271,6 +322,7 @@ def register() -> None:
     TRAINERS.register("growing", GrowingTrainer)
     TRAINERS.register("restarting", RestartingTrainer)
     TRAINERS.register("seed_table", SeedTableTrainer)
+    TRAINERS.register("pose", PoseTrainer)
     TRAINERS.register("group", GroupTrainer)
     EXECUTORS.register("inline", InlineExecutor)
     SELECTORS.register("scripted", ScriptedSelector)
