@@ -8,7 +8,6 @@ import time
 from collections.abc import Sequence
 
 import pytest
-from hostile.answers import SHAPES
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.bounds import MAX_ANSWER_CHARS
@@ -33,6 +32,7 @@ from eureka_lab.task.load import load_task, task_from_dict
 from eureka_lab.trainers.ppo import envs_for
 
 from support.doubles import register
+from support.hostile_answers import SHAPES
 from support.tasks import tiny_task_dict
 
 register()
@@ -94,7 +94,11 @@ def trained(
         id=cid, iteration=it, index=int(cid[-2:]), status="valid", components=list(components)
     )
     result = TrainingResult(
-        status="trained", fitness=held, best_step=best.step, episodes=5, steps=checkpoints[-1].step
+        status="trained",
+        fitness=held,
+        best_step=best.step,
+        eval_episodes=5,
+        steps=checkpoints[-1].step,
     )
     estimate = Estimate(tuple(seeds) if seeds else (float(held),), 5)
     return Trained(cand, result, list(checkpoints), estimate)
