@@ -96,6 +96,13 @@ def test_train_reports_each_checkpoint(normalized_run):
     assert stats.episode_length == 50.0
 
 
+def test_the_end_of_training_is_the_last_checkpoint_when_rollouts_overshoot():
+    # 500 steps in rollouts of 128 end at 512: one checkpoint there, none at 500 just before.
+    task = _task()
+    _, reports, _ = _train(task, upright_reward, Budget(timesteps=500, seed=3, checkpoints=2))
+    assert [stats.step for stats, _ in reports] == [250, 512]
+
+
 def test_training_never_scores_itself(normalized_run):
     _, result, reports, _ = normalized_run
     assert "fitness" not in type(reports[0][0]).model_fields

@@ -118,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--repair-rounds", type=int, default=DEFAULTS.repair_rounds)
     g.add_argument(
+        "--race-seeds",
+        type=_positive(int),
+        default=DEFAULTS.race_seeds,
+        help="most training seeds a contender gets when an iteration's best race the run's "
+        "best on fresh seeds, until one is ahead beyond noise (1: no race)",
+    )
+    g.add_argument(
+        "--race-size",
+        type=_positive(int),
+        default=DEFAULTS.race_size,
+        help="an iteration's rewards (its best by their first seed) that race the run's best",
+    )
+    g.add_argument(
         "--final-seeds",
         type=_positive(int),
         default=DEFAULTS.final_seeds,

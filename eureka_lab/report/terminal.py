@@ -118,10 +118,17 @@ PROGRESS_EVERY = 30.0
 
 
 def progress_line(event: dict[str, Any]) -> str:
-    """``training: iter_00/cand_00 4/10 checkpoints, ...; 3 waiting``."""
-    parts = [f"{key} {done}/{total} checkpoints" for key, (done, total) in event["running"].items()]
-    waiting = f"; {event['waiting']} waiting" if event.get("waiting") else ""
-    return f"  training: {', '.join(parts) or 'starting'}{waiting}"
+    """``training: iter_00/cand_00 4/10 checkpoints, ...; 1 trained; 3 waiting`` (a
+    trained one is evaluated once the trainings beside it finish)."""
+    running = event["running"].items()
+    parts = [f"{key} {done}/{total} checkpoints" for key, (done, total) in running if done < total]
+    trained = sum(1 for _, (done, total) in running if done >= total)
+    line = f"  training: {', '.join(parts) or 'finishing'}"
+    if trained:
+        line += f"; {trained} trained"
+    if event.get("waiting"):
+        line += f"; {event['waiting']} waiting"
+    return line
 
 
 class PlainReporter:
