@@ -65,6 +65,7 @@ class FinalComparison:
         rows = {name: self._row(name, codes[name], seeds) for name in codes}
         best_vs_human = test(rows["best"], rows["human"])
         human_vs_sparse = test(rows["human"], rows["sparse"])
+        best_vs_sparse = test(rows["best"], rows["sparse"])
         b, h, s = (rows[k].fitness for k in REWARDS)
         score = None
         if (
@@ -93,6 +94,7 @@ class FinalComparison:
             best_vs_human=verdict(best_vs_human),
             best_vs_human_test=best_vs_human,
             human_vs_sparse_test=human_vs_sparse,
+            best_vs_sparse_test=best_vs_sparse,
             eval_episodes=episodes,
             preference_queries=len(self.store.rankings()),
             usage=UsageRecord(**asdict(self.store.usage())),

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from eureka_lab.core.statistics import Estimate
+from eureka_lab.core.statistics import ALPHA, Estimate
 from eureka_lab.core.text import safe_text
 from eureka_lab.runs.records import Race, RunSummary, Test
 from eureka_lab.runs.scores import Scores
@@ -325,6 +325,11 @@ def summary_lines(summary: RunSummary) -> list[str]:
             f"best vs human: {summary.best_vs_human or 'no verdict (one seed)'}; "
             + test_text(summary.best_vs_human_test)
         )
+    if summary.best_vs_sparse_test is not None:
+        lines.append(
+            f"best vs sparse: {_beyond(summary.best_vs_sparse_test)}; "
+            + test_text(summary.best_vs_sparse_test)
+        )
     if summary.normalized_score is not None:
         lines.append(
             "human-normalised score (best - sparse) / |human - sparse|: "
@@ -341,6 +346,14 @@ def summary_lines(summary: RunSummary) -> list[str]:
             f"reward beyond noise: {why})"
         )
     return lines
+
+
+def _beyond(test: Test) -> str:
+    if test.p is None:
+        return "no verdict (one seed)"
+    if test.p >= ALPHA:
+        return "within noise"
+    return "better" if test.difference > 0 else "worse"
 
 
 def test_text(test: Test) -> str:

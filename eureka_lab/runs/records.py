@@ -372,6 +372,8 @@ class RunSummary(Record):
     """Whether best and human differ beyond noise over the final seeds (``best_vs_human_test``)."""
     best_vs_human_test: Test | None = None
     human_vs_sparse_test: Test | None = None
+    best_vs_sparse_test: Test | None = None
+    """What the reward design bought over training on the task's own signal."""
     eval_episodes: int | None = None
     """Evaluation episodes per checkpoint in the final comparison."""
     preference_queries: int = 0

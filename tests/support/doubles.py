@@ -326,3 +326,4 @@ def register() -> None:
     TRAINERS.register("group", GroupTrainer)
     EXECUTORS.register("inline", InlineExecutor)
     SELECTORS.register("scripted", ScriptedSelector)
+
