@@ -326,4 +326,3 @@ def register() -> None:
     TRAINERS.register("group", GroupTrainer)
     EXECUTORS.register("inline", InlineExecutor)
     SELECTORS.register("scripted", ScriptedSelector)
-
