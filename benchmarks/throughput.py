@@ -84,7 +84,7 @@ def _train(task_name: str, timesteps: int, seed: int, core: int, out: Any) -> No
     from eureka_lab.reward import applied as wrapper
     from eureka_lab.reward.loader import load_reward
     from eureka_lab.task.load import load_task
-    from eureka_lab.trainers import Budget, make_trainer
+    from eureka_lab.trainers import Budget, task_trainer
 
     task = load_task(task_name)
     code = task.reward_source(task.seed_rewards[0])
@@ -99,7 +99,7 @@ def _train(task_name: str, timesteps: int, seed: int, core: int, out: Any) -> No
             in_reward[0] += time.perf_counter() - started
 
     wrapper.RewardComputer.batched = timed  # type: ignore[method-assign]
-    trainer = make_trainer(task.trainer)
+    trainer = task_trainer(task)
     report = trainer.train(
         task, lambda: load_reward(code), Budget(timesteps, seed, 2), lambda *a, **k: None
     )

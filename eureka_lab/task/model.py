@@ -100,8 +100,12 @@ class Task(BaseModel):
     timesteps: int = Field(ge=1, description="Default PPO budget per candidate.")
     eval_episodes: int = Field(10, ge=1, description="Evaluation episodes per checkpoint.")
     checkpoints: int = Field(10, ge=1, description="Evenly spaced checkpoints per training.")
-    trainer: TrainerChoice = Field(
-        default_factory=TrainerChoice, description="The trainer and its settings."
+    trainer: TrainerChoice | None = Field(
+        None,
+        description="The trainer and its settings. None: the machine's default, chosen "
+        "when a run starts and recorded with it (eureka_lab.trainers.default): warp where "
+        "torch sees a CUDA device and the env has a batched form, ppo for every other "
+        "batched env, sb3 for the rest.",
     )
     human_reward: str = Field(
         ENV_REWARD, description="'module:function' in the reward contract, or 'env'."
