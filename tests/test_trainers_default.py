@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,8 @@ from eureka_lab.trainers import task_trainer
 from eureka_lab.trainers.default import default_trainer, with_trainer
 
 from support.tasks import tiny_task_dict
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tall_hopper" / "tall_hopper.yaml"
 
 
 @pytest.fixture(params=[False, True], ids=["cpu", "cuda"])
@@ -45,6 +48,12 @@ def test_an_env_without_a_batched_form_keeps_sb3(cuda) -> None:
     assert default_trainer(task).choice.name == "sb3"
     raw = {k: v for k, v in tiny_task_dict().items() if k != "trainer"}
     assert task_trainer(task_from_dict(raw)).Settings.__name__ == "SB3Settings"
+
+
+def test_a_tasks_own_definition_counts_as_a_batched_form(cuda) -> None:
+    task = load_task(str(EXAMPLE))
+    assert task.trainer is None and task.batched is not None
+    assert default_trainer(task).choice.name == ("warp" if cuda else "ppo")
 
 
 def test_on_cuda_without_mujoco_warp_the_default_is_ppo_and_says_why(monkeypatch) -> None:
