@@ -45,6 +45,7 @@ def measure(name: str, timesteps: int, checkpoints: int, episodes: int) -> dict[
     )
     train_wall = time.perf_counter() - started
     out: dict[str, Any] = {"train": trained.seconds, "train_wall": train_wall, "n": len(policies)}
+    simulator = _time_the_simulator()
     for label, batched in (("gymnasium", False), ("batched", True)):
         started = time.perf_counter()
         evaluated = evaluate(task, trainer, policies, episodes, batched=batched)
@@ -53,7 +54,36 @@ def measure(name: str, timesteps: int, checkpoints: int, episodes: int) -> dict[
             evaluated.held_out.fitness if evaluated.held_out else None
         ]
         out[label + "_steps"] = sum(e.eval_length * e.eval_episodes for e in evaluated.checkpoints)
+    out["simulator"] = simulator[0]
     return out
+
+
+def _time_the_simulator() -> list[float]:
+    """From now on, the seconds MujocoBatch's simulators spend in ``Batch.step`` (the
+    batched evaluation's simulator time: training ran before)."""
+    from eureka_lab.batched import mujoco as batched
+
+    seconds = [0.0]
+    made = batched.MujocoBatch.__init__
+
+    class Timed:
+        def __init__(self, batch: Any) -> None:
+            self.batch = batch
+
+        def step(self, *args: Any, **kwargs: Any) -> None:
+            started = time.perf_counter()
+            self.batch.step(*args, **kwargs)
+            seconds[0] += time.perf_counter() - started
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.batch, name)
+
+    def timed_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.batch = Timed(self.batch)
+
+    batched.MujocoBatch.__init__ = timed_init  # type: ignore[method-assign]
+    return seconds
 
 
 def main() -> None:
@@ -85,6 +115,11 @@ def main() -> None:
         for label in ("gymnasium", "batched"):
             share = r[label] / (r["train"] + r[label])
             print(f"   {label:10} {r[label]:6.2f} s = {share:5.1%} of training + evaluation")
+        floor = r["simulator"] / (r["train"] + r["batched"])
+        print(
+            f"   of which the simulator (batched) {r['simulator']:.2f} s = {floor:.1%}: the "
+            "share no evaluation of these episodes goes below on one core"
+        )
         print(
             f"   speed-up {r['gymnasium'] / r['batched']:.1f}x; the same scores on both paths: "
             f"{same}"

@@ -60,7 +60,12 @@ def task_on(name: str, max_steps: int) -> Task:
 
 @pytest.mark.parametrize(
     ("env_id", "steps"),
-    [("Hopper-v5", 300), ("HalfCheetah-v5", 120), ("Ant-v5", 120), ("Humanoid-v5", 60)],
+    [
+        ("Hopper-v5", 300),
+        ("Humanoid-v5", 60),
+        pytest.param("HalfCheetah-v5", 120, marks=pytest.mark.slow),
+        pytest.param("Ant-v5", 120, marks=pytest.mark.slow),
+    ],
 )
 def test_batched_episodes_equal_gymnasiums_for_the_same_policies_and_seeds(env_id, steps):
     """Two policies in one batch, four seeds each: falls at different steps (Hopper, the

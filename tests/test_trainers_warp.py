@@ -116,6 +116,7 @@ def test_hopper_without_termination_follows_the_task():
     assert _compare(task, n=2, steps=65)[1:] == (0, 4)  # the time limit only
 
 
+@pytest.mark.slow
 def test_a_tasks_own_env_equals_its_definition_on_warp():
     """The README's custom env (``examples/tall_hopper/``), with the definition its task
     names: the same definition on Warp's worlds as in C."""
