@@ -52,12 +52,12 @@ def train_rate(task_name: str, envs: int, timesteps: int) -> dict[str, Any]:
     from eureka_lab.reward.loader import load_reward
     from eureka_lab.task.load import load_task
     from eureka_lab.task.model import Task
-    from eureka_lab.trainers import Budget, make_trainer
+    from eureka_lab.trainers import Budget, task_trainer
 
     base = load_task(task_name)
     task = Task.model_validate({**base.model_dump(), "trainer": {"name": "warp", "n_envs": envs}})
     code = task.reward_source(task.seed_rewards[0])
-    trainer = make_trainer(task.trainer)
+    trainer = task_trainer(task)
     report = trainer.train(
         task,
         lambda namespace="numpy", device="cpu": load_reward(code, namespace, device),
@@ -75,13 +75,13 @@ def together(task_name: str, envs: int, k: int, timesteps: int, per_gpu: int) ->
     from eureka_lab.executors.local import LocalExecutor
     from eureka_lab.task.load import load_task
     from eureka_lab.task.model import Task
-    from eureka_lab.trainers import make_trainer
+    from eureka_lab.trainers import task_trainer
 
     base = load_task(task_name)
     trainer = {"name": "warp", "n_envs": envs, "per_gpu": per_gpu}
     task = Task.model_validate({**base.model_dump(), "trainer": trainer})
     codes = [task.reward_source(task.seed_rewards[i % len(task.seed_rewards)]) for i in range(k)]
-    resources = make_trainer(task.trainer).resources
+    resources = task_trainer(task).resources
     raw = task.model_dump(mode="json")
     timeout = 3600.0
 

@@ -14,11 +14,18 @@ Prints:
 3. one iteration of K=8 candidates (the offline backend's, same seed) with 1 worker against
    one worker per core: wall time, and where the time went;
 4. successive halving against full training on those 8 candidates at the budget of the
-   issue's example run (1M steps each): env steps spent, and which candidate each chose.
+   issue's example run (1M steps each): env steps spent, and which candidate each chose;
+5. each of Gymnasium's eleven MuJoCo v5 envs, side by side on one core: the raw simulator
+   (``mujoco.batch`` stepping ``--per-env-envs`` simulations with random controls, each
+   restarted where its episode ends as training restarts it; only ``Batch.step`` timed)
+   and the ppo trainer training a generated reward (``GENERIC``, loaded as candidate code
+   is) on the env-id task (``eureka-lab run ENV_ID``) with as many envs; the ratio, and
+   the simulator's share of the training loop (timed inside it). ``--per-env-only`` runs
+   just this part.
 
 Targets (issue "throughput"): training at least 50% of the raw simulator's rate on the same
 cores; the reward at most 5% of step time; halving choosing the same best with at most 50%
-of the env steps.
+of the env steps. Issue 21: Walker2d-v5 trains at 40% of the raw simulator's rate or more.
 """
 
 from __future__ import annotations
@@ -84,7 +91,7 @@ def _train(task_name: str, timesteps: int, seed: int, core: int, out: Any) -> No
     from eureka_lab.reward import applied as wrapper
     from eureka_lab.reward.loader import load_reward
     from eureka_lab.task.load import load_task
-    from eureka_lab.trainers import Budget, make_trainer
+    from eureka_lab.trainers import Budget, task_trainer
 
     task = load_task(task_name)
     code = task.reward_source(task.seed_rewards[0])
@@ -99,7 +106,7 @@ def _train(task_name: str, timesteps: int, seed: int, core: int, out: Any) -> No
             in_reward[0] += time.perf_counter() - started
 
     wrapper.RewardComputer.batched = timed  # type: ignore[method-assign]
-    trainer = make_trainer(task.trainer)
+    trainer = task_trainer(task)
     report = trainer.train(
         task, lambda: load_reward(code), Budget(timesteps, seed, 2), lambda *a, **k: None
     )
@@ -127,6 +134,119 @@ def train_rate(task_name: str, timesteps: int, processes: int) -> list[dict[str,
     for p in procs:
         p.join()
     return results
+
+
+GENERIC = """
+import numpy as np
+
+
+def compute_reward(obs, action, next_obs, info):
+    components = {
+        "first": 0.1 * next_obs[:, 0],
+        "effort": -0.01 * np.sum(action**2, axis=1),
+    }
+    return sum(components.values()), components
+"""
+"""A reward for any env: what the model writes at the least (a term of the observation and
+an effort cost), so the training loop's own cost shows."""
+
+ELEVEN = (
+    "Ant-v5",
+    "HalfCheetah-v5",
+    "Hopper-v5",
+    "Humanoid-v5",
+    "HumanoidStandup-v5",
+    "InvertedDoublePendulum-v5",
+    "InvertedPendulum-v5",
+    "Pusher-v5",
+    "Reacher-v5",
+    "Swimmer-v5",
+    "Walker2d-v5",
+)
+
+
+class _TimedBatch:
+    """A ``mujoco.batch.Batch`` that adds up the seconds its ``step`` takes."""
+
+    def __init__(self, batch: Any) -> None:
+        self.batch, self.seconds = batch, 0.0
+
+    def step(self, *args: Any, **kwargs: Any) -> None:
+        started = time.perf_counter()
+        self.batch.step(*args, **kwargs)
+        self.seconds += time.perf_counter() - started
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.batch, name)
+
+
+def _env_task(env_id: str, n_envs: int) -> Any:
+    from eureka_lab.task.load import load_task
+    from eureka_lab.trainers.default import with_trainer
+
+    task = load_task(env_id, description="-")
+    return with_trainer(task, {"name": "ppo", "n_envs": n_envs})[0]
+
+
+def _per_env(env_id: str, n_envs: int, timesteps: int, seconds: float, core: int, out: Any) -> None:
+    """In a process pinned to ``core``: the raw simulator's rate, then the ppo trainer's
+    with the simulator timed inside it."""
+    os.sched_setaffinity(0, [core])
+    import torch
+
+    from eureka_lab.batched import mujoco as batched
+    from eureka_lab.reward.loader import load_reward
+    from eureka_lab.trainers import Budget, task_trainer
+
+    torch.set_num_threads(1)
+    task = _env_task(env_id, n_envs)
+    env = batched.MujocoBatch(task, n_envs, threads=1)
+    env.batch = timed = _TimedBatch(env.batch)
+    env.reset(0)
+    space = env.action_space
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(space.low, space.high, (256, n_envs, *space.shape))
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        env.step(actions[calls % 256])
+        calls += 1
+    raw = calls * n_envs / timed.seconds
+    timers: list[_TimedBatch] = []
+    made = batched.MujocoBatch.__init__
+
+    def timed_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.batch = _TimedBatch(self.batch)
+        timers.append(self.batch)
+
+    batched.MujocoBatch.__init__ = timed_init  # type: ignore[method-assign]
+    report = task_trainer(task).train(
+        task, lambda: load_reward(GENERIC), Budget(timesteps, 0, 1), lambda *a, **k: None
+    )
+    out.put(
+        {
+            "raw": raw,
+            "train": report.steps / report.seconds,
+            "physics_share": sum(t.seconds for t in timers) / report.seconds,
+        }
+    )
+
+
+def per_env(n_envs: int, timesteps: int, seconds: float) -> None:
+    ctx = mp.get_context("spawn")
+    print(f"{'env':28} {'raw sim':>9} {'PPO training':>13} {'ratio':>6} {'sim in training':>16}")
+    for env_id in ELEVEN:
+        out = ctx.Queue()
+        proc = ctx.Process(
+            target=_per_env, args=(env_id, n_envs, timesteps, seconds, CORES[0], out)
+        )
+        proc.start()
+        r = out.get()
+        proc.join()
+        print(
+            f"{env_id:28} {r['raw']:9,.0f} {r['train']:13,.0f} {r['train'] / r['raw']:6.0%} "
+            f"{r['physics_share']:16.0%}"
+        )
 
 
 def iteration(
@@ -185,9 +305,18 @@ def main() -> None:
     )
     ap.add_argument("--task", default="half_cheetah", help="the task of parts 3 and 4")
     ap.add_argument("--skip-iteration", action="store_true")
+    ap.add_argument("--per-env-only", action="store_true", help="only part 5")
+    ap.add_argument("--per-env-envs", type=int, default=32, help="simulations per env in 5")
+    ap.add_argument(
+        "--per-env-timesteps", type=int, default=40_960, help="training steps per env in 5"
+    )
+    ap.add_argument("--per-env-seconds", type=float, default=3.0, help="raw stepping in 5")
     args = ap.parse_args()
     n = len(CORES)
     print(f"machine: {n} usable cores {CORES}, {os.cpu_count()} CPUs; {time.ctime()}")
+    if args.per_env_only:
+        _per_env_part(args)
+        return
 
     print("\n1. raw simulator (mujoco.batch, 64 sims, random controls)")
     raw1 = raw_rate("HalfCheetah-v5", CORES[:1])
@@ -224,8 +353,21 @@ def main() -> None:
                     f"simulator on {n} cores"
                 )
 
-    if args.skip_iteration:
-        return
+    if not args.skip_iteration:
+        _iteration_parts(args, n)
+    _per_env_part(args)
+
+
+def _per_env_part(args: argparse.Namespace) -> None:
+    print(
+        f"\n5. per env, 1 core: env-steps/s of the raw simulator ({args.per_env_envs} sims, "
+        f"random controls) and of the ppo trainer ({args.per_env_envs} envs, "
+        f"{args.per_env_timesteps:,} steps, a generated reward)"
+    )
+    per_env(args.per_env_envs, args.per_env_timesteps, args.per_env_seconds)
+
+
+def _iteration_parts(args: argparse.Namespace, n: int) -> None:
     t = args.iteration_timesteps
     print(f"\n3. one iteration of K=8 ({args.task}, {t:,} steps each, offline candidates)")
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,13 +24,14 @@ from typing import Any
 
 from eureka_lab.backends import BackendSettings, default_backend_name, make_backend
 from eureka_lab.core.errors import ConfigError, did_you_mean
-from eureka_lab.loop.journal import Reporter
+from eureka_lab.loop.journal import Journal, Reporter
 from eureka_lab.loop.loop import Loop
 from eureka_lab.report.results import Run, load_run
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
-from eureka_lab.task.load import load_task, task_from_dict, trainer_block
+from eureka_lab.task.load import load_task
 from eureka_lab.task.model import Task
+from eureka_lab.trainers.default import with_trainer
 
 __all__ = ["LLM_SETTINGS", "LOOP_SETTINGS", "Run", "load_run", "resume", "run"]
 
@@ -74,17 +75,16 @@ def run(
     ``llm``: the model backend (``openai``, ``offline``, ``manual``, ``replay:RUN_DIR``);
     default ``openai`` when ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` is set, else
     ``offline``. ``trainer``: a trainer's name (``sb3``, ``ppo``, ``warp``, or a plugin's),
-    or a block with its settings (``{"name": "ppo", "n_envs": 32}``), replacing the task's.
+    or a block with its settings (``{"name": "ppo", "n_envs": 32}``), replacing the task's;
+    where neither names one, the machine's default (:mod:`eureka_lab.trainers.default`),
+    which the run records and says (event ``trainer_chosen``).
     Other keyword arguments are loop settings (``iterations``, ``samples``,
     ``timesteps``, ``workers``, ``executor``, ``selection``, ...) and model settings
     (``model``, ``base_url``, ``temperature``, ``max_cost``, ...).
     """
     if not isinstance(task, Task):
-        task = load_task(task, description=description, fitness=fitness, trainer=trainer)
-    elif trainer is not None:
-        task = task_from_dict(
-            {**task.model_dump(), "trainer": trainer_block(task.trainer, trainer)}, task.name
-        )
+        task = load_task(task, description=description, fitness=fitness)
+    task, chosen = with_trainer(task, trainer)
     loop_settings, llm_settings = _split(settings)
     config = LoopConfig(**loop_settings)
     llm = llm or default_backend_name()
@@ -104,6 +104,10 @@ def run(
             "llm_settings": llm_settings,
         },
     )
+    if chosen is not None:
+        Journal(store, reporter).emit(
+            "trainer_chosen", trainer=chosen.choice.name, reason=chosen.reason, line=chosen.line
+        )
     return _go(store, reporter)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +15,9 @@ from eureka_lab.batched import BATCHED, GymBatch, make_batched
 from eureka_lab.batched.make import _fallback_notice
 from eureka_lab.batched.mujoco import MujocoBatch
 from eureka_lab.batched.mujoco_envs import DEFINITIONS
+from eureka_lab.core.errors import TaskError
 from eureka_lab.reward.contract import batch_info
-from eureka_lab.task.load import load_task
+from eureka_lab.task.load import load_task, task_from_dict
 from eureka_lab.task.model import Task
 
 ELEVEN = [
@@ -185,13 +187,42 @@ def test_a_task_without_termination_follows_its_kwargs() -> None:
     assert (ends.terminated, ends.truncated) == (0, 4)  # only the time limit ends episodes
 
 
-def test_a_tasks_own_env_with_its_own_definition() -> None:
-    """A definition for an env beside a task file, registered as a task author would."""
-    from tall_hopper import TallHopper
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tall_hopper" / "tall_hopper.yaml"
+"""The README's custom env: a Hopper with its own end and reward, and its definition."""
 
-    BATCHED.register(TallHopper.env_id, TallHopper)
-    ends = compare(env_task(TallHopper.env_id, {"reset_noise_scale": 0.05}), n=2, steps=120)
-    assert ends.terminated >= 2
+
+def test_a_tasks_own_env_with_the_definition_it_names() -> None:
+    """The definition beside the task file that the task names (``batched:``), against
+    the env it names, with a keyword argument of the env's own and one of its base's."""
+    task = load_task(str(EXAMPLE))
+    assert task.batched == "tall_hopper_batched:TallHopper" and task.env_kwargs
+    task = task.model_copy(
+        update={
+            "env_kwargs": {"min_height": 1.1, "reset_noise_scale": 0.05},
+            "max_episode_steps": 60,
+        }
+    )
+    ends = compare(task, n=2, steps=150)
+    assert ends.terminated >= 2 and ends.truncated + ends.terminated >= 4
+    refused = task.model_copy(
+        update={"env_kwargs": {"exclude_current_positions_from_observation": False}}
+    )
+    with pytest.warns(UserWarning, match="exclude_current_positions_from_observation.*GymBatch"):
+        assert isinstance(make_batched(refused, 2), GymBatch)
+
+
+def test_a_batched_field_that_names_no_definition_is_refused() -> None:
+    with pytest.raises(TaskError, match="field 'batched': .*TallHopperEnv.*not a subclass"):
+        make_batched(
+            load_task(str(EXAMPLE)).model_copy(update={"batched": "tall_hopper_env:TallHopperEnv"}),
+            2,
+        )
+    with pytest.raises(TaskError, match="field 'batched'.*has no attribute 'Tall'"):
+        task_from_dict(
+            {**load_task(str(EXAMPLE)).model_dump(), "batched": "tall_hopper_batched:Tall"}
+        )
+    with pytest.raises(TaskError, match="field 'batched'.*is not a class"):
+        task_from_dict({**load_task(str(EXAMPLE)).model_dump(), "batched": "tall_hopper:fitness"})
 
 
 @pytest.mark.slow

@@ -22,6 +22,9 @@ EXPECTED = {
     "hopper",
     "half_cheetah_backward",
     "hopper_backflip",
+    "walker2d",
+    "ant",
+    "humanoid",
 }
 BUILTINS = sorted(builtin_task_files())
 
@@ -204,6 +207,41 @@ def test_hopper_backflip_fitness_counts_backward_turns():
     )
     assert task.fitness_fn(ep) == pytest.approx(1.25)
     assert task.success_threshold == 1.0
+
+
+@pytest.mark.parametrize(
+    ("name", "entries"),
+    [
+        ("walker2d", {"torso_z": ("qpos", 1), "torso_pitch": ("qpos", 2),
+                      "left_foot_angle": ("qpos", 8), "torso_x_velocity": ("qvel", 0),
+                      "left_foot_velocity": ("qvel", 8)}),
+        ("ant", {"torso_z": ("qpos", 2), "torso_quat_w": ("qpos", 3),
+                 "ankle_4_angle": ("qpos", 14), "torso_x_velocity": ("qvel", 0),
+                 "ankle_4_velocity": ("qvel", 13)}),
+        ("humanoid", {"torso_z": ("qpos", 2), "torso_quat_x": ("qpos", 4),
+                      "abdomen_z_angle": ("qpos", 7), "left_elbow_angle": ("qpos", 23),
+                      "torso_x_velocity": ("qvel", 0), "left_elbow_velocity": ("qvel", 22)}),
+    ],
+)  # fmt: skip
+def test_the_new_mujoco_tasks_name_their_observation_and_train_batched(name, entries):
+    """Each named entry is the simulator's state it names (velocities within their clip),
+    the env has a batched form, and the task names the ppo trainer and a public score."""
+    from eureka_lab.batched.registry import definition_for
+
+    task = load_task(name)
+    assert definition_for(task) is not None and task.trainer.name == "ppo"
+    assert task.fitness_description and task.sparse_reward != ENV_REWARD
+    assert len(task.seed_rewards) >= 2
+    env = task.make_env()
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        obs, *_ = env.step(env.action_space.sample())
+    data = env.unwrapped.data
+    for entry, (field, index) in entries.items():
+        got = obs[task.observation_names.index(entry)]
+        want = getattr(data, field)[index]
+        assert got == pytest.approx(np.clip(want, -10, 10) if name == "walker2d" else want), entry
+    env.close()
 
 
 # --------------------------------------------------------------------------- bad task files

@@ -116,6 +116,17 @@ def test_hopper_without_termination_follows_the_task():
     assert _compare(task, n=2, steps=65)[1:] == (0, 4)  # the time limit only
 
 
+@pytest.mark.slow
+def test_a_tasks_own_env_equals_its_definition_on_warp():
+    """The README's custom env (``examples/tall_hopper/``), with the definition its task
+    names: the same definition on Warp's worlds as in C."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "tall_hopper"
+    task = load_task(str(example / "tall_hopper.yaml"))
+    task = task.model_copy(update={"env_kwargs": {"min_height": 1.1}, "max_episode_steps": 40})
+    worst, terminated, truncated = _compare(task, n=2, steps=90)
+    assert terminated >= 2 and worst < TOL
+
+
 def warp_task(env_id: str, kwargs: dict | None = None, max_steps: int | None = None) -> Task:
     """A task on ``env_id``; the Ant's with elliptic friction, which MuJoCo Warp computes
     as MuJoCo C does (``tests/warp_physics.py``)."""

@@ -28,29 +28,11 @@ one the definition cannot follow (``fixed``, or one the class does not take, suc
 ``render_mode``) runs on :class:`~eureka_lab.batched.GymBatch` instead, as
 :func:`~eureka_lab.batched.make_batched` says once.
 
-A definition for a task's own env, beside its task file (here a Hopper rewarded for its
-height)::
-
-    from eureka_lab.batched import BATCHED
-    from eureka_lab.batched.definition import Definition, uniform_noise
-
-    class TallHopper(Definition):
-        env_id = "tall_hopper:TallHopperEnv"  # as the task names its env
-        env_class = TallHopperEnv  # or "module:Class": its keyword defaults are read
-        needs = ("qpos", "qvel")
-
-        def observe(self, sim):
-            xp = self.xp
-            return xp.concatenate([sim.qpos[:, 1:], xp.clip(sim.qvel, -10, 10)], axis=1)
-
-        def reset(self, draw, qpos, qvel):
-            return uniform_noise(draw, self.kw["reset_noise_scale"], qpos, qvel)
-
-        def outcome(self, sim, before, action):
-            height = sim.qpos[:, 1]
-            return height, height < 1, {"height": height}
-
-    BATCHED.register(TallHopper.env_id, TallHopper)
+A task's own env (a subclass of Gymnasium's ``MujocoEnv``) gets its definition beside the
+task file, and the task names it: ``batched: tall_hopper_batched:TallHopper``
+(``examples/tall_hopper/``: a Hopper that must keep its torso above ``min_height``, its
+definition in 30 lines). A package can instead register one for an env id it ships:
+``BATCHED.register("my_package.envs:MyEnv", MyDefinition)``, with ``env_id`` set.
 """
 
 from __future__ import annotations
@@ -93,10 +75,13 @@ class Definition:
     """One env over a batch of simulations, over ``xp``. Subclasses set the class
     attributes and implement :meth:`observe`, :meth:`reset` and :meth:`outcome`."""
 
-    env_id: ClassVar[str]
-    """The env as tasks name it (a Gymnasium id, or ``module:Class``)."""
-    env_class: ClassVar[str | type]
-    """The env class (or ``"module:Class"``), whose keyword arguments the definition follows."""
+    env_id: ClassVar[str] = ""
+    """The env as tasks name it (a Gymnasium id, or ``module:Class``), where the definition
+    is registered in :data:`~eureka_lab.batched.BATCHED`; a task's own definition, which the
+    task names (``batched: module:Class``), needs none."""
+    env_class: ClassVar[str | type | None] = None
+    """The env class (or ``"module:Class"``), whose keyword arguments the definition follows;
+    None: the class of the env the task makes."""
     needs: ClassVar[tuple[str, ...]] = ("qpos", "qvel")
     """The MjData fields it reads."""
     fixed: ClassVar[frozenset[str]] = frozenset({"xml_file"})
@@ -132,24 +117,50 @@ class Definition:
         raise NotImplementedError
 
     @classmethod
-    def keyword_defaults(cls) -> dict[str, Any]:
-        """The env class's keyword arguments and their defaults."""
-        env_class = cls.env_class
-        if isinstance(env_class, str):
-            module, _, name = env_class.partition(":")
-            env_class = getattr(importlib.import_module(module), name)
-        params = inspect.signature(env_class).parameters.values()
-        return {
-            p.name: p.default
-            for p in params
-            if p.name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
-        }
+    def keyword_defaults(cls, env_class: str | type | None = None) -> dict[str, Any]:
+        """The env class's keyword arguments and their defaults (``env_class``: the class
+        of the env the task makes, for a definition that names none)."""
+        named = cls.env_class or env_class
+        if named is None:
+            raise ValueError(f"{cls.__name__} names no env_class, and no env was given")
+        found: Any = named
+        if isinstance(named, str):
+            module, _, name = named.partition(":")
+            found = getattr(importlib.import_module(module), name)
+        return _keywords(found)
 
     @classmethod
-    def unsupported(cls, kwargs: Iterable[str]) -> list[str]:
+    def unsupported(cls, kwargs: Iterable[str], env_class: str | type | None = None) -> list[str]:
         """The keyword arguments among ``kwargs`` this definition cannot follow."""
-        known = set(cls.keyword_defaults()) - cls.fixed
+        known = set(cls.keyword_defaults(env_class)) - cls.fixed
         return sorted(set(kwargs) - known)
+
+
+def _keywords(env_class: Any) -> dict[str, Any]:
+    """The keyword arguments of an env class (or a function that makes the env) and their
+    defaults. A subclass that passes ``**kwargs`` on (``class TallHopperEnv(HopperEnv)``)
+    also takes its base's, with the base's defaults; never ``MujocoEnv``'s (the model
+    file, rendering), which no definition follows."""
+    from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
+
+    def named(params: list[inspect.Parameter]) -> dict[str, Any]:
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return {p.name: p.default for p in params if p.kind in kinds}
+
+    if not isinstance(env_class, type):
+        return named(list(inspect.signature(env_class).parameters.values()))
+    defaults: dict[str, Any] = {}
+    for klass in env_class.__mro__:
+        init = vars(klass).get("__init__")
+        if klass is MujocoEnv or klass is object:
+            break
+        if init is None:
+            continue
+        params = list(inspect.signature(init).parameters.values())[1:]
+        defaults = {**named(params), **defaults}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return defaults
 
 
 def uniform_noise(

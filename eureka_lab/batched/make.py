@@ -9,20 +9,21 @@ from typing import Any
 
 from eureka_lab.batched.base import BatchedEnv, GymBatch
 from eureka_lab.batched.mujoco import MujocoBatch
-from eureka_lab.batched.registry import BATCHED
+from eureka_lab.batched.registry import named_definition, unsupported
 
 
 def make_batched(task: Any, num_envs: int, threads: int = 1) -> BatchedEnv:
     """The fastest batched form of ``task``'s env: stepped in C where a definition
-    implements it, else :class:`GymBatch`, which it says once per process: as a warning
+    implements it (the task's own, or the registered one), else :class:`GymBatch`, which it says once per process: as a warning
     where a definition exists but the task passes keyword arguments it cannot follow, in
     the log where the env has none (every env but the MuJoCo ones)."""
-    if task.env_id not in BATCHED:
+    definition = named_definition(task)
+    if definition is None:
         _fallback_notice(task.env_id, "")
         return GymBatch(task.make_env, num_envs)
-    unsupported = BATCHED.get(task.env_id).unsupported(task.env_kwargs)
-    if unsupported:
-        _fallback_notice(task.env_id, "the keyword arguments " + ", ".join(unsupported))
+    refused = unsupported(task, definition)
+    if refused:
+        _fallback_notice(task.env_id, "the keyword arguments " + ", ".join(refused))
         return GymBatch(task.make_env, num_envs)
     return MujocoBatch(task, num_envs, threads)
 

@@ -24,7 +24,7 @@ restart every episode in the same state; like Gymnasium's ``set_state``, a reset
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -115,14 +115,14 @@ class MujocoBatch:
             array[ids] = 0
         self.elapsed[ids] = 0
 
-    def _post_constraint(self) -> None:
+    def _post_constraint(self, ids: np.ndarray | None = None) -> None:
         """The post-constraint fields, as ``mj_rnePostConstraint`` computes them after
-        ``mj_step`` (from each simulation's MjData, copied)."""
+        ``mj_step`` (from each simulation's MjData, copied), of simulations ``ids``."""
         import mujoco
 
         if not self.post:
             return
-        for i in range(self.num_envs):
+        for i in range(self.num_envs) if ids is None else ids:
             self.batch.get_data(i, self._scratch)
             mujoco.mj_rnePostConstraint(self.model, self._scratch)
             for name, array in self.post.items():
@@ -132,29 +132,48 @@ class MujocoBatch:
         return np.array(self.definition.observe(self.sim), dtype=np.float64)
 
     def reset(self, seed: int) -> np.ndarray:
+        return self.start([seed + i for i in range(self.num_envs)])
+
+    def start(self, seeds: Sequence[int]) -> np.ndarray:
+        """Start an episode in every simulation, simulation ``i`` as Gymnasium's
+        ``reset(seed=seeds[i])`` starts it; the observations, (n, *obs_shape)."""
         from gymnasium.utils import seeding
 
-        self.rngs = [seeding.np_random(seed + i)[0] for i in range(self.num_envs)]
+        self.rngs = [seeding.np_random(int(seed))[0] for seed in seeds]
         self._restart(np.arange(self.num_envs))
         return self._observe()
 
-    def step(self, actions: np.ndarray) -> Step:
-        from eureka_lab.reward.contract import visible_info_key
-
-        actions = np.asarray(actions).reshape(self.num_envs, -1)
+    def advance(
+        self, actions: np.ndarray, ids: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step simulations ``ids`` (None: all) with ``actions`` (one row each), restarting
+        none: (the observation reached, reward, terminated, truncated), (n, ...) arrays of
+        every simulation, of which the rows ``ids`` are this step's; :attr:`info` likewise.
+        The state (``qpos``, ``qvel``) is the one reached until a restart."""
+        rows = slice(None) if ids is None else ids
+        actions = np.asarray(actions).reshape(self.num_envs if ids is None else len(ids), -1)
         before = self.definition.before(self.sim)
         before = None if before is None else np.array(before)
-        self.ctrl[:] = actions
-        self.batch.step(nstep=self.frame_skip)
-        self._post_constraint()
+        self.ctrl[rows] = actions
+        self.batch.step(ids=ids, nstep=self.frame_skip)
+        self._post_constraint(ids)
         reached = self._observe()
+        if ids is not None:  # the actions as given (their dtype), every simulation's row
+            control = np.zeros((self.num_envs, actions.shape[1]), dtype=actions.dtype)
+            control[ids] = actions
+            actions = control
         reward, terminated, info = self.definition.outcome(self.sim, before, actions)
         # Copies, before restarts change the simulations they may view.
         reward = np.array(reward, dtype=np.float64)
         terminated = np.array(terminated, dtype=bool)
         self.info = {k: np.array(v, dtype=np.float64) for k, v in info.items()}
-        self.elapsed += 1
-        truncated = self.elapsed >= self.max_steps
+        self.elapsed[rows] += 1
+        return reached, reward, terminated, self.elapsed >= self.max_steps
+
+    def step(self, actions: np.ndarray) -> Step:
+        from eureka_lab.reward.contract import visible_info_key
+
+        reached, reward, terminated, truncated = self.advance(actions)
         done = np.flatnonzero(terminated | truncated)
         obs = reached
         if len(done):

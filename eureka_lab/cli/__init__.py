@@ -123,7 +123,7 @@ def cmd_resume(args: argparse.Namespace, console: Console) -> int:
 
 def _guarded(console: Console, go: Any) -> int:
     """Run ``go(reporter)`` with graceful Ctrl-C, then show the run."""
-    reporter = _RunReporter(make_reporter(console))
+    reporter = _RunReporter(make_reporter(console), console)
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = round(time.time(), 3)
     try:
@@ -159,15 +159,19 @@ def _guarded(console: Console, go: Any) -> int:
 
 
 class _RunReporter:
-    """Passes events on, remembering which run they belong to."""
+    """Passes events on, remembering which run they belong to; says which trainer a task
+    that names none got, as the model backend is said."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, console: Console) -> None:
         self.inner = inner
+        self.console = console
         self.root: str | None = None
 
     def __call__(self, event: dict[str, Any]) -> None:
         if event.get("event") == "run_started":
             self.root = event["run"]
+        if event.get("event") == "trainer_chosen":
+            self.console.print(event["line"], markup=False, highlight=False)
         self.inner(event)
 
 

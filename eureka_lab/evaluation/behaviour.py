@@ -35,7 +35,8 @@ class Layout:
 def layout(env: Any) -> Layout:
     """The root joints of a MuJoCo env's body: slide and hinge joints attached to the world's
     first child body (rootx, rootz, rooty for the planar walkers), or a free joint's position.
-    Empty for other envs."""
+    Empty for other envs. ``env``: a Gymnasium env, or anything with its ``model`` and
+    ``dt`` (a batched rollout)."""
     u = getattr(env, "unwrapped", env)
     model = getattr(u, "model", None)
     dt = getattr(u, "dt", None)

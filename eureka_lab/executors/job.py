@@ -30,7 +30,7 @@ from eureka_lab.core.text import safe_text
 from eureka_lab.executors.channel import Channel
 from eureka_lab.runs.records import CheckpointStats
 from eureka_lab.task.model import Task
-from eureka_lab.trainers import Budget, make_trainer
+from eureka_lab.trainers import Budget, task_trainer
 
 REWARD_FILENAME = "reward.py"
 Kind = Literal["validate", "train", "evaluate"]
@@ -131,7 +131,7 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
 
     if spec.kind == "validate":
         try:
-            on_torch = make_trainer(task.trainer).reward_namespace == "torch"
+            on_torch = task_trainer(task).reward_namespace == "torch"
             from eureka_lab.reward.validate import validate
 
             result = validate(task, load, seed=spec.seed, on_torch=on_torch)
@@ -145,7 +145,7 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         from eureka_lab.evaluation.evaluator import evaluate
 
         policies = {step: load_arrays(data) for step, data in spec.policies.items()}
-        trainer = make_trainer(task.trainer)
+        trainer = task_trainer(task)
         evaluated = evaluate(task, trainer, policies, spec.episodes)
         if spec.video is not None and evaluated.checkpoints:
             from eureka_lab.evaluation.evaluator import EVAL_SEED_BASE, choose
@@ -191,7 +191,7 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         every=spec.every,
     )
     if spec.group:
-        outcomes = make_trainer(task.trainer).train_group(
+        outcomes = task_trainer(task).train_group(
             task,
             [loader(c) for c in spec.group],
             budget,
@@ -204,7 +204,7 @@ def run_job(spec: JobSpec, channel: Channel, confine: Callable[[], None]) -> Non
         channel.send("result", {"members": results})
         return
     try:
-        result = _trained(make_trainer(task.trainer).train(task, load, budget, reporter({})))
+        result = _trained(task_trainer(task).train(task, load, budget, reporter({})))
     except Exception as e:
         result = failure("training", e, code)
     channel.send("result", result)

@@ -43,7 +43,8 @@ from eureka_lab.runs.scores import Scores, Trained
 from eureka_lab.runs.store import RunStore
 from eureka_lab.selectors.base import make_selector
 from eureka_lab.task.model import Task
-from eureka_lab.trainers import make_trainer
+from eureka_lab.trainers import task_trainer
+from eureka_lab.trainers.default import with_trainer
 
 __all__ = ["Loop", "LoopConfig", "Reporter"]
 
@@ -64,6 +65,9 @@ class Loop:
         prompts: PromptBook | None = None,
         executor: Executor | None = None,
     ) -> None:
+        # A task that names no trainer gets the default here, for the run and its jobs, and
+        # the run's config records it (api.run chooses it first and says so).
+        task = with_trainer(task)[0]
         self.store = store
         self.task = task
         self.config = config
@@ -89,7 +93,7 @@ class Loop:
             if why is not None:
                 raise ConfigError(f"{why}. Run without videos (leave out --videos).")
         self.feedback = make_feedback(config.feedback_mode)
-        self.trainer = make_trainer(task.trainer)
+        self.trainer = task_trainer(task)
         self.timesteps = config.timesteps or task.timesteps
         self.seeds = tuple(task.reward_source(r) or "" for r in task.seed_rewards)
         self.scores = Scores(store, self.timesteps, config.seed)

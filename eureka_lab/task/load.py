@@ -46,7 +46,8 @@ def task_from_dict(raw: dict[str, Any], origin: str = "task") -> Task:
 
 def check_refs(task: Task, origin: str = "task") -> None:
     """Raise TaskError, naming the field, unless every code reference of ``task`` resolves
-    to a function (caught at load time, not in a training child after paying for samples)."""
+    to a function, and its batched definition to a class (caught at load time, not in a
+    training child after paying for samples)."""
     fields = [(f, getattr(task, f)) for f in ("fitness", "human_reward", "sparse_reward")]
     fields += [(f"seed_rewards[{i}]", r) for i, r in enumerate(task.seed_rewards)]
     for name, ref in fields:
@@ -58,6 +59,16 @@ def check_refs(task: Task, origin: str = "task") -> None:
             raise TaskError(f"{origin}: field {name!r}: {e}") from None
         if not callable(obj):
             raise TaskError(f"{origin}: field {name!r}: {ref!r} is not a function.")
+    if task.batched is not None:
+        try:
+            obj = resolve_ref(task.batched, task.source_dir)
+        except TaskError as e:
+            raise TaskError(f"{origin}: field 'batched': {e}") from None
+        if not isinstance(obj, type):
+            raise TaskError(
+                f"{origin}: field 'batched': {task.batched!r} is not a class (a subclass of "
+                "eureka_lab.batched.definition.Definition)."
+            )
 
 
 def _explain(e: ValidationError, origin: str) -> str:

@@ -100,8 +100,12 @@ class Task(BaseModel):
     timesteps: int = Field(ge=1, description="Default PPO budget per candidate.")
     eval_episodes: int = Field(10, ge=1, description="Evaluation episodes per checkpoint.")
     checkpoints: int = Field(10, ge=1, description="Evenly spaced checkpoints per training.")
-    trainer: TrainerChoice = Field(
-        default_factory=TrainerChoice, description="The trainer and its settings."
+    trainer: TrainerChoice | None = Field(
+        None,
+        description="The trainer and its settings. None: the machine's default, chosen "
+        "when a run starts and recorded with it (eureka_lab.trainers.default): warp where "
+        "torch sees a CUDA device and the env has a batched form, ppo for every other "
+        "batched env, sb3 for the rest.",
     )
     human_reward: str = Field(
         ENV_REWARD, description="'module:function' in the reward contract, or 'env'."
@@ -116,6 +120,14 @@ class Task(BaseModel):
     observation_names: tuple[str, ...] | None = Field(
         None, description="One name per observation entry, for the model's context."
     )
+    batched: str | None = Field(
+        None,
+        description="'module:Class': a batched definition of the task's own MuJoCo env "
+        "(a subclass of eureka_lab.batched.definition.Definition), beside the task file "
+        "like the other references; the env then steps in C (trainer ppo, the evaluator) "
+        "and on MuJoCo Warp (trainer warp). Jobs may read its module. Gymnasium's eleven "
+        "MuJoCo v5 envs need none.",
+    )
     source_dir: Path | None = Field(
         None, description="Folder that relative code references resolve against."
     )
@@ -125,7 +137,7 @@ class Task(BaseModel):
         "custom env's assets, modules it imports late). Everything else there (the fitness, "
         "the human and sparse rewards) stays private: only the orchestrator and the "
         "evaluator read it. A custom env's own module (env_id 'module:Class' beside the "
-        "task) is readable without being listed.",
+        "task) and its batched definition's module are readable without being listed.",
     )
 
     @model_validator(mode="before")
@@ -171,15 +183,17 @@ class Task(BaseModel):
         return make_env(self.env_id, kwargs, self.max_episode_steps, render_mode, self.source_dir)
 
     def job_readable(self) -> list[Path]:
-        """What a job that runs reward code may read of the task's folder: the custom env's
-        module beside the task, and ``job_files``."""
+        """What a job that runs reward code may read of the task's folder: the modules of
+        the custom env and of its batched definition beside the task, and ``job_files``."""
         if self.source_dir is None:
             return []
         folder = Path(self.source_dir)
         paths = [folder / f for f in self.job_files]
-        if is_class_ref(self.env_id):
-            module = folder / (split_ref(self.env_id)[0].replace(".", "/") + ".py")
-            if module.is_file():
+        refs = [self.env_id] if is_class_ref(self.env_id) else []
+        refs += [self.batched] if self.batched else []
+        for ref in refs:
+            module = folder / (split_ref(ref)[0].replace(".", "/") + ".py")
+            if module.is_file() and module not in paths:
                 paths.append(module)
         return paths
 

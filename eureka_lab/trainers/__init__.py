@@ -3,7 +3,8 @@
 Trainers are chosen by name in the task's ``trainer`` block (``trainer: {name: sb3, ...}``)
 or with ``--trainer``; the rest of the block is that trainer's settings, validated by its
 ``Settings`` model. Built-ins (``sb3``, ``ppo``, ``warp``) and a package's own trainers are
-found through the entry-point group ``eureka_lab.trainers``.
+found through the entry-point group ``eureka_lab.trainers``. A task that names none gets
+the machine's default (:mod:`.default`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from eureka_lab.core.plugins import TRAINERS
-from eureka_lab.task.model import TrainerChoice
+from eureka_lab.task.model import Task, TrainerChoice
 from eureka_lab.trainers.base import Budget, Resources, Trainer
+from eureka_lab.trainers.default import trainer_choice
 
-__all__ = ["TRAINERS", "Budget", "Resources", "Trainer", "make_trainer"]
+__all__ = ["TRAINERS", "Budget", "Resources", "Trainer", "make_trainer", "task_trainer"]
 
 
 def make_trainer(choice: TrainerChoice | str, settings: dict[str, Any] | None = None) -> Trainer:
@@ -27,3 +29,8 @@ def make_trainer(choice: TrainerChoice | str, settings: dict[str, Any] | None = 
     cls = TRAINERS.get(name)
     trainer: Trainer = cls(cls.Settings.model_validate(settings or {}))
     return trainer
+
+
+def task_trainer(task: Task) -> Trainer:
+    """The trainer ``task`` names, or the machine's default where it names none."""
+    return make_trainer(trainer_choice(task))
