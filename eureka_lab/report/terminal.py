@@ -13,6 +13,7 @@ from rich.text import Text
 
 from eureka_lab.core.statistics import Estimate
 from eureka_lab.core.text import safe_text
+from eureka_lab.runs import behaviour_text
 from eureka_lab.runs.records import Race, RunSummary, Test
 from eureka_lab.runs.scores import Scores
 from eureka_lab.runs.store import RunStore
@@ -347,35 +348,12 @@ def test_text(test: Test) -> str:
     )
 
 
-_EVENT_TEXT = {
-    "fall": "fell or tipped over in {episodes} episodes (step {step} on average)",
-    "terminated": "ended early in {episodes} episodes (step {step} on average)",
-    "flip": "turned over {value} times on average in {episodes} episodes",
-    "still": "barely moved ({value}) in {episodes} episodes",
-}
-
-
 def _show_behaviour(store: RunStore, cid: str, console: Console) -> None:
     """What the best candidate's policy did at its best checkpoint (the evaluator's summary)."""
     result = store.result(cid)
     at = next((c for c in store.checkpoints(cid) if result and c.step == result.best_step), None)
     if at is None or at.behaviour is None:
         return
-    b = at.behaviour
-    lines = [
-        f"what the best policy did (step {at.step}, {b.episodes} evaluation episodes, mean "
-        f"length {_num(b.length)}):"
-    ]
-    for e in b.events:
-        lines.append(
-            "  "
-            + _EVENT_TEXT[e.kind].format(
-                episodes=e.episodes, step=_num(e.step), value=_num(e.value)
-            )
-        )
-    for sig in b.signals[:4]:
-        lines.append(
-            f"  {safe_text(sig.name, 64)}: {_num(sig.start)} -> {_num(sig.end)} "
-            f"(min {_num(sig.min)}, max {_num(sig.max)})"
-        )
+    lines = behaviour_text.text(at.behaviour).splitlines()
+    lines[0] = f"what the best policy did (step {at.step}): " + lines[0].removeprefix("Behaviour ")
     console.print("\n".join(lines), markup=False, highlight=False)
