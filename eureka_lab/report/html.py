@@ -14,7 +14,7 @@ from eureka_lab.core.files import atomic_write
 from eureka_lab.report import notebook as h
 from eureka_lab.report import plots
 from eureka_lab.report.results import Candidate, Run, load_run
-from eureka_lab.report.terminal import summary_lines
+from eureka_lab.report.show import summary_lines
 from eureka_lab.runs.behaviour_text import ends_text, event_text
 
 STYLE = """

@@ -126,7 +126,6 @@ class SB3Trainer(Trainer):
             env = normalizer
         model = PPO("MlpPolicy", env, seed=budget.seed, device="cpu", verbose=0, **s.sb3_kwargs())
         model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default writes to /tmp
-        interval = budget.interval
         started = time.monotonic()
         reported: list[int] = []
         components: list[str] = []
@@ -155,7 +154,10 @@ class SB3Trainer(Trainer):
 
         class Checkpoints(BaseCallback):
             def _on_step(self) -> bool:
-                if self.num_timesteps >= (len(reported) + 1) * interval:
+                # Before the end only: SB3 finishes its last rollout past the budget, and
+                # the end of training is the last checkpoint (one, not one at the budget
+                # and another a rollout later).
+                if budget.due(self.num_timesteps, reported[-1] if reported else 0):
                     checkpoint(self.num_timesteps)
                 return True
 
