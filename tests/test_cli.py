@@ -150,3 +150,54 @@ def test_full_disk_names_the_fix(tmp_path, capsys, monkeypatch):
     (run,) = tmp_path.iterdir()
     assert f"Free some space on it, then continue with: eureka-lab resume {run}" in err
     assert "Traceback" not in err
+
+
+def _person_ranked(store, summary: bool = True):
+    store.save_config({**store.config, "loop": {"selection": "human", "iterations": 2}})
+    if not summary:
+        (store.root / "summary.json").unlink()
+    return store
+
+
+def test_rank_on_a_run_that_waits_for_nothing_says_so(tmp_path, capsys):
+    finished = _person_ranked(written_run(tmp_path))
+    assert main(["rank", str(finished.root)]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out == (
+        f"nothing to rank: {finished.root} has finished (0 rankings recorded; "
+        f"eureka-lab show {finished.root})"
+    )
+    stopped = _person_ranked(written_run(tmp_path), summary=False)
+    assert main(["rank", str(stopped.root)]) == 0
+    out = capsys.readouterr().out.strip()
+    assert len(out.splitlines()) == 1
+    assert out.startswith(f"nothing to rank now: {stopped.root} stopped before a ranking")
+    assert f"eureka-lab resume {stopped.root}" in out
+
+
+def test_rank_on_a_run_ranked_by_its_score_is_refused(tmp_path, capsys):
+    store = written_run(tmp_path)
+    (store.root / "summary.json").unlink()
+    assert main(["rank", str(store.root)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "ranked by --selection fitness, not by a person" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_run_waits_for_a_ranking_asked_after_its_last_answer(tmp_path):
+    import json
+    import time
+
+    from eureka_lab.cli import waits_for_a_ranking
+    from eureka_lab.runs.records import Ranking
+
+    store = _person_ranked(written_run(tmp_path), summary=False)
+    assert not waits_for_a_ranking(store)
+    asked = {"event": "ranking_waiting", "time": time.time(), "question": None}
+    with (store.root / "events.jsonl").open("a") as f:
+        f.write(json.dumps(asked) + "\n")
+    assert waits_for_a_ranking(store)
+    answer = Ranking(annotator="person", time=time.time() + 1, iteration=0,
+                     candidates=["a", "b"], order=[["a"], ["b"]])  # fmt: skip
+    store.append_ranking(answer)
+    assert not waits_for_a_ranking(store)

@@ -1,6 +1,6 @@
 """What a person sees while a run goes: a bar per training that reported a checkpoint (its
 checkpoints done of those it will report, never more), its own clock, a line for the
-trainings waiting for a worker."""
+trainings waiting for a worker; and a line for each answer a person gave."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 
 from rich.console import Console
 
-from eureka_lab.report.terminal import RichReporter, progress_line
+from eureka_lab.report.terminal import RichReporter, describe_event, progress_line
 
 
 def _reporter() -> tuple[RichReporter, io.StringIO]:
@@ -55,3 +55,26 @@ def test_a_finished_training_stops_its_clock():
 def test_plain_progress_says_what_waits():
     line = progress_line({"running": {"a": [4, 10, 2.0]}, "waiting": 3})
     assert line == "  training: a 4/10 checkpoints; 3 waiting for a worker"
+
+
+def test_a_persons_answers_are_acknowledged():
+    iteration = {"event": "ranking_received", "iteration": 0, "final": False}
+    assert (
+        describe_event({**iteration, "order": [["iter_00/cand_01"], ["iter_00/cand_00"]]})
+        == "ranking for iteration 0 received: best iter_00/cand_01, worst iter_00/cand_00"
+    )
+    assert (
+        describe_event({**iteration, "order": [["x"], ["y", "z"]]})
+        == "ranking for iteration 0 received: best x, worst y = z"
+    )
+    assert describe_event({**iteration, "order": [["x", "y"]]}).endswith("can't tell them apart")
+    final = {"event": "ranking_received", "iteration": 1, "final": True}
+    labels = {"A": "final/human/seed_1000", "B": "final/best/seed_1000"}
+    order = [["final/best/seed_1000"], ["final/human/seed_1000"]]
+    assert (
+        describe_event({**final, "order": order, "labels": labels})
+        == "final verdict received: the run's best reward is better (shown as B)"
+    )
+    assert describe_event({**final, "order": [order[0] + order[1]], "labels": labels}) == (
+        "final verdict received: can't tell them apart"
+    )

@@ -22,6 +22,7 @@ from eureka_lab import api
 from eureka_lab.backends import default_backend_name
 from eureka_lab.cli.arguments import CONFIG_FILE, LLM_KEYS, SELECTION_SPELLINGS, build_parser
 from eureka_lab.core.errors import ConfigError, EurekaError, RunError, RunFolderWarning
+from eureka_lab.core.plugins import SELECTORS
 from eureka_lab.core.text import safe_text
 from eureka_lab.report.show import show_run, show_runs
 from eureka_lab.report.terminal import make_reporter
@@ -139,6 +140,43 @@ def cmd_show(path: Path, console: Console) -> int:
     return 0
 
 
+def cmd_rank(args: argparse.Namespace, console: Console) -> int:
+    """Serve the ranking page (or the terminal question) of a run waiting for a person,
+    and go on; one line, and no work, where the run waits for none."""
+    store = RunStore.open(args.run_dir)
+    root = store.root
+    selection = str(store.config.get("loop", {}).get("selection", "fitness"))
+    if selection not in SELECTORS.names() or not SELECTORS.get(selection).records_itself:
+        raise ConfigError(
+            f"{root} is ranked by --selection {selection}, not by a person: there is "
+            f"nothing to rank (eureka-lab resume {root} continues it)."
+        )
+    if store.summary() is not None:
+        console.print(
+            f"nothing to rank: {root} has finished ({len(store.rankings())} rankings "
+            f"recorded; eureka-lab show {root})",
+            markup=False,
+        )
+        return 0
+    if not waits_for_a_ranking(store):
+        console.print(
+            f"nothing to rank now: {root} stopped before a ranking was due; eureka-lab "
+            f"resume {root} continues it and asks for one when it is",
+            markup=False,
+        )
+        return 0
+    args.workers = args.max_cost = args.allow_weak_sandbox = None
+    return cmd_resume(args, console)
+
+
+def waits_for_a_ranking(store: RunStore) -> bool:
+    """Whether the run stopped while it waited for a person's ranking: it asked for one
+    (event ``ranking_waiting``) after the last ranking it recorded."""
+    asked = [e["time"] for e in store.events() if e.get("event") == "ranking_waiting"]
+    answered = [r.time for r in store.rankings()]
+    return bool(asked) and (not answered or max(asked) > max(answered))
+
+
 def _guarded(console: Console, go: Any) -> int:
     """Run ``go(reporter)`` with graceful Ctrl-C, then show the run."""
     reporter = _RunReporter(make_reporter(console))
@@ -240,9 +278,9 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
             return cmd_run(args, console)
         if args.command == "show":
             return cmd_show(args.run_dir, console)
-        if args.command in ("resume", "rank"):
-            if args.command == "rank":
-                args.workers = args.max_cost = args.allow_weak_sandbox = None
+        if args.command == "rank":
+            return cmd_rank(args, console)
+        if args.command == "resume":
             return cmd_resume(args, console)
         if args.command == "report":
             from eureka_lab.report.html import write_report

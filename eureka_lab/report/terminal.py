@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from eureka_lab.core.text import safe_text
 from eureka_lab.report.show import _num, _pct
 
 
@@ -52,7 +53,15 @@ def describe_event(e: dict[str, Any]) -> str | None:
     if kind == "candidate" and e["status"] in ("failed", "duplicate"):
         return f"  {e['id']}: {e['status']} at {e['stage'] or 'parse'}: {e['reason']}"
     if kind == "ranking_url":
+        if e.get("question"):
+            return (
+                f"{e['question']} (task {e.get('task') or '-'}; blind: A and B are the run's "
+                f"best reward and the human reward, in a random order)\n"
+                f"  judge them in your browser: {e['url']}"
+            )
         return f"rank the candidates in your browser: {e['url']}"
+    if kind == "ranking_received":
+        return received_text(e)
     if kind == "preference":
         return f"  ranked by the {e['annotator']}: " + " > ".join(
             "=".join(group) for group in e["order"]
@@ -107,6 +116,27 @@ def describe_event(e: dict[str, Any]) -> str | None:
         normalised = _num(score) if score is not None else "undefined (human does not beat sparse)"
         return f"done: best {e['best']}, human-normalised score {normalised}"
     return None
+
+
+def received_text(e: dict[str, Any]) -> str:
+    """``ranking for iteration 0 received: best iter_00/cand_01, worst iter_00/cand_00``;
+    ``final verdict received: ...`` for the final verdict, with the label each was shown
+    under."""
+    order = [[safe_text(c, 80) for c in group] for group in e["order"]]
+    tied = len(order) == 1 and len(order[0]) > 1
+    if e.get("final"):
+        if tied:
+            return "final verdict received: can't tell them apart"
+        shown = {v: k for k, v in (e.get("labels") or {}).items()}
+        top = order[0][0]
+        what = "the run's best reward" if top.startswith("final/best") else "the human reward"
+        label = f" (shown as {shown[top]})" if top in shown else ""
+        return f"final verdict received: {what} is better{label}"
+    head = f"ranking for iteration {e['iteration']} received: "
+    if tied:
+        return head + "can't tell them apart"
+    worst = " = ".join(order[-1])
+    return head + f"best {' = '.join(order[0])}" + (f", worst {worst}" if len(order) > 1 else "")
 
 
 PROGRESS_EVERY = 30.0

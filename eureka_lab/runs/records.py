@@ -309,6 +309,11 @@ class Ranking(Record):
     """Per candidate, in the annotator's words."""
     overall: Reason | None = None
     cant_tell: bool = False
+    labels: dict[str, str] | None = None
+    """A blind query (the final verdict): the neutral label each candidate was shown
+    under, label to id; ``order`` and ``comments`` name the candidates themselves."""
+    shuffle_seed: int | None = None
+    """A blind query: the seed of the shuffle that gave the labels."""
 
     @property
     def query(self) -> tuple[str, int, tuple[str, ...]]:
