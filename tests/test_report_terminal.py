@@ -1,6 +1,6 @@
-"""What a person sees while a run goes: a bar per training that reported a checkpoint (its
-checkpoints done of those it will report, never more), its own clock, a line for the
-trainings waiting for a worker; and a line for each answer a person gave."""
+"""What a person sees while a run goes: a bar per training running that reported a
+checkpoint (its checkpoints done of those it will report), its own clock, a line for the
+trainings done and those waiting for a worker; and a line for each answer a person gave."""
 
 from __future__ import annotations
 
@@ -28,28 +28,26 @@ def test_bars_count_checkpoints_of_the_real_total_and_name_their_unit():
     reporter, _ = _reporter()
     reporter({"event": "progress", "running": {"iter_00/cand_00": [3, 10, 4.0]}, "waiting": 2})
     lines = _screen(reporter)
-    assert re.search(r"iter_00/cand_00 .* 3/10 checkpoints 0:0[45]", lines[0]), lines
-    assert lines[1] == "2 trainings waiting for a worker"  # no bar, no clock
-    reporter({"event": "progress", "running": {"iter_00/cand_00": [11, 10, 15.0]}, "waiting": 0})
-    lines = _screen(reporter)
-    assert "11/11 checkpoints" in lines[0] and "11/10" not in lines[0]  # never past the end
-    assert len(lines) == 1
+    assert re.search(r"iter_00/cand_00 .* 3/10 checkpoints 0:0[45]$", lines[0]), lines
+    assert lines[1] == "2 waiting for a worker"  # no bar, no clock
     reporter.progress.stop()
 
 
-def test_a_finished_training_stops_its_clock():
-    """A training that reported its last checkpoint keeps its bar (it is being evaluated)
-    with its clock stopped; the clock started when the training did, not when its bar
-    appeared at its first checkpoint."""
+def test_a_finished_training_leaves_the_bars_and_is_counted():
+    """Trainings done wait for the others before they are scored: they were bars stuck at
+    10/10 (11/10 before) with their clocks running; now one line counts them."""
     reporter, _ = _reporter()
-    reporter({"event": "progress", "running": {"a": [10, 10, 30.0]}, "waiting": 0})
-    (task,) = reporter.progress.tasks
-    ended = task.fields["ended"]
-    assert ended is not None and ended - task.fields["began"] >= 30.0
-    reporter({"event": "progress", "running": {"a": [10, 10, 30.0], "b": [1, 10, 1.0]}})
-    assert task.fields["ended"] == ended
-    assert "0:30" in _screen(reporter)[0]
-    reporter.progress.stop()
+    running = {"a": [10, 10, 30.0], "b": [4, 10, 12.0], "c": [11, 10, 31.0]}
+    reporter({"event": "progress", "running": running, "waiting": 3})
+    lines = _screen(reporter)
+    assert len(lines) == 2 and lines[0].startswith("b ") and "4/10 checkpoints 0:12" in lines[0]
+    assert lines[1] == "2 trained (scored once the others are); 3 waiting for a worker"
+    assert not any("11/10" in line or "10/10" in line for line in lines)
+    reporter({"event": "progress", "running": {"a": [10, 20, 30.0]}, "waiting": 0})
+    lines = _screen(reporter)  # a training continued (halving): its bar is back
+    assert any(line.startswith("a ") and "10/20 checkpoints" in line for line in lines)
+    reporter({"event": "iteration_finished", "iteration": 0, "trained": 3, "best": None})
+    assert not reporter.bars and not reporter.finished and not reporter.progress.live.is_started
 
 
 def test_plain_progress_says_what_waits():

@@ -172,14 +172,13 @@ class PlainReporter:
 
 class _Clock(ProgressColumn):
     """How long a training has run: from its own start (not from when its bar appeared,
-    at its first checkpoint), stopped at its last checkpoint."""
+    at its first checkpoint)."""
 
     def render(self, task: Task) -> Text:
         began = task.fields.get("began")
         if began is None:
             return Text("")
-        until = task.fields.get("ended") or time.monotonic()
-        seconds = max(0, int(until - began))
+        seconds = max(0, int(time.monotonic() - began))
         return Text(f"{seconds // 60}:{seconds % 60:02d}", style="progress.elapsed")
 
 
@@ -195,9 +194,9 @@ class _Board(Progress):
 
 
 class RichReporter(PlainReporter):
-    """Event lines plus a live bar per training that has reported a checkpoint (its
-    checkpoints done of those it will report, and how long it has run), and a line for
-    the trainings waiting for a worker."""
+    """Event lines plus a live bar per training running now that has reported a checkpoint
+    (its checkpoints done of those it will report, and how long it has run), and a line
+    for the trainings done (scored once the others are) and those waiting for a worker."""
 
     def __init__(self, console: Console | None = None) -> None:
         super().__init__(console)
@@ -211,13 +210,17 @@ class RichReporter(PlainReporter):
             transient=True,
         )
         self.bars: dict[str, Any] = {}
+        self.finished: set[str] = set()
+        """Trainings that reported their last checkpoint: no bar, counted on the line."""
 
     def __call__(self, event: dict[str, Any]) -> None:
         if event["event"] == "progress":
             self._progress(event)
             return
-        if event["event"] == "candidate_trained" and event["id"] in self.bars:
-            self.progress.remove_task(self.bars.pop(event["id"]))
+        if event["event"] == "candidate_trained":
+            self.finished.discard(event["id"])
+            if event["id"] in self.bars:
+                self.progress.remove_task(self.bars.pop(event["id"]))
         if event["event"] in ("iteration_finished", "run_finished", "ranking_url"):
             self._clear()
         line = describe_event(event)
@@ -229,30 +232,30 @@ class RichReporter(PlainReporter):
             self.progress.stop()
         for bar in self.bars.values():
             self.progress.remove_task(bar)
-        self.bars, self.progress.note = {}, ""
+        self.bars, self.finished, self.progress.note = {}, set(), ""
 
     def _progress(self, event: dict[str, Any]) -> None:
         if not self.progress.live.is_started:
             self.progress.start()
         now = time.monotonic()
         for key, (done, total, *seconds) in event["running"].items():
+            if done >= total:  # its last checkpoint: the bar goes, the line counts it
+                self.finished.add(key)
+                if key in self.bars:
+                    self.progress.remove_task(self.bars.pop(key))
+                continue
+            self.finished.discard(key)  # a training continued (a round of halving)
             if key not in self.bars:
                 began = now - (seconds[0] if seconds else 0.0)
-                self.bars[key] = self.progress.add_task(key, total=total, began=began, ended=None)
-            bar = self.bars[key]
-            finished = done >= total and self.progress.tasks[self._index(bar)].fields["ended"]
-            self.progress.update(
-                bar,
-                completed=done,
-                total=max(total, done),
-                ended=finished or (now if done >= total else None),
-            )
+                self.bars[key] = self.progress.add_task(key, total=total, began=began)
+            self.progress.update(self.bars[key], completed=done, total=total)
+        parts = []
+        if self.finished:
+            parts.append(f"{len(self.finished)} trained (scored once the others are)")
         waiting = event.get("waiting") or 0
-        plural = "s" if waiting != 1 else ""
-        self.progress.note = f"{waiting} training{plural} waiting for a worker" if waiting else ""
-
-    def _index(self, bar: Any) -> int:
-        return next(i for i, t in enumerate(self.progress.tasks) if t.id == bar)
+        if waiting:
+            parts.append(f"{waiting} waiting for a worker")
+        self.progress.note = "; ".join(parts)
 
 
 def make_reporter(console: Console | None = None) -> PlainReporter:
