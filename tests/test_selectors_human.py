@@ -272,6 +272,10 @@ def test_a_person_ranks_in_a_real_browser_then_gives_the_final_verdict_blind(tmp
         durations = _videos_ready(page)
         assert len(durations) == 2 and all(d > 0 for d in durations)
         assert page.is_disabled("#submit")
+        assert "steps per episode" in page.inner_text(".did")  # what each policy did
+        page.keyboard.press("h")
+        assert page.is_hidden(".did")  # judged from the videos alone, if the person wants
+        page.keyboard.press("h")
         page.keyboard.press("Enter")  # nothing chosen: the page refuses to send it
         assert "choose a best" in page.inner_text("#status")
         page.evaluate(

@@ -240,7 +240,13 @@ $("submit").addEventListener("click", submit);
 document.querySelectorAll("[data-best]").forEach(b => b.addEventListener("click", () => { selected = Number(b.dataset.best); markBest(selected); }));
 document.querySelectorAll("[data-worst]").forEach(b => b.addEventListener("click", () => { selected = Number(b.dataset.worst); markWorst(selected); }));
 document.querySelectorAll("[data-pick]").forEach(b => b.addEventListener("click", () => choose(Number(b.dataset.pick))));
+function toggleFacts() {
+  const plain = document.body.classList.toggle("plain");
+  $("facts").setAttribute("aria-pressed", String(!plain));
+  $("facts").firstChild.textContent = "What each did: " + (plain ? "hidden " : "shown ");
+}
 if (!blind) {
+  $("facts").addEventListener("click", toggleFacts);
   $("reset").addEventListener("click", startOver);
   labels.forEach((_, i) => $("card" + i).addEventListener("click", e => {
     if (e.target.closest("button, textarea")) return;
@@ -266,6 +272,7 @@ document.addEventListener("keydown", e => {
   else if (!blind && key === "w" && selected !== null) markWorst(selected);
   else if (!blind && key === "c") toggleCantTell();
   else if (!blind && key === "u") startOver();
+  else if (!blind && key === "h") toggleFacts();
   else done = false;
   if (done) e.preventDefault();
 });
