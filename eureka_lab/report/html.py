@@ -98,6 +98,10 @@ def _behaviour(c: Candidate) -> str:
     )
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def render(run: Run, page: Path, embed_videos: bool = False) -> str:
     """The whole report as one HTML string, to be written at ``page``. Videos, where a run
     has them, are linked relative to the page, or embedded with ``embed_videos``."""
@@ -111,8 +115,9 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
         f"<p><b>Environment</b> <code>{h.esc(task.env_id)}</code>. "
         f"<b>Task</b>: {h.esc(task.description)}</p>",
         f"<p>{'Finished' if run.finished else 'Unfinished'}; backend "
-        f"{h.esc(run.llm.get('backend'))}; {len(run.iterations)} iterations of "
-        f"{run.config.samples} samples; {task.timesteps if summary is None else summary.timesteps:,}"
+        f"{h.esc(run.llm.get('backend'))}; {_count(len(run.iterations), 'iteration')} of "
+        f"{_count(run.config.samples, 'sample')}; "
+        f"{task.timesteps if summary is None else summary.timesteps:,}"
         " training steps per candidate.</p>",
     ]
     out.append("<h2>Search</h2>")
