@@ -273,4 +273,7 @@ class Loop:
         if self.journal.reporter is not None:
             self.journal.show("ranking_url", url=url, question=question, task=self.task.name)
         else:
-            print((f"{question} " if question else "") + f"rank them at {url}", flush=True)
+            print(
+                f"{question} Judge them at {url}" if question else f"rank the candidates at {url}",
+                flush=True,
+            )

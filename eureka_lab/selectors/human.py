@@ -463,4 +463,7 @@ class HumanSelector(Selector):
 
 
 def _print_url(url: str, question: str | None = None) -> None:
-    print((f"{question} " if question else "") + f"rank the candidates at {url}", flush=True)
+    print(
+        f"{question} Judge them at {url}" if question else f"rank the candidates at {url}",
+        flush=True,
+    )
