@@ -247,7 +247,9 @@ class RichReporter(PlainReporter):
             self.finished.discard(key)  # a training continued (a round of halving)
             if key not in self.bars:
                 began = now - (seconds[0] if seconds else 0.0)
-                self.bars[key] = self.progress.add_task(key, total=total, began=began)
+                self.bars[key] = self.progress.add_task(
+                    key, total=total, completed=done, began=began
+                )
             self.progress.update(self.bars[key], completed=done, total=total)
         parts = []
         if self.finished:
