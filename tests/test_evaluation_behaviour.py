@@ -4,6 +4,7 @@ the feedback prompt that shows it (with the reward-hacking note) within its size
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -29,6 +30,56 @@ def test_an_episode_that_ends_at_its_goal_is_not_a_fall():
     b = summarise(eps, layout(env), task.observation_names, env.action_space, 200)
     assert [(e.kind, e.episodes) for e in b.events] == [("terminated", 3)]
     assert b.action_magnitude is None  # discrete actions
+
+
+def test_an_episode_the_task_counts_a_success_reached_the_goal():
+    """MountainCar ends its episode at the flag: with the task's success threshold that is
+    "reached the goal", not "ended early", wherever the behaviour is shown."""
+    from eureka_lab.evaluation.evaluator import succeeded
+    from eureka_lab.feedback.base import behaviour_view
+    from eureka_lab.runs.behaviour_text import ends_text, short_line
+
+    task, env, eps = _episodes("mountain_car", lambda obs: np.where(obs[:, 1] >= 0, 2, 0))
+    wins = succeeded(task, eps)
+    assert wins == [True, True, True]
+    b = summarise(eps, layout(env), task.observation_names, env.action_space, 200, wins)
+    (goal,) = b.events
+    assert (goal.kind, goal.episodes) == ("goal", 3)
+    assert ends_text(b) == "3 of 3 reached the goal"
+    assert "reached the goal (a success) in 3 of 3 episodes, at step" in str(b)
+    assert short_line(b).startswith(f"{b.length:.3g} steps per episode; 3 of 3 reached the goal")
+    text = PromptBook().render(
+        "feedback",
+        **reflection(_checkpoints(2, reward_return=lambda i: 1.0, fitness=lambda i: 1.4)),
+        behaviour=behaviour_view(b),
+        behaviour_step=1000,
+        tie=None,
+        best={"id": "iter_00/cand_00", "iteration": 0, "score": None},
+        noise=None,
+        improved=True,
+        last_iteration=0,
+        last_attempts=1,
+        tried=[],
+    )
+    assert "3 of 3 reached the goal)" in text and "It reached the goal" in text
+    assert "ended early" not in text
+
+
+def test_the_env_saying_success_is_the_goal_too():
+    ep = Episode(
+        observations=np.zeros((4, 2)),
+        actions=np.zeros((3, 1)),
+        rewards=np.zeros(3),
+        infos={"is_success": np.array([0.0, 0.0, 1.0])},
+        qpos=None,
+        qvel=None,
+        terminated=True,
+        truncated=False,
+    )
+    from eureka_lab.evaluation.behaviour import Layout
+
+    b = summarise([ep, replace(ep, infos={"is_success": np.zeros(3)})], Layout([], None), None)
+    assert [(e.kind, e.episodes) for e in b.events] == [("goal", 1), ("terminated", 1)]
 
 
 def test_a_policy_that_falls_reports_the_fall_and_its_step():

@@ -100,9 +100,7 @@ def test_a_person_at_the_terminal_ranks_and_critiques(tmp_path, monkeypatch, cap
     from support.doubles import register
 
     register()
-    answers = iter(
-        ["7", "2", "1", "spins in place, make it move forward", "1", "", "", "1", "", ""]
-    )
+    answers = iter(["7", "2", "1", "spins in place, make it move forward", "1", "", "", "A", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
     task = task_from_dict(tiny_task_dict(trainer={"name": "fake"}))
     backend = ScriptedBackend(responses=[good(1.0), good(2.0), good(3.0), good(4.0)])
@@ -121,7 +119,7 @@ def test_a_person_at_the_terminal_ranks_and_critiques(tmp_path, monkeypatch, cap
     assert '"spins in place, make it move forward"' in backend.prompts[1].messages[-1].content
 
 
-def test_a_task_without_fitness_is_judged_only_by_a_person(tmp_path, monkeypatch):
+def test_a_task_without_fitness_is_judged_only_by_a_person(tmp_path, monkeypatch, capsys):
     from support.doubles import register
 
     register()
@@ -129,8 +127,8 @@ def test_a_task_without_fitness_is_judged_only_by_a_person(tmp_path, monkeypatch
     store = RunStore.create(tmp_path, "judged", {"task": task.model_dump(mode="json")})
     with pytest.raises(ConfigError, match="has no fitness.*--selection human.*--selection text"):
         Loop(store, task, LoopConfig(executor="inline"), ScriptedBackend())
-    # iteration 0: 2 over 1; the final videos: best (1) over human (2)
-    answers = iter(["2", "1", "it hops, good", "1", "", ""])
+    # iteration 0: 2 over 1; the final videos, blind: A over B
+    answers = iter(["2", "1", "it hops, good", "1", "A", ""])
     monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
     config = LoopConfig(
         iterations=1,
@@ -144,6 +142,14 @@ def test_a_task_without_fitness_is_judged_only_by_a_person(tmp_path, monkeypatch
     assert store.result("iter_00/cand_00").fitness is None  # nothing scored it
     assert store.iteration(0).best == "iter_00/cand_01"
     assert summary.best == "iter_00/cand_01" and summary.final["best"].fitness is None
-    assert summary.verdict == "best" and summary.preference_queries == 2
     final = store.rankings()[-1]
-    assert final.candidates == ["final/best/seed_1000", "final/human/seed_1000"]
+    assert sorted(final.candidates) == ["final/best/seed_1000", "final/human/seed_1000"]
+    assert final.labels is not None and final.order == [[final.labels["A"]], [final.labels["B"]]]
+    expected = "best" if final.labels["A"] == "final/best/seed_1000" else "human"
+    assert summary.verdict == expected and summary.preference_queries == 2
+    out = capsys.readouterr().out
+    asked = out[out.index("Final verdict: which of these two policies better does the task?") :]
+    shown = asked[: asked.index(" was the ")]  # what the person saw before answering
+    assert "  A: no video" in shown and "  B: no video" in shown
+    assert "final/" not in shown and "seed_1000" not in shown
+    assert f"A was the {'run' if expected == 'best' else 'task'}" in asked

@@ -442,7 +442,7 @@ def test_when_every_checkpoint_scored_zero_the_prompt_says_so_and_shows_the_chos
         "What the policy did at its best checkpoint (step 300000; every checkpoint scored 0 "
         "on the evaluation episodes, so the score does not tell them apart: this one was "
         "chosen among them by the environment's own return; 5 evaluation episodes, mean "
-        "length 1000 steps; 0 ended early, 5 reached the time limit)" in text
+        "length 1000 steps; 5 of 5 reached the time limit)" in text
     )
     assert "fell or tipped over" not in text and "138 on average" not in text
 

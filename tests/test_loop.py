@@ -8,7 +8,7 @@ from rich.console import Console
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.errors import ConfigError
 from eureka_lab.loop.loop import Loop
-from eureka_lab.report.terminal import show_run
+from eureka_lab.report.show import show_run
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.records import Candidate, TrainingResult
 from eureka_lab.runs.scores import Trained

@@ -11,7 +11,7 @@ from scipy import stats
 
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.loop.loop import Loop
-from eureka_lab.report.terminal import summary_lines
+from eureka_lab.report.show import summary_lines
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 from eureka_lab.task.load import task_from_dict

@@ -9,7 +9,7 @@ from rich.console import Console
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.cli import main
 from eureka_lab.loop.loop import Loop
-from eureka_lab.report.terminal import show_run
+from eureka_lab.report.show import show_run
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 

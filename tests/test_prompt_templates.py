@@ -56,6 +56,7 @@ VALUES = {
             "length": "9",
             "terminated": 1,
             "truncated": 1,
+            "ends": "1 of 2 ended by the environment, 1 reached the time limit",
             "signals": [{"name": "X", "start": 0, "end": 1, "min": 0, "max": 1, "mean": 0.5}],
             "action_magnitude": "0.5",
             "action_at_limits": "3%",

@@ -4,6 +4,7 @@ report opened in a real browser (Debian's chromium, driven by Playwright)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import eureka_lab as el
 from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.loop.loop import Loop
 from eureka_lab.report.html import write_report
+from eureka_lab.report.results import Candidate
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 
@@ -52,6 +54,22 @@ def run_dir(tmp_path_factory, request):
     return store.root
 
 
+@pytest.fixture(scope="module")
+def unchanged_dir(tmp_path_factory):
+    """A run whose best never changed: iteration 1's answers all fail, so the first best is
+    the run's best (the quick start's usual outcome)."""
+    from eureka_lab.task.load import task_from_dict
+
+    from support.tasks import tiny_task_dict
+
+    task = task_from_dict(tiny_task_dict(observation_names=["position", "velocity"]))
+    broken = _answer("raise ValueError('no')")
+    store = RunStore.create(tmp_path_factory.mktemp("runs"), "t", {})
+    config = LoopConfig(iterations=2, samples=2, workers=2, repair_rounds=0, final_seeds=2)
+    Loop(store, task, config, ScriptedBackend(responses=[good(1.0), broken, broken, broken])).run()
+    return store.root
+
+
 def test_the_run_as_a_frame_and_in_html(run_dir):
     run = el.load_run(run_dir)
     frame = run.to_frame()
@@ -76,6 +94,36 @@ def test_diff_and_lineage(run_dir):
     assert [c.id for c in run.lineage(b)] == [b.id, run.iterations[0].best]
 
 
+def test_a_candidate_diffed_with_itself_or_with_the_same_code(unchanged_dir):
+    """The notebook's `el.diff(first_best, best)` on a run whose best never changed raised
+    `ValueError: empty separator`."""
+    run = el.load_run(unchanged_dir)
+    first, best = run.candidate(run.iterations[0].best), run.best
+    assert first.id == best.id
+    d = el.diff(first, best)
+    assert d.same and d.text == "" and not (d.added or d.removed or d.rescaled)
+    assert str(d) == f"{best.id} diffed with itself: no change"
+    assert "diffed with itself: no change" in d._repr_html_()
+    twin = Candidate(run.store, run.candidate("iter_01/cand_00").record)
+    twin.__dict__["code"] = best.code  # another candidate with the very same code
+    same = el.diff(best, twin)
+    assert same.same and str(same).startswith(f"{best.id} and iter_01/cand_00 have the same code")
+    assert "<pre" in same._repr_html_()
+
+
+def test_behaviour_reads_well_in_a_terminal_and_in_jupyter(run_dir):
+    run = el.load_run(run_dir)
+    at = next(c for c in run.best.checkpoints if c.step == run.best.result.best_step)
+    b = at.behaviour
+    text = repr(b)
+    assert str(b) == text and text.startswith(f"Behaviour over {b.episodes} evaluation episodes")
+    assert "position: " in text and len(text.splitlines()) <= 10
+    for number in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", text):
+        assert len(number.lstrip("-").replace(".", "").lstrip("0")) <= 3, number  # 3 digits
+    html = b._repr_html_()
+    assert "What the policy did" in html and "<table>" in html and "tex2jax_ignore" in html
+
+
 def test_plots_return_figures_and_accept_an_axis(run_dir):
     import matplotlib.pyplot as plt
 
@@ -86,22 +134,53 @@ def test_plots_return_figures_and_accept_an_axis(run_dir):
     assert run.plot_fitness(ax=ax) is fig
 
 
-@pytest.mark.slow
-def test_the_example_notebook_runs(run_dir, tmp_path):
+def _execute_notebook(run_path: Path, cwd: Path) -> list:
+    """Run examples/inspect_run.ipynb on ``run_path``; its code cells' outputs."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(ROOT / "examples" / "inspect_run.ipynb", as_version=4)
-    os.environ["EUREKA_RUN"] = str(run_dir)
+    os.environ["EUREKA_RUN"] = str(run_path)
     try:
         NotebookClient(
-            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
         ).execute()
     finally:
         del os.environ["EUREKA_RUN"]
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
+    errors = [o for o in outputs if o.get("output_type") == "error"]
+    assert not errors, errors[0].get("evalue")
     assert sum("image/png" in o.get("data", {}) for o in outputs) == 3
+    return outputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("which", ["best changed", "best never changed"])
+def test_the_example_notebook_runs(run_dir, unchanged_dir, tmp_path, which):
+    outputs = _execute_notebook(run_dir if which == "best changed" else unchanged_dir, tmp_path)
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "What the policy did" in html  # the behaviour, readable
+    if which == "best never changed":
+        assert "diffed with itself: no change" in html
+
+
+@pytest.mark.slow
+def test_the_example_notebook_runs_on_a_real_quick_start_run(tmp_path):
+    """The README's quick start, smaller: MountainCar with the offline backend, two
+    iterations, then the notebook on it."""
+    run = el.run(
+        "mountain_car",
+        iterations=2,
+        samples=2,
+        timesteps=6000,
+        final_seeds=2,
+        race_seeds=2,
+        workers=2,
+        runs_dir=tmp_path / "runs",
+        llm="offline",
+    )
+    assert run.finished
+    _execute_notebook(run.path, tmp_path)
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -10,7 +10,7 @@ from eureka_lab.backends.scripted import ScriptedBackend
 from eureka_lab.core.errors import ConfigError
 from eureka_lab.loop.loop import Loop
 from eureka_lab.report.results import load_run
-from eureka_lab.report.terminal import show_run
+from eureka_lab.report.show import show_run
 from eureka_lab.runs.config import LoopConfig
 from eureka_lab.runs.store import RunStore
 from eureka_lab.selectors.base import Selector

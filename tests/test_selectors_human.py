@@ -108,6 +108,93 @@ def test_the_page_needs_its_token_and_serves_only_the_videos(tmp_path):
     assert ranking.pairs() == [(ids[1], ids[0])]
 
 
+@pytest.mark.parametrize(
+    ("order", "why"),
+    [
+        ([["iter_00/cand_00", "iter_00/cand_01", "iter_00/cand_02"]], b"every candidate is tied"),
+        ([["iter_00/cand_00", "iter_00/cand_01"], ["iter_00/cand_02"]], b"choose a best"),
+    ],
+)
+def test_an_answer_without_a_best_is_refused_unless_it_says_cant_tell(tmp_path, order, why):
+    """The page starts with every candidate tied; an answer sent before choosing anything
+    (Enter pressed too early) is refused with the reason, and the run keeps waiting."""
+    store, request = _request(tmp_path, n=3)
+    with RankingServer(request) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        status, body = _post(base + "/rank", {"order": order}, server.token, origin=base)
+        assert status == 400 and why in body and b"cant_tell" in body
+        assert store.rankings() == [] and not request.done.is_set()
+        said = {"order": [], "cant_tell": True, "overall": "all three fall at once"}
+        assert _post(base + "/rank", said, server.token, origin=base)[0] == 200
+    (ranking,) = store.rankings()
+    assert ranking.cant_tell and ranking.order == [request.ids]
+    assert ranking.overall == "all three fall at once"
+
+
+def _final_pair():
+    best, human = (
+        Trained(
+            Candidate(id=f"final/{name}/seed_1000", iteration=1, index=i, components=[comp]),
+            TrainingResult(status="trained", fitness=0.0),
+        )
+        for i, (name, comp) in enumerate([("best", "upright"), ("human", "alive_bonus")])
+    )
+    return best, human
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_final_verdict_is_blind_and_records_which_label_was_which(tmp_path, seed):
+    from eureka_lab.selectors.base import VERDICT_QUESTION, verdict_roles
+
+    store = RunStore.create(tmp_path, "verdict", {"task": {"name": "pole"}})
+    best, human = _final_pair()
+    for t in (best, human):
+        store.save_video(t.id, b"\x00\x00\x00\x18ftypmp42 " + t.id.encode())
+    request = RankingRequest(
+        store,
+        1,
+        [best, human],
+        "balance the pole",
+        blind_seed=seed,
+        question=VERDICT_QUESTION,
+        reveal=verdict_roles(best, human),
+    )
+    assert request.labels == ["A", "B"] and sorted(request.ids) == sorted([best.id, human.id])
+    with RankingServer(request) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        status, page = _get(server.url)
+        assert status == 200 and VERDICT_QUESTION.encode() in page
+        for hidden in (b"final/", b"seed_1000", b"upright", b"alive_bonus", b"iteration 1"):
+            assert hidden not in page, hidden
+        shown_first = _get(f"{base}/video/0?token={server.token}")[1]
+        assert shown_first.endswith(request.ids[0].encode())  # video 0 is label A's
+        real = {"order": [[best.id], [human.id]]}
+        assert _post(base + "/rank", real, server.token, origin=base)[0] == 400  # labels only
+        status, body = _post(
+            base + "/rank",
+            {"order": [["B"], ["A"]], "comments": {"A": "wobbles"}},
+            server.token,
+            origin=base,
+        )
+        assert status == 200
+    (ranking,) = store.rankings()
+    assert ranking.labels == {"A": request.ids[0], "B": request.ids[1]}
+    assert ranking.shuffle_seed == seed
+    assert ranking.order == [[request.ids[1]], [request.ids[0]]]
+    assert ranking.comments == {request.ids[0]: "wobbles"}
+    told = json.loads(body)["reveal"]
+    assert told["B"] == verdict_roles(best, human)[request.ids[1]]
+
+
+def test_the_shuffle_of_the_final_verdict_depends_on_its_seed(tmp_path):
+    store = RunStore.create(tmp_path, "verdict", {})
+    firsts = {
+        RankingRequest(store, 1, list(_final_pair()), "t", blind_seed=seed).ids[0]
+        for seed in range(40)
+    }
+    assert firsts == {"final/best/seed_1000", "final/human/seed_1000"}
+
+
 BALANCE = """```python
 import numpy as np
 
@@ -118,15 +205,40 @@ def compute_reward(obs, action, next_obs, info):
 ```"""
 
 
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def _videos_ready(page) -> list[float]:
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1)",
+        timeout=30_000,
+    )
+    return page.evaluate("Array.from(document.querySelectorAll('video')).map(v => v.duration)")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
-def test_a_person_ranks_by_keyboard_in_a_real_browser_and_the_run_goes_on(tmp_path):
+def test_a_person_ranks_in_a_real_browser_then_gives_the_final_verdict_blind(tmp_path):
+    """A real run waits on the page: an answer with nothing chosen is refused (by the page,
+    and by the server when it is posted anyway), best and worst chosen by button and by
+    keyboard are recorded and the run goes on; its final verdict page is blind (neutral
+    labels, no id or reward name in the page), says what it judges, and the answer is
+    recorded as best or human through the labels."""
     from playwright.sync_api import sync_playwright
 
     task = task_from_dict(
         tiny_task_dict(name="pole", env_id="InvertedPendulum-v5", description="balance the pole")
     )
     urls: list[str] = []
+    lines: list[str] = []
     store = RunStore.create(tmp_path, "human", {"task": task.model_dump(mode="json")})
     config = LoopConfig(
         iterations=1,
@@ -140,58 +252,86 @@ def test_a_person_ranks_by_keyboard_in_a_real_browser_and_the_run_goes_on(tmp_pa
         video_size=(160, 120),
     )
     backend = ScriptedBackend(responses=[BALANCE.format(scale=1.0), BALANCE.format(scale=2.0)])
-    loop = Loop(
-        store,
-        task,
-        config,
-        backend,
-        reporter=lambda e: urls.append(e["url"]) if e["event"] == "ranking_url" else None,
-    )
+
+    def reporter(event):
+        from eureka_lab.report.terminal import describe_event
+
+        if event["event"] == "ranking_url":
+            urls.append(event["url"])
+        lines.append(describe_event(event) or "")
+
+    loop = Loop(store, task, config, backend, reporter=reporter)
     done: list = []
     thread = threading.Thread(target=lambda: done.append(loop.run()), daemon=True)
     thread.start()
-    args = [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--no-first-run",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
-        page = browser.new_page()
-        for _ in range(600):
-            if urls:
-                break
-            thread.join(0.2)
-        assert urls, "the run never asked for a ranking"
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        _wait(urls, 1, thread)
         page.goto(urls[0])
-        page.wait_for_function(
-            "Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 1)",
-            timeout=30_000,
-        )
-        durations = page.evaluate(
-            "Array.from(document.querySelectorAll('video')).map(v => v.duration)"
-        )
+        durations = _videos_ready(page)
         assert len(durations) == 2 and all(d > 0 for d in durations)
-        page.keyboard.press("2")
-        page.keyboard.press("b")  # candidate 2 is the best
+        assert page.is_disabled("#submit")
+        assert "steps per episode" in page.inner_text(".did")  # what each policy did
+        page.keyboard.press("h")
+        assert page.is_hidden(".did")  # judged from the videos alone, if the person wants
+        page.keyboard.press("h")
+        page.keyboard.press("Enter")  # nothing chosen: the page refuses to send it
+        assert "choose a best" in page.inner_text("#status")
+        page.evaluate(
+            "postRanking({order: [['iter_00/cand_00', 'iter_00/cand_01']], cant_tell: false})"
+        )  # sent anyway: the server refuses it, and the page says why
+        page.wait_for_selector("body[data-submitted='no']", timeout=10_000)
+        assert "every candidate is tied" in page.inner_text("#status")
+        assert store.rankings() == []
+        page.click("button[data-best='1']")  # candidate 2 is the best, by its button
         page.keyboard.press("1")
-        page.keyboard.press("w")  # candidate 1 the worst
+        page.keyboard.press("w")  # candidate 1 the worst, by keyboard
+        assert page.inner_text("#summary") == "Your order: 2 > 1"
         page.keyboard.press("Enter")
         page.wait_for_selector("body[data-submitted='yes']", timeout=10_000)
-        status = page.inner_text("#status")
+        assert "Saved" in page.inner_text("#status")
         page.screenshot(path=str(tmp_path / "rank.png"))
+
+        _wait(urls, 2, thread)  # the final verdict
+        verdict = browser.new_page(viewport={"width": 1920, "height": 1080})
+        verdict.goto(urls[1])
+        assert len(_videos_ready(verdict)) == 2
+        text, html = verdict.inner_text("body"), verdict.content()
+        assert "Final verdict: which of these two policies better does the task?" in text
+        assert "balance the pole" in text and "Policy A" in text and "Policy B" in text
+        for hidden in ("final/", "seed_1000", "iter_00", "upright", "human reward (", "best/"):
+            assert hidden not in html, hidden
+        verdict.keyboard.press("ArrowLeft")  # A is better
+        assert verdict.inner_text("#summary") == "Your verdict: A is better than B"
+        verdict.keyboard.press("Enter")
+        verdict.wait_for_selector("body[data-submitted='yes']", timeout=10_000)
+        told = verdict.inner_text("#status")
+        verdict.screenshot(path=str(tmp_path / "verdict.png"))
         browser.close()
-    _answer_final_verdict(urls, thread)
     thread.join(300)
-    assert "saved" in status
     assert done, "the run did not go on after the ranking"
-    ranking, verdict = store.rankings()
-    assert ranking.annotator == "person"
+    ranking, final = store.rankings()
+    assert ranking.annotator == "person" and ranking.labels is None
     assert ranking.order == [["iter_00/cand_01"], ["iter_00/cand_00"]]
     assert store.iteration(0).best == "iter_00/cand_01"
-    assert done[0].preference_queries == 2 and done[0].verdict == "human"
+    assert sorted(final.labels) == ["A", "B"] and final.shuffle_seed is not None
+    assert sorted(final.labels.values()) == ["final/best/seed_1000", "final/human/seed_1000"]
+    assert final.order == [[final.labels["A"]], [final.labels["B"]]]
+    expected = "best" if final.labels["A"] == "final/best/seed_1000" else "human"
+    assert done[0].preference_queries == 2 and done[0].verdict == expected
+    assert f"A was the {'run' if expected == 'best' else 'task'}" in told
+    assert "ranking for iteration 0 received: best iter_00/cand_01, worst iter_00/cand_00" in lines
+    word = "the run's best reward" if expected == "best" else "the human reward"
+    assert f"final verdict received: {word} is better (shown as A)" in lines
+
+
+def _wait(urls: list[str], count: int, thread: threading.Thread) -> None:
+    for _ in range(1500):
+        if len(urls) >= count:
+            return
+        thread.join(0.2)
+    raise AssertionError(f"the run asked for {len(urls)} rankings, not {count}")
 
 
 SEEDS = """
@@ -225,21 +365,11 @@ def _cli(*args, cwd):
     )
 
 
-def _answer_final_verdict(urls: list[str], thread: threading.Thread) -> None:
-    """The run's last question: the final best against the human reward (human wins)."""
-    for _ in range(1500):
-        if len(urls) >= 2:
-            break
-        thread.join(0.2)
-    assert len(urls) >= 2, "the run never asked for the final verdict"
-    base, token = urls[-1].split("/?token=")
-    order = [["final/human/seed_1000"], ["final/best/seed_1000"]]
-    assert _post(base + "/rank", {"order": order}, token, origin=base)[0] == 200
-
-
-def _wait_for_url(proc) -> str:
+def _wait_for_url(proc, seen: list[str] | None = None) -> str:
     for line in proc.stdout:
-        if "rank the candidates in your browser: " in line:
+        if seen is not None:
+            seen.append(line)
+        if "in your browser: " in line:
             return line.split("browser: ", 1)[1].strip()
     raise AssertionError("no ranking URL was printed")
 
@@ -292,11 +422,20 @@ def test_a_waiting_run_survives_being_killed_and_is_ranked_later(tmp_path):
     ids = ["iter_00/cand_00", "iter_00/cand_01"]
     status, _ = _post(base + "/rank", {"order": [[ids[1]], [ids[0]]]}, token, origin=base)
     assert status == 200
-    base, token = _wait_for_url(again).split("/?token=")  # the final verdict: a tie
-    order = [["final/best/seed_1000", "final/human/seed_1000"]]
-    assert _post(base + "/rank", {"order": order}, token, origin=base)[0] == 200
+    seen: list[str] = []
+    base, token = _wait_for_url(again, seen).split("/?token=")  # the final verdict
+    assert any(
+        "ranking for iteration 0 received: best iter_00/cand_01, worst iter_00/cand_00" in line
+        for line in seen
+    )
+    assert "Final verdict: which of these two policies better does the task?" in seen[-2]
+    tie = {"order": [["A", "B"]]}
+    status, why = _post(base + "/rank", tie, token, origin=base)
+    assert status == 400 and b"cant_tell" in why  # a tie must be said as such
+    assert _post(base + "/rank", {"cant_tell": True}, token, origin=base)[0] == 200
     output, _ = again.communicate(timeout=300)
     assert again.returncode == 0, output
+    assert "final verdict received: can't tell them apart" in output
     store = RunStore.open(run_dir)
     ranking, _ = store.rankings()
     assert ranking.order == [[ids[1]], [ids[0]]]

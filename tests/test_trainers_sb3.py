@@ -96,11 +96,14 @@ def test_train_reports_each_checkpoint(normalized_run):
     assert stats.episode_length == 50.0
 
 
-def test_the_end_of_training_is_the_last_checkpoint_when_rollouts_overshoot():
-    # 500 steps in rollouts of 128 end at 512: one checkpoint there, none at 500 just before.
-    task = _task()
-    _, reports, _ = _train(task, upright_reward, Budget(timesteps=500, seed=3, checkpoints=2))
-    assert [stats.step for stats, _ in reports] == [250, 512]
+def test_a_budget_sb3_overshoots_still_gives_its_checkpoints():
+    """SB3 finishes its last rollout past the budget (500 steps: 512 with rollouts of 128; a
+    checkpoint every 250):
+    the end of training is the last checkpoint, not one at 500 and another at 512, so
+    progress reads 2/2 checkpoints, never 3/2."""
+    budget = Budget(timesteps=500, seed=3, checkpoints=CHECKPOINTS)
+    result, reports, _ = _train(_task(), upright_reward, budget)
+    assert [stats.step for stats, _ in reports] == [250, 512] and result.steps == 512
 
 
 def test_training_never_scores_itself(normalized_run):

@@ -13,27 +13,35 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from eureka_lab import api
 from eureka_lab.backends import default_backend_name
 from eureka_lab.cli.arguments import CONFIG_FILE, LLM_KEYS, SELECTION_SPELLINGS, build_parser
 from eureka_lab.core.errors import ConfigError, EurekaError, RunError, RunFolderWarning
+from eureka_lab.core.plugins import SELECTORS
 from eureka_lab.core.text import safe_text
-from eureka_lab.report.terminal import make_reporter, show_run
+from eureka_lab.report.show import show_run, show_runs
+from eureka_lab.report.terminal import make_reporter
 from eureka_lab.runs.store import RunStore
 from eureka_lab.task.load import builtin_task_files, load_task_file
 
 
 def cmd_tasks(console: Console) -> int:
-    table = Table(title="built-in tasks", title_justify="left")
-    for col in ("name", "env", "description", "timesteps"):
-        table.add_column(col, overflow="fold")
+    """The built-in tasks: name, env and budget on the left, the whole description on the
+    right, wrapped at word boundaries to the terminal's width."""
+    table = Table(title="built-in tasks", title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("task", no_wrap=True)
+    table.add_column("what the policy must do", ratio=1)
     for name, path in builtin_task_files().items():
         t = load_task_file(path)
-        table.add_row(name, t.env_id, " ".join(t.description.split())[:90], f"{t.timesteps:,}")
+        task = Text.assemble((name, "bold"), f"\n{t.env_id}\n", (f"{t.timesteps:,} steps", "dim"))
+        table.add_row(task, Text(" ".join(t.description.split())), end_section=True)
     console.print(table)
+    console.print("run one: eureka-lab run NAME (its YAML: envs/NAME.yaml)", markup=False)
     return 0
 
 
@@ -119,6 +127,54 @@ def cmd_resume(args: argparse.Namespace, console: Console) -> int:
             reporter=reporter,
         ),
     )
+
+
+def cmd_show(path: Path, console: Console) -> int:
+    """One run in full; a folder of runs (``runs/``) as a list of them."""
+    if path.is_dir() and not (path / "config.json").exists():
+        runs = sorted(p for p in path.iterdir() if (p / "config.json").is_file())
+        if runs:
+            show_runs(runs, console)
+            return 0
+    show_run(RunStore.open(path, lenient=True), console)
+    return 0
+
+
+def cmd_rank(args: argparse.Namespace, console: Console) -> int:
+    """Serve the ranking page (or the terminal question) of a run waiting for a person,
+    and go on; one line, and no work, where the run waits for none."""
+    store = RunStore.open(args.run_dir)
+    root = store.root
+    selection = str(store.config.get("loop", {}).get("selection", "fitness"))
+    if selection not in SELECTORS.names() or not SELECTORS.get(selection).records_itself:
+        raise ConfigError(
+            f"{root} is ranked by --selection {selection}, not by a person: there is "
+            f"nothing to rank (eureka-lab resume {root} continues it)."
+        )
+    if store.summary() is not None:
+        console.print(
+            f"nothing to rank: {root} has finished ({len(store.rankings())} rankings "
+            f"recorded; eureka-lab show {root})",
+            markup=False,
+        )
+        return 0
+    if not waits_for_a_ranking(store):
+        console.print(
+            f"nothing to rank now: {root} stopped before a ranking was due; eureka-lab "
+            f"resume {root} continues it and asks for one when it is",
+            markup=False,
+        )
+        return 0
+    args.workers = args.max_cost = args.allow_weak_sandbox = None
+    return cmd_resume(args, console)
+
+
+def waits_for_a_ranking(store: RunStore) -> bool:
+    """Whether the run stopped while it waited for a person's ranking: it asked for one
+    (event ``ranking_waiting``) after the last ranking it recorded."""
+    asked = [e["time"] for e in store.events() if e.get("event") == "ranking_waiting"]
+    answered = [r.time for r in store.rankings()]
+    return bool(asked) and (not answered or max(asked) > max(answered))
 
 
 def _guarded(console: Console, go: Any) -> int:
@@ -225,11 +281,10 @@ def _dispatch(args: argparse.Namespace, console: Console) -> int:
         if args.command == "run":
             return cmd_run(args, console)
         if args.command == "show":
-            show_run(RunStore.open(args.run_dir, lenient=True), console)
-            return 0
-        if args.command in ("resume", "rank"):
-            if args.command == "rank":
-                args.workers = args.max_cost = args.allow_weak_sandbox = None
+            return cmd_show(args.run_dir, console)
+        if args.command == "rank":
+            return cmd_rank(args, console)
+        if args.command == "resume":
             return cmd_resume(args, console)
         if args.command == "report":
             from eureka_lab.report.html import write_report

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from eureka_lab.runs.records import MAX_SIGNALS, Behaviour, Event, Signal
+from eureka_lab.runs.records import MAX_SIGNALS, Behaviour, Event, EventKind, Signal
 from eureka_lab.task.episode import Episode
 
 AT_LIMIT = 0.02
@@ -75,29 +75,49 @@ def _signal(name: str, series: Sequence[np.ndarray]) -> Signal:
     )
 
 
+def _says_success(episode: Episode) -> bool:
+    """Whether the env's own info says the episode succeeded (``is_success`` at its end,
+    as Gymnasium-Robotics and goal-conditioned envs report it)."""
+    flags = episode.infos.get("is_success")
+    return flags is not None and len(flags) > 0 and bool(np.ravel(flags[-1]).any())
+
+
 def summarise(
     episodes: Sequence[Episode],
     where: Layout,
     observation_names: Sequence[str] | None = None,
     action_space: Any = None,
     time_limit: int | None = None,
+    succeeded: Sequence[bool] | None = None,
 ) -> Behaviour:
-    """A :class:`Behaviour` of ``episodes`` (at least one)."""
+    """A :class:`Behaviour` of ``episodes`` (at least one). ``succeeded``: whether the task
+    counts each episode a success (its fitness against its success threshold), where it
+    says."""
     lengths = [ep.length for ep in episodes]
     terminated = [ep for ep in episodes if ep.terminated]
     signals: list[Signal] = []
     events: list[Event] = []
     if terminated and (time_limit is None or min(lengths) < time_limit):
-        # A simulated body with a root that can rise and fall (a second slide axis: height)
-        # ends early when it falls or tips over; any other env may end at its goal.
+        # An episode the env ended is at its goal where the task (or the env's own
+        # ``is_success`` info) says it succeeded. Otherwise a simulated body with a root
+        # that can rise and fall (a second slide axis: height) fell or tipped over; any
+        # other env ended it by its own condition.
+        wins = list(succeeded) if succeeded is not None else [False] * len(episodes)
+        goal = [
+            ep
+            for ep, won in zip(episodes, wins, strict=True)
+            if ep.terminated and (won or _says_success(ep))
+        ]
+        rest = [ep for ep in terminated if not any(ep is g for g in goal)]
         fell = len([k for _, _, k in where.root if k == "slide"]) >= 2
-        events.append(
-            Event(
-                kind="fall" if fell else "terminated",
-                episodes=len(terminated),
-                step=float(np.mean([ep.length for ep in terminated])),
-            )
-        )
+        ends: list[tuple[EventKind, list[Episode]]] = [
+            ("goal", goal),
+            ("fall" if fell else "terminated", rest),
+        ]
+        for how, eps in ends:
+            if eps:
+                step = float(np.mean([ep.length for ep in eps]))
+                events.append(Event(kind=how, episodes=len(eps), step=step))
     qpos = [ep.qpos for ep in episodes if ep.qpos is not None]
     if len(qpos) == len(episodes):  # the simulator's state: every episode has it, or none
         forward = next((i for _, i, k in where.root if k == "slide"), None)

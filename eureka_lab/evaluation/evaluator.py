@@ -104,17 +104,33 @@ def rollout(
     return episodes
 
 
+def episode_scores(task: Task, episodes: list[Episode]) -> list[float] | None:
+    """The task's fitness of each episode (None for a task that only a person judges)."""
+    if not task.has_fitness:
+        return None
+    fn = task.fitness_fn or env_return
+    scores = [float(fn(ep)) for ep in episodes]
+    if not all(np.isfinite(scores)):
+        raise ValueError(f"the task's fitness function returned a non-finite value: {scores}")
+    return scores
+
+
+def succeeded(task: Task, episodes: list[Episode]) -> list[bool] | None:
+    """Whether each episode reached the task's success threshold (None without one)."""
+    scores = episode_scores(task, episodes)
+    if scores is None or task.success_threshold is None:
+        return None
+    return [s >= task.success_threshold for s in scores]
+
+
 def score_episodes(
     task: Task, episodes: list[Episode], step: int, behaviour: Behaviour | None = None
 ) -> Evaluation:
     """Fitness (mean over episodes), success rate, env return and length of evaluations;
     no fitness (None) for a task that only a person judges."""
     fitness = success = None
-    if task.has_fitness:
-        fn = task.fitness_fn or env_return
-        scores = [float(fn(ep)) for ep in episodes]
-        if not all(np.isfinite(scores)):
-            raise ValueError(f"the task's fitness function returned a non-finite value: {scores}")
+    scores = episode_scores(task, episodes)
+    if scores is not None:
         fitness = float(np.mean(scores))
         if task.success_threshold is not None:
             success = float(np.mean([s >= task.success_threshold for s in scores]))
@@ -190,7 +206,8 @@ def evaluate(
     def measure(step: int, base: int) -> Evaluation:
         seeds = [base + i for i in range(episodes)]
         eps = rollout(envs, trainer.policy(task, policies[step]), seeds)
-        what = summarise(eps, where, task.observation_names, envs[0].action_space, limit)
+        wins = succeeded(task, eps)
+        what = summarise(eps, where, task.observation_names, envs[0].action_space, limit, wins)
         return score_episodes(task, eps, step, what)
 
     try:

@@ -22,6 +22,7 @@ from eureka_lab.core.text import safe_text
 from eureka_lab.evaluation.evaluator import choose
 from eureka_lab.prompt.conversation import Message
 from eureka_lab.prompt.templates import PromptBook
+from eureka_lab.runs.behaviour_text import ends_text
 from eureka_lab.runs.records import Behaviour, Checkpoint, Ranking
 from eureka_lab.runs.scores import Trained, Tried
 
@@ -81,6 +82,7 @@ def behaviour_view(behaviour: Behaviour | None) -> dict[str, Any] | None:
         "length": fmt(b.length),
         "terminated": b.terminated,
         "truncated": b.truncated,
+        "ends": ends_text(b),
         "signals": [
             {
                 "name": s.name,

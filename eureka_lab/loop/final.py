@@ -120,7 +120,8 @@ class FinalComparison:
 
     def _judged(self, seed: int) -> Verdict | None:
         """A person's judgement of the final best against the human reward, from their
-        rollout videos (only where the selector records a person's rankings)."""
+        rollout videos, shown blind (only where the selector records a person's
+        rankings)."""
         if not self.selection.selector.records_itself:
             return None
         it = self.config.iterations
@@ -128,10 +129,7 @@ class FinalComparison:
         human = self._trained(final_id("human", seed), 1, it)
         if best is None or human is None:
             return None
-        order = self.selection.rank([best, human], it)
-        if len(order) == 1:
-            return "can't tell"
-        return "best" if order[0] == [best.id] else "human"
+        return self.selection.judge(best, human, it)
 
     def _trained(self, key: str, index: int, iteration: int) -> Trained | None:
         result = self.store.result(key)

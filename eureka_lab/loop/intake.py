@@ -88,7 +88,7 @@ class Intake:
         self.journal.show(
             "progress",
             running={
-                k: [len(v), self.expected.get(k, self.checkpoints)]
+                k: [len(v), max(len(v), self.expected.get(k, self.checkpoints)), v[-1].seconds]
                 for k, v in self.live.items()
                 if v
             },

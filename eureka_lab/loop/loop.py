@@ -267,10 +267,17 @@ class Loop:
         if any(recorded.get(k) != v for k, v in settings.items()):
             self.store.save_config({**recorded, **settings})
 
-    def _announce(self, url: str) -> None:
-        """Tell the person where to rank (the reporter only: the URL carries a token)."""
-        self.journal.emit("ranking_waiting")
+    def _announce(self, url: str, question: str | None = None) -> None:
+        """Tell the person where to rank (the reporter only: the URL carries a token), and
+        what, where it is not the usual question (the final verdict). An empty URL: the
+        person answers at the terminal, and only the waiting is recorded."""
+        self.journal.emit("ranking_waiting", question=question)
+        if not url:
+            return
         if self.journal.reporter is not None:
-            self.journal.show("ranking_url", url=url)
+            self.journal.show("ranking_url", url=url, question=question, task=self.task.name)
         else:
-            print(f"rank the candidates at {url}", flush=True)
+            print(
+                f"{question} Judge them at {url}" if question else f"rank the candidates at {url}",
+                flush=True,
+            )

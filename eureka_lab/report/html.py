@@ -14,7 +14,8 @@ from eureka_lab.core.files import atomic_write
 from eureka_lab.report import notebook as h
 from eureka_lab.report import plots
 from eureka_lab.report.results import Candidate, Run, load_run
-from eureka_lab.report.terminal import summary_lines
+from eureka_lab.report.show import summary_lines
+from eureka_lab.runs.behaviour_text import ends_text, event_text
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -77,13 +78,7 @@ def _behaviour(c: Candidate) -> str:
     if at is None or at.behaviour is None:
         return ""
     b = at.behaviour
-    events = "".join(
-        f"<li>{h.esc(e.kind)}: {e.episodes} of {b.episodes} episodes"
-        + (f", step {h.num(e.step)}" if e.step is not None else "")
-        + (f", {h.num(e.value)}" if e.value is not None else "")
-        + "</li>"
-        for e in b.events
-    )
+    events = "".join(f"<li>{h.esc(event_text(e, b.episodes))}</li>" for e in b.events)
     rows = [
         [h.esc(s.name)] + [h.num(getattr(s, k)) for k in ("start", "end", "min", "max", "mean")]
         for s in b.signals
@@ -96,12 +91,15 @@ def _behaviour(c: Candidate) -> str:
     )
     return (
         f"<h3>What its policy did (step {at.step}, {b.episodes} evaluation episodes, mean "
-        f"length {h.num(b.length)}; {b.terminated} ended early, {b.truncated} reached the "
-        f"time limit)</h3>"
+        f"length {h.num(b.length)}; {h.esc(ends_text(b))})</h3>"
         + (f"<ul>{events}</ul>" if events else "")
         + h.table(["quantity", "start", "end", "min", "max", "mean"], rows, "numbers")
         + actions
     )
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def render(run: Run, page: Path, embed_videos: bool = False) -> str:
@@ -117,8 +115,9 @@ def render(run: Run, page: Path, embed_videos: bool = False) -> str:
         f"<p><b>Environment</b> <code>{h.esc(task.env_id)}</code>. "
         f"<b>Task</b>: {h.esc(task.description)}</p>",
         f"<p>{'Finished' if run.finished else 'Unfinished'}; backend "
-        f"{h.esc(run.llm.get('backend'))}; {len(run.iterations)} iterations of "
-        f"{run.config.samples} samples; {task.timesteps if summary is None else summary.timesteps:,}"
+        f"{h.esc(run.llm.get('backend'))}; {_count(len(run.iterations), 'iteration')} of "
+        f"{_count(run.config.samples, 'sample')}; "
+        f"{task.timesteps if summary is None else summary.timesteps:,}"
         " training steps per candidate.</p>",
     ]
     out.append("<h2>Search</h2>")

@@ -360,15 +360,32 @@ class Diff:
     """Components in both whose mean magnitude at the last checkpoint changed by more
     than 1.5x: the ratio b / a."""
 
-    def __str__(self) -> str:
-        lines = [self.text.rstrip()]
+    @property
+    def same(self) -> bool:
+        """Whether the two rewards have the same code (one candidate diffed with itself, or
+        two with identical code)."""
+        return not self.text
+
+    def summary(self) -> list[str]:
+        """What changed, in words: the components added, removed and rescaled, or that the
+        code is the same."""
+        lines = []
+        if self.same:
+            lines.append(
+                f"{self.a} diffed with itself: no change"
+                if self.a == self.b
+                else f"{self.a} and {self.b} have the same code"
+            )
         if self.added:
             lines.append("added components: " + ", ".join(self.added))
         if self.removed:
             lines.append("removed components: " + ", ".join(self.removed))
         for name, ratio in self.rescaled.items():
             lines.append(f"rescaled: {name} x{ratio:.3g}")
-        return "\n".join(lines)
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(([self.text.rstrip()] if self.text else []) + self.summary())
 
     def _repr_html_(self) -> str:
         from eureka_lab.report import notebook as h
@@ -378,8 +395,9 @@ class Diff:
             color = {"+": "#e6ffec", "-": "#ffebe9", "@": "#ddf4ff"}.get(line[:1], "")
             style = f' style="background:{color}"' if color else ""
             parts.append(f"<div{style}>{h.esc(line, 500) or '&nbsp;'}</div>")
-        summary = h.esc(str(self).split(self.text.rstrip())[-1].strip())
-        return h.notebook(f'<pre style="font-size:90%">{"".join(parts)}</pre><pre>{summary}</pre>')
+        code = f'<pre style="font-size:90%">{"".join(parts)}</pre>' if parts else ""
+        summary = "\n".join(h.esc(line) for line in self.summary())
+        return h.notebook(code + (f"<pre>{summary}</pre>" if summary else ""))
 
 
 def diff(a: Candidate, b: Candidate) -> Diff:

@@ -1,29 +1,26 @@
-"""What a person sees: progress while a run goes (rich on a terminal, plain lines
-otherwise) and the ``show`` table of a finished or unfinished run."""
+"""What a person sees while a run goes: a line per event worth one, and progress (a live
+bar per training on a terminal, a plain line every 30 s otherwise). ``show`` is
+:mod:`eureka_lab.report.show`."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.console import Console, RenderableType
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+)
 from rich.text import Text
 
-from eureka_lab.core.statistics import ALPHA, Estimate
 from eureka_lab.core.text import safe_text
-from eureka_lab.runs.records import Race, RunSummary, Test
-from eureka_lab.runs.scores import Scores
-from eureka_lab.runs.store import RunStore
-
-
-def _num(x: float | None, fmt: str = ".3g") -> str:
-    return "-" if x is None else format(x, fmt)
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.0f}%"
+from eureka_lab.report.show import _num, _pct
 
 
 def describe_event(e: dict[str, Any]) -> str | None:
@@ -56,7 +53,15 @@ def describe_event(e: dict[str, Any]) -> str | None:
     if kind == "candidate" and e["status"] in ("failed", "duplicate"):
         return f"  {e['id']}: {e['status']} at {e['stage'] or 'parse'}: {e['reason']}"
     if kind == "ranking_url":
+        if e.get("question"):
+            return (
+                f"{e['question']} (task {e.get('task') or '-'}; blind: A and B are the run's "
+                f"best reward and the human reward, in a random order)\n"
+                f"  judge them in your browser: {e['url']}"
+            )
         return f"rank the candidates in your browser: {e['url']}"
+    if kind == "ranking_received":
+        return received_text(e)
     if kind == "preference":
         return f"  ranked by the {e['annotator']}: " + " > ".join(
             "=".join(group) for group in e["order"]
@@ -113,22 +118,36 @@ def describe_event(e: dict[str, Any]) -> str | None:
     return None
 
 
+def received_text(e: dict[str, Any]) -> str:
+    """``ranking for iteration 0 received: best iter_00/cand_01, worst iter_00/cand_00``;
+    ``final verdict received: ...`` for the final verdict, with the label each was shown
+    under."""
+    order = [[safe_text(c, 80) for c in group] for group in e["order"]]
+    tied = len(order) == 1 and len(order[0]) > 1
+    if e.get("final"):
+        if tied:
+            return "final verdict received: can't tell them apart"
+        shown = {v: k for k, v in (e.get("labels") or {}).items()}
+        top = order[0][0]
+        what = "the run's best reward" if top.startswith("final/best") else "the human reward"
+        label = f" (shown as {shown[top]})" if top in shown else ""
+        return f"final verdict received: {what} is better{label}"
+    head = f"ranking for iteration {e['iteration']} received: "
+    if tied:
+        return head + "can't tell them apart"
+    worst = " = ".join(order[-1])
+    return head + f"best {' = '.join(order[0])}" + (f", worst {worst}" if len(order) > 1 else "")
+
+
 PROGRESS_EVERY = 30.0
 """Seconds between two progress lines in plain output."""
 
 
 def progress_line(event: dict[str, Any]) -> str:
-    """``training: iter_00/cand_00 4/10 checkpoints, ...; 1 trained; 3 waiting`` (a
-    trained one is evaluated once the trainings beside it finish)."""
-    running = event["running"].items()
-    parts = [f"{key} {done}/{total} checkpoints" for key, (done, total) in running if done < total]
-    trained = sum(1 for _, (done, total) in running if done >= total)
-    line = f"  training: {', '.join(parts) or 'finishing'}"
-    if trained:
-        line += f"; {trained} trained"
-    if event.get("waiting"):
-        line += f"; {event['waiting']} waiting"
-    return line
+    """``training: iter_00/cand_00 4/10 checkpoints, ...; 3 waiting for a worker``."""
+    parts = [f"{key} {run[0]}/{run[1]} checkpoints" for key, run in event["running"].items()]
+    waiting = f"; {event['waiting']} waiting for a worker" if event.get("waiting") else ""
+    return f"  training: {', '.join(parts) or 'starting'}{waiting}"
 
 
 class PlainReporter:
@@ -151,251 +170,96 @@ class PlainReporter:
             self.console.print(line, markup=False)
 
 
+class _Clock(ProgressColumn):
+    """How long a training has run: from its own start (not from when its bar appeared,
+    at its first checkpoint)."""
+
+    def render(self, task: Task) -> Text:
+        began = task.fields.get("began")
+        if began is None:
+            return Text("")
+        seconds = max(0, int(time.monotonic() - began))
+        return Text(f"{seconds // 60}:{seconds % 60:02d}", style="progress.elapsed")
+
+
+class _Board(Progress):
+    """The bars, then a line for the trainings waiting for a worker (no bar, no clock)."""
+
+    note = ""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        if self.note:
+            yield Text(self.note, style="dim")
+
+
 class RichReporter(PlainReporter):
-    """Event lines plus a live bar per candidate in training (checkpoints done)."""
+    """Event lines plus a live bar per training running now that has reported a checkpoint
+    (its checkpoints done of those it will report, and how long it has run), and a line
+    for the trainings done (scored once the others are) and those waiting for a worker."""
 
     def __init__(self, console: Console | None = None) -> None:
         super().__init__(console)
-        self.progress = Progress(
+        self.progress = _Board(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("checkpoints"),
-            TimeElapsedColumn(),
+            _Clock(),
             console=self.console,
             transient=True,
         )
         self.bars: dict[str, Any] = {}
+        self.finished: set[str] = set()
+        """Trainings that reported their last checkpoint: no bar, counted on the line."""
 
     def __call__(self, event: dict[str, Any]) -> None:
         if event["event"] == "progress":
-            if not self.progress.live.is_started:
-                self.progress.start()
-            for key, (done, total) in event["running"].items():
-                if key not in self.bars:
-                    self.bars[key] = self.progress.add_task(key, total=total)
-                self.progress.update(self.bars[key], completed=done, total=total)
+            self._progress(event)
             return
-        if event["event"] == "candidate_trained" and event["id"] in self.bars:
-            self.progress.remove_task(self.bars.pop(event["id"]))
-        if (
-            event["event"] in ("iteration_finished", "run_finished")
-            and self.progress.live.is_started
-        ):
-            self.progress.stop()
+        if event["event"] == "candidate_trained":
+            self.finished.discard(event["id"])
+            if event["id"] in self.bars:
+                self.progress.remove_task(self.bars.pop(event["id"]))
+        if event["event"] in ("iteration_finished", "run_finished", "ranking_url"):
+            self._clear()
         line = describe_event(event)
         if line is not None:
             self.progress.console.print(line, markup=False)
+
+    def _clear(self) -> None:
+        if self.progress.live.is_started:
+            self.progress.stop()
+        for bar in self.bars.values():
+            self.progress.remove_task(bar)
+        self.bars, self.finished, self.progress.note = {}, set(), ""
+
+    def _progress(self, event: dict[str, Any]) -> None:
+        if not self.progress.live.is_started:
+            self.progress.start()
+        now = time.monotonic()
+        for key, (done, total, *seconds) in event["running"].items():
+            if done >= total:  # its last checkpoint: the bar goes, the line counts it
+                self.finished.add(key)
+                if key in self.bars:
+                    self.progress.remove_task(self.bars.pop(key))
+                continue
+            self.finished.discard(key)  # a training continued (a round of halving)
+            if key not in self.bars:
+                began = now - (seconds[0] if seconds else 0.0)
+                self.bars[key] = self.progress.add_task(
+                    key, total=total, completed=done, began=began
+                )
+            self.progress.update(self.bars[key], completed=done, total=total)
+        parts = []
+        if self.finished:
+            parts.append(f"{len(self.finished)} trained (scored once the others are)")
+        waiting = event.get("waiting") or 0
+        if waiting:
+            parts.append(f"{waiting} waiting for a worker")
+        self.progress.note = "; ".join(parts)
 
 
 def make_reporter(console: Console | None = None) -> PlainReporter:
     console = console or Console(highlight=False)
     return RichReporter(console) if console.is_terminal else PlainReporter(console)
-
-
-def _cell(value: object, limit: int = 300) -> Text:
-    """A table cell holding text a candidate may control: bounded, escaped, no markup."""
-    return Text(safe_text(value, limit))
-
-
-def show_run(store: RunStore, console: Console | None = None) -> None:
-    """Print every iteration's candidates, the best, and the final comparison."""
-    console = console or Console(highlight=False)
-    config = store.config
-    console.print(
-        Text.assemble(
-            (str(store.root), "bold"),
-            f"  task {config['task']['name']}  backend {config.get('llm')}",
-        )
-    )
-    summary = store.summary()
-    best = summary.best if summary else None
-    scores = Scores.of(store)
-    for it in store.iterations():
-        info = store.iteration(it)
-        table = Table(
-            title=f"iteration {it}" + ("" if info else " (unfinished)"), title_justify="left"
-        )
-        for col in ("candidate", "status", "score", "success", "components", "why"):
-            table.add_column(col, overflow="fold")
-        for cand in store.candidates(it):
-            res = store.result(cand.id)
-            status: str = res.status if res else cand.status
-            if res is not None and res.stopped_at is not None:
-                status = f"stopped at {res.stopped_at:,} steps"
-            why = (
-                ""
-                if res is not None and res.status == "trained"
-                else (cand.reason or (res.reason if res else "") or "")
-            )
-            mark = ""
-            if info and cand.id == info.best:
-                mark += " *"
-            if cand.id == best:
-                mark += " (best)"
-            stage = cand.stage or (res.stage if res else None)
-            estimate = scores.estimate(cand.id) if res is not None else None
-            table.add_row(
-                _cell(cand.id.split("/")[-1] + mark),
-                _cell(status if status != "failed" else f"failed ({stage})"),
-                estimate.text() if estimate else _num(res.fitness if res else None),
-                _pct(res.success_rate if res else None),
-                _cell(", ".join(cand.components or (res.components if res else []))),
-                _cell(why),
-            )
-        console.print(table)
-        if info is not None and info.race is not None:
-            console.print(race_text(info.race), markup=False)
-    if best is not None:
-        _show_behaviour(store, best, console)
-        video = store.video_path(best)
-        if video is not None:
-            console.print(f"rollout video of the best policy: {video}", markup=False)
-    usage = store.usage()
-    console.print(
-        f"model usage: {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens,"
-        f" cost ${usage.cost_usd:.4f}",
-        markup=False,
-    )
-    if summary is None:
-        console.print(
-            "no summary yet: the run has not finished (eureka-lab resume continues it)",
-            markup=False,
-        )
-        return
-    seeds = ", ".join(str(s) for s in summary.seeds)
-    table = Table(
-        title=f"final comparison (same budget; fresh seeds {seeds}; "
-        f"{summary.eval_episodes or '-'} evaluation episodes)",
-        title_justify="left",
-    )
-    for col in ("reward", "score (mean ± std)", "95% interval", "success", "per seed"):
-        table.add_column(col)
-    for name, row in summary.final.items():
-        per_seed = ", ".join(_num(x) for x in row.per_seed)
-        spread = "" if row.std is None else f" ± {_num(row.std)}"
-        interval = (
-            "-" if row.interval is None else f"{_num(row.interval[0])} to {_num(row.interval[1])}"
-        )
-        table.add_row(name, _num(row.fitness) + spread, interval, _pct(row.success_rate), per_seed)
-    console.print(table)
-    for line in summary_lines(summary):
-        console.print(line, markup=False)
-
-
-def race_text(race: Race) -> str:
-    """How a race on fresh seeds went, in a few lines."""
-    lines = [
-        f"  race on seeds {', '.join(map(str, race.seeds))}"
-        + (f" against the run's best {race.incumbent}" if race.incumbent else "")
-        + f": {race.winner} won "
-        + ("beyond noise" if race.decided else "by the higher mean (undecided within noise)")
-    ]
-    for e in race.entrants:
-        est = Estimate(tuple(e.scores), episodes=0).text() if e.scores else "-"
-        fate = (
-            f"out after {e.out_after} seeds (p = {e.p:.2g})"
-            if e.out_after
-            else ("the winner" if e.id == race.winner else f"p = {_num(e.p, '.2g')} against it")
-        )
-        lines.append(f"    {e.id}: {est}; {fate}")
-    return "\n".join(lines)
-
-
-def summary_lines(summary: RunSummary) -> list[str]:
-    """What the closing comparison says, each claim with its test."""
-    lines = []
-    if summary.best_search_fitness is not None:
-        search = _num(summary.best_search_fitness)
-        if summary.best_search_std is not None:
-            search += f" ± {_num(summary.best_search_std)}"
-        if summary.best_search_seeds:
-            search += f" over {summary.best_search_seeds} search seed(s)"
-        lines.append(f"the best's score in the search (held-out): {search}")
-    if summary.preference_queries:
-        lines.append(f"preference queries: {summary.preference_queries}")
-    if summary.verdict is not None:
-        lines.append(
-            f"the person's verdict on the final videos: {summary.verdict} preferred"
-            if summary.verdict != "can't tell"
-            else "the person's verdict on the final videos: can't tell"
-        )
-    if summary.best_vs_human_test is not None:
-        lines.append(
-            f"best vs human: {summary.best_vs_human or 'no verdict (one seed)'}; "
-            + test_text(summary.best_vs_human_test)
-        )
-    if summary.best_vs_sparse_test is not None:
-        lines.append(
-            f"best vs sparse: {_beyond(summary.best_vs_sparse_test)}; "
-            + test_text(summary.best_vs_sparse_test)
-        )
-    if summary.normalized_score is not None:
-        lines.append(
-            "human-normalised score (best - sparse) / |human - sparse|: "
-            f"{_num(summary.normalized_score)}"
-        )
-    else:
-        why = (
-            test_text(summary.human_vs_sparse_test)
-            if summary.human_vs_sparse_test is not None
-            else "no sparse or human score"
-        )
-        lines.append(
-            "human-normalised score: undefined (the human reward does not beat the sparse "
-            f"reward beyond noise: {why})"
-        )
-    return lines
-
-
-def _beyond(test: Test) -> str:
-    if test.p is None:
-        return "no verdict (one seed)"
-    if test.p >= ALPHA:
-        return "within noise"
-    return "better" if test.difference > 0 else "worse"
-
-
-def test_text(test: Test) -> str:
-    """``difference +2.3 (95% interval -2.9 to 7.6; Welch's t-test p = 0.28)``."""
-    if test.p is None:
-        return f"difference {test.difference:+.3g} (too few seeds for {test.test})"
-    low, high = test.interval or [float("nan"), float("nan")]
-    return (
-        f"difference {test.difference:+.3g} (95% interval {low:.3g} to {high:.3g}; "
-        f"{test.test} p = {test.p:.2g})"
-    )
-
-
-_EVENT_TEXT = {
-    "fall": "fell or tipped over in {episodes} episodes (step {step} on average)",
-    "terminated": "ended early in {episodes} episodes (step {step} on average)",
-    "flip": "turned over {value} times on average in {episodes} episodes",
-    "still": "barely moved ({value}) in {episodes} episodes",
-}
-
-
-def _show_behaviour(store: RunStore, cid: str, console: Console) -> None:
-    """What the best candidate's policy did at its best checkpoint (the evaluator's summary)."""
-    result = store.result(cid)
-    at = next((c for c in store.checkpoints(cid) if result and c.step == result.best_step), None)
-    if at is None or at.behaviour is None:
-        return
-    b = at.behaviour
-    lines = [
-        f"what the best policy did (step {at.step}, {b.episodes} evaluation episodes, mean "
-        f"length {_num(b.length)}):"
-    ]
-    for e in b.events:
-        lines.append(
-            "  "
-            + _EVENT_TEXT[e.kind].format(
-                episodes=e.episodes, step=_num(e.step), value=_num(e.value)
-            )
-        )
-    for sig in b.signals[:4]:
-        lines.append(
-            f"  {safe_text(sig.name, 64)}: {_num(sig.start)} -> {_num(sig.end)} "
-            f"(min {_num(sig.min)}, max {_num(sig.max)})"
-        )
-    console.print("\n".join(lines), markup=False, highlight=False)

@@ -83,12 +83,17 @@ class Signal(Record):
     mean: Num
 
 
-class Event(Record):
-    """Something notable the policy did: a fall, a flip, standing still."""
+EventKind = Literal["goal", "terminated", "fall", "flip", "still"]
 
-    kind: Literal["terminated", "fall", "flip", "still"]
-    """terminated: episodes ended by the env's own condition (a goal or a failure); fall:
-    ended so by a simulated body whose root can rise and fall (it fell or tipped over)."""
+
+class Event(Record):
+    """Something notable the policy did: reaching the goal, a fall, a flip, standing
+    still."""
+
+    kind: EventKind
+    """goal: episodes the env ended that succeeded (the task's success threshold, or the
+    env's own ``is_success`` info); fall: ended by a simulated body whose root can rise and
+    fall (it fell or tipped over); terminated: ended by the env's own condition otherwise."""
     episodes: int
     """In how many of the evaluation episodes."""
     step: OptNum = None
@@ -114,6 +119,19 @@ class Behaviour(Record):
     action_at_limits: OptNum = None
     """Share of action entries within 2% of a bound (continuous actions)."""
     events: list[Event] = Field(default_factory=list, max_length=3)
+
+    def __str__(self) -> str:
+        from eureka_lab.runs import behaviour_text
+
+        return behaviour_text.text(self)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        from eureka_lab.runs import behaviour_text
+
+        return behaviour_text.to_html(self)
 
 
 class Evaluation(Record):
@@ -291,6 +309,11 @@ class Ranking(Record):
     """Per candidate, in the annotator's words."""
     overall: Reason | None = None
     cant_tell: bool = False
+    labels: dict[str, str] | None = None
+    """A blind query (the final verdict): the neutral label each candidate was shown
+    under, label to id; ``order`` and ``comments`` name the candidates themselves."""
+    shuffle_seed: int | None = None
+    """A blind query: the seed of the shuffle that gave the labels."""
 
     @property
     def query(self) -> tuple[str, int, tuple[str, ...]]:

@@ -153,6 +153,8 @@ class RunStore:
     def open(cls, path: str | Path, lenient: bool = False) -> RunStore:
         """Open a run directory; refuse one written by a newer eureka-lab."""
         root = Path(path).expanduser().resolve()
+        if not root.exists():
+            raise RunError(f"{path} does not exist.")
         if not (root / CONFIG).is_file():
             raise RunError(f"{root} is not a run directory (no {CONFIG}).")
         store = cls(root, lenient)

@@ -9,21 +9,42 @@ package announces in the entry-point group ``eureka_lab.selectors``).
 :class:`Selector` declares the whole contract: :meth:`~Selector.rank`, and the optional
 parts with their defaults (who answers the preference queries, whether the selector
 records its rankings itself, whether an iteration's favourite always becomes the parent,
-which feedback and whether videos it needs, and :meth:`~Selector.attach`).
+which feedback and whether videos it needs, :meth:`~Selector.attach`, and
+:meth:`~Selector.judge` for the final verdict).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
 from eureka_lab.core.plugins import SELECTORS
 from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import RunStore
 
-__all__ = ["SELECTORS", "Ranking", "Selector", "make_selector"]
+__all__ = ["SELECTORS", "VERDICT_QUESTION", "Announce", "Ranking", "Selector", "make_selector"]
 
 Ranking = list[list[str]]
+
+
+VERDICT_QUESTION = "Final verdict: which of these two policies better does the task?"
+"""What the final verdict asks a person (the page and the terminal say it, with the task)."""
+
+
+def verdict_roles(best: Trained, human: Trained) -> dict[str, str]:
+    """What each policy of the final verdict is, in words (told once it is answered)."""
+    return {
+        best.id: f"the run's best reward ({best.id})",
+        human.id: f"the task's human reward ({human.id})",
+    }
+
+
+class Announce(Protocol):
+    """How a selector shows a person where to rank: the page's URL (empty where the person
+    answers at the terminal), and the question where it is not the usual one (the final
+    verdict's)."""
+
+    def __call__(self, url: str, question: str | None = None) -> None: ...
 
 
 class Selector:
@@ -53,15 +74,20 @@ class Selector:
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
 
-    def attach(
-        self, store: RunStore, task: str, announce: Callable[[str], None] | None = None
-    ) -> None:
+    def attach(self, store: RunStore, task: str, announce: Announce | None = None) -> None:
         """Called once by the loop: the run the selector serves, the task in words, and
         how to show a person where to rank. Most selectors need none of it."""
 
     def rank(self, trained: Sequence[Trained]) -> Ranking:
         """``trained`` ordered best first, ties grouped; earlier entries win ties."""
         raise NotImplementedError
+
+    def judge(self, best: Trained, human: Trained) -> Ranking:
+        """The final verdict: the policies of the run's best reward and of the human reward
+        (trained on the closing comparison's first seed), ordered as :meth:`rank` orders
+        (one group of both: can't tell). By default, :meth:`rank` of the two; a person's
+        selector shows them blind, under neutral labels in a random order."""
+        return self.rank([best, human])
 
 
 def make_selector(name: str, seed: int = 0, **options: Any) -> Selector:

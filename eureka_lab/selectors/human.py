@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import random
 import re
 import secrets
 import threading
@@ -32,10 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eureka_lab.core.errors import ConfigError, RunError
 from eureka_lab.core.text import safe_text
+from eureka_lab.runs.behaviour_text import short_line
 from eureka_lab.runs.records import Ranking
 from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import RunStore
-from eureka_lab.selectors.base import Selector
+from eureka_lab.selectors.base import VERDICT_QUESTION, Announce, Selector, verdict_roles
 
 MAX_BODY = 256 * 1024
 """Largest ranking a page may post."""
@@ -70,37 +72,96 @@ class Refused(Exception):
         self.status = status
 
 
-class RankingRequest:
-    """What the page asks a person to rank: one iteration's candidates with their videos."""
+LABELS = "ABCDEFGHIJ"
+"""The neutral names of a blind query's candidates, in the order shown."""
 
-    def __init__(self, store: RunStore, iteration: int, trained: Sequence[Trained], task: str):
+
+def behaviour_line(t: Trained) -> str | None:
+    """What the policy of ``t`` did at its best checkpoint, in one line (the evaluator's
+    summary), or None where it has none."""
+    at = next((c for c in t.checkpoints if c.step == t.result.best_step), None)
+    return short_line(at.behaviour) if at is not None and at.behaviour is not None else None
+
+
+class RankingRequest:
+    """What the page asks a person to rank: one iteration's candidates with their videos.
+    A blind one (``blind_seed``: the final verdict) shows them in an order shuffled with
+    that seed, under neutral labels (A, B), with nothing that names them: no id, no reward
+    components, no behaviour line; the ranking records which label was which."""
+
+    def __init__(
+        self,
+        store: RunStore,
+        iteration: int,
+        trained: Sequence[Trained],
+        task: str,
+        *,
+        blind_seed: int | None = None,
+        question: str | None = None,
+        reveal: dict[str, str] | None = None,
+    ):
+        shown = list(trained)
+        if blind_seed is not None:
+            random.Random(blind_seed).shuffle(shown)
         self.store = store
         self.iteration = iteration
-        self.ids = [t.id for t in trained]
-        self.components = {t.id: list(t.candidate.components) for t in trained}
+        self.ids = [t.id for t in shown]
+        """The candidates, in the order shown."""
+        self.blind_seed = blind_seed
+        self.labels = list(LABELS[: len(shown)]) if blind_seed is not None else list(self.ids)
+        """What the page calls each candidate (and posts back): its id, or a neutral label."""
+        self.components = {t.id: list(t.candidate.components) for t in shown}
+        self.did = {t.id: behaviour_line(t) for t in shown}
         self.task = task
+        self.question = question
+        self.reveal = reveal or {}
+        """Blind: what each candidate was, in words (id to text), told after the answer."""
         self.done = threading.Event()
         self.ranking: Ranking | None = None
         self._answering = threading.Lock()
 
+    @property
+    def blind(self) -> bool:
+        return self.blind_seed is not None
+
     def submit(self, posted: Submission, annotator: str) -> Ranking:
         """Record a posted ranking; ValueError where it does not rank exactly the candidates
-        shown, AlreadyRanked where the question has an answer already. Either way the
+        shown or names no best (a first group of one) without saying it can't tell them
+        apart, AlreadyRanked where the question has an answer already. Either way the
         answer on record is :attr:`ranking`, and the run goes on with it."""
-        order = [list(self.ids)] if posted.cant_tell else posted.order
-        if not all(order) or sorted(c for g in order for c in g) != sorted(self.ids):
-            raise ValueError("order must place every candidate exactly once")
-        if not set(posted.comments) <= set(self.ids):
-            raise ValueError("comments must be keyed by candidate id")
+        named = dict(zip(self.labels, self.ids, strict=True))
+        if posted.cant_tell:
+            order = [list(self.ids)]
+        else:
+            given = posted.order
+            if not all(given) or sorted(c for g in given for c in g) != sorted(self.labels):
+                raise ValueError("order must place every candidate exactly once")
+            if len(self.ids) > 1 and len(given[0]) != 1:
+                raise ValueError(
+                    "choose a best: the first group of the order must hold one candidate "
+                    "(or say you can't tell them apart: cant_tell true)"
+                    if len(given) > 1
+                    else "every candidate is tied: choose a best (and a worst), or say you "
+                    "can't tell them apart (cant_tell true)"
+                )
+            order = [[named[c] for c in g] for g in given]
+        if not set(posted.comments) <= set(self.labels):
+            raise ValueError(
+                "comments must be keyed by candidate" + (" label" if self.blind else " id")
+            )
         ranking = Ranking(
             annotator=safe_text(annotator, 64),
             time=time.time(),
             iteration=self.iteration,
             candidates=self.ids,
             order=order,
-            comments={k: safe_text(v, 2000) for k, v in posted.comments.items() if v.strip()},
+            comments={
+                named[k]: safe_text(v, 2000) for k, v in posted.comments.items() if v.strip()
+            },
             overall=safe_text(posted.overall, 2000) if posted.overall else None,
             cant_tell=posted.cant_tell,
+            labels=named if self.blind else None,
+            shuffle_seed=self.blind_seed,
         )
         with self._answering:
             if self.ranking is None:
@@ -109,6 +170,14 @@ class RankingRequest:
             if self.ranking is not ranking:
                 raise AlreadyRanked("already ranked: the first answer stands")
         return ranking
+
+    def answer(self) -> bytes:
+        """What the page is told once its ranking is recorded (blind: which was which)."""
+        told = {
+            label: self.reveal.get(cid, cid)
+            for label, cid in zip(self.labels, self.ids, strict=True)
+        }
+        return json.dumps({"ok": True, "reveal": told if self.blind else {}}).encode()
 
 
 def _page(request: RankingRequest, token: str) -> bytes:
@@ -119,15 +188,33 @@ def _page(request: RankingRequest, token: str) -> bytes:
         autoescape=True,  # everything a candidate controls is escaped
         undefined=jinja2.StrictUndefined,
     )
+    loop = request.store.config.get("loop", {})
+    fps = loop.get("video_fps") if isinstance(loop, dict) else None
+    blind = request.blind
     page = env.get_template("rank.html.j2").render(
         task=request.task,
+        task_name=str(request.store.config.get("task", {}).get("name", "")),
         iteration=request.iteration,
+        blind=blind,
+        question=request.question,
         candidates=[
-            {"index": i, "id": cid, "components": ", ".join(request.components[cid])}
-            for i, cid in enumerate(request.ids)
+            {
+                "index": i,
+                "label": label,
+                "components": "" if blind else ", ".join(request.components[cid]),
+                "did": None if blind else request.did[cid],
+            }
+            for i, (label, cid) in enumerate(zip(request.labels, request.ids, strict=True))
         ],
         token=token,
-        data=json.dumps({"ids": request.ids, "token": token}),
+        data=json.dumps(
+            {
+                "labels": request.labels,
+                "token": token,
+                "blind": blind,
+                "fps": fps if isinstance(fps, int) and fps > 0 else 30,
+            }
+        ),
     )
     return page.encode()
 
@@ -223,7 +310,7 @@ class RankingServer:
                     raise Refused(HTTPStatus.BAD_REQUEST, str(e)) from None
                 except AlreadyRanked as e:
                     raise Refused(HTTPStatus.CONFLICT, str(e)) from None
-                return HTTPStatus.OK, b'{"ok": true}', "application/json"
+                return HTTPStatus.OK, server.request.answer(), "application/json"
 
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         host_bound, self.port = self.httpd.server_address[:2]
@@ -305,7 +392,8 @@ def recorded_order(store: Any, annotator: str, ids: list[str]) -> list[list[str]
 
 
 class HumanSelector(Selector):
-    """A person ranks each iteration's candidates on the page (videos required)."""
+    """A person ranks each iteration's candidates on the page (videos required), and gives
+    the final verdict blind."""
 
     annotator = "person"
     records_itself = True
@@ -318,15 +406,11 @@ class HumanSelector(Selector):
     def __init__(self, seed: int = 0, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(seed)
         self.host, self.port = host, port
-        self.announce: Callable[[str], None] = lambda url: print(
-            f"rank the candidates at {url}", flush=True
-        )
+        self.announce: Announce = _print_url
         self.store: RunStore | None = None
         self.task = ""
 
-    def attach(
-        self, store: RunStore, task: str, announce: Callable[[str], None] | None = None
-    ) -> None:
+    def attach(self, store: RunStore, task: str, announce: Announce | None = None) -> None:
         """The loop tells the selector which run it serves, and how to show the page's URL
         (it carries the token, so it goes to the person, not to the event log)."""
         self.store, self.task = store, task
@@ -334,15 +418,52 @@ class HumanSelector(Selector):
             self.announce = announce
 
     def rank(self, trained: Sequence[Trained]) -> list[list[str]]:
+        iteration = max(t.candidate.iteration for t in trained)
+        return self._ask(trained, iteration)
+
+    def judge(self, best: Trained, human: Trained) -> list[list[str]]:
+        """The final verdict, blind: the two policies under the labels A and B in an order
+        shuffled with a fresh seed (recorded with the answer), nothing on the page naming
+        either; the page says what is judged, and which was which once it is answered."""
+        return self._ask(
+            [best, human],
+            best.candidate.iteration,
+            blind_seed=secrets.randbits(31),
+            question=VERDICT_QUESTION,
+            reveal=verdict_roles(best, human),
+        )
+
+    def _ask(
+        self,
+        trained: Sequence[Trained],
+        iteration: int,
+        blind_seed: int | None = None,
+        question: str | None = None,
+        reveal: dict[str, str] | None = None,
+    ) -> list[list[str]]:
         if self.store is None:
             raise ConfigError("The human selector needs a run store (the loop attaches it).")
         recorded = recorded_order(self.store, self.annotator, [t.id for t in trained])
         if recorded is not None:
             return recorded
-        iteration = max(t.candidate.iteration for t in trained)
-        request = RankingRequest(self.store, iteration, trained, self.task)
+        request = RankingRequest(
+            self.store,
+            iteration,
+            trained,
+            self.task,
+            blind_seed=blind_seed,
+            question=question,
+            reveal=reveal,
+        )
         with RankingServer(request, self.host, self.port, self.annotator) as server:
-            self.announce(server.url)
+            self.announce(server.url, question)
             request.done.wait()
         assert request.ranking is not None
         return request.ranking.order
+
+
+def _print_url(url: str, question: str | None = None) -> None:
+    print(
+        f"{question} Judge them at {url}" if question else f"rank the candidates at {url}",
+        flush=True,
+    )

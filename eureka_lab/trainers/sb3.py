@@ -154,7 +154,9 @@ class SB3Trainer(Trainer):
 
         class Checkpoints(BaseCallback):
             def _on_step(self) -> bool:
-                # The end of training is the last checkpoint, whatever rollout it ends in.
+                # Before the end only: SB3 finishes its last rollout past the budget, and
+                # the end of training is the last checkpoint (one, not one at the budget
+                # and another a rollout later).
                 if budget.due(self.num_timesteps, reported[-1] if reported else 0):
                     checkpoint(self.num_timesteps)
                 return True
