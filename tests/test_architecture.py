@@ -13,7 +13,7 @@ from pathlib import Path
 from eureka_lab.runs.config import LoopConfig
 
 PACKAGE = Path(__file__).resolve().parent.parent / "eureka_lab"
-MAX_LINES = 480  # "about 450"
+MAX_LINES = 460  # "about 450"
 HOOKS = ("attach", "records_itself", "prefers_newest", "train_group", "envs_for",
          "reward_namespace", "races", "needs_videos", "tensors")  # fmt: skip
 

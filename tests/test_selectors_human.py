@@ -25,7 +25,8 @@ from eureka_lab.runs.records import Candidate, TrainingResult  # noqa: E402
 from eureka_lab.runs.scores import Trained  # noqa: E402
 from eureka_lab.runs.store import RunStore  # noqa: E402
 from eureka_lab.selectors import human as ranking  # noqa: E402
-from eureka_lab.selectors.human import RankingRequest, RankingServer  # noqa: E402
+from eureka_lab.selectors.human import RankingServer  # noqa: E402
+from eureka_lab.selectors.page import RankingRequest  # noqa: E402
 from eureka_lab.task.load import task_from_dict  # noqa: E402
 
 from support.tasks import tiny_task_dict  # noqa: E402

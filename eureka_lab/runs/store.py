@@ -50,16 +50,12 @@ from eureka_lab.core.files import (
     read_json,
     write_json,
 )
-from eureka_lab.prompt.conversation import Completion, Prompt, Usage
 from eureka_lab.runs.formats import (
     CHECKPOINT_LIST,
-    REQUEST,
     as_mp4,
     as_rankings,
     as_safetensors,
     as_text,
-    completion_from_dict,
-    completion_to_dict,
     parsed,
     schema,
 )
@@ -72,6 +68,7 @@ from eureka_lab.runs.records import (
     RunSummary,
     TrainingResult,
 )
+from eureka_lab.runs.traffic import ModelTraffic
 
 __all__ = ["FORMAT_VERSION", "RunStore", "atomic_write", "read_json", "write_json"]
 
@@ -116,7 +113,7 @@ def seed_id(cid: str, seed: int) -> str:
     return f"{cid}/seed_{seed}"
 
 
-class RunStore:
+class RunStore(ModelTraffic):
     """A run directory. Create with :meth:`create`, reopen with :meth:`open`.
 
     A ``lenient`` store reads a run that may be someone else's (``show``, ``report``,
@@ -408,66 +405,3 @@ class RunStore:
                 continue
             if isinstance(event, dict):
                 yield event
-
-    # ----------------------------------------------------------------- model traffic
-    def llm_rel(self, key: str) -> str:
-        return f"llm/{key.replace('/', '-')}.json"
-
-    def save_request(
-        self,
-        prompt: Prompt,
-        n: int,
-        completions: list[Completion],
-        backend: str,
-        failed: bool = False,
-    ) -> None:
-        """Record a request. A ``failed`` one (no usable answer) is kept for the record under
-        another name, so that resuming asks again."""
-        rel = self.llm_rel(prompt.key)
-        if failed:
-            rel = rel.removesuffix(".json") + f".failed-{time.time_ns()}.json"
-        write_json(
-            self.root / rel,
-            {
-                "key": prompt.key,
-                "purpose": prompt.purpose,
-                "iteration": prompt.iteration,
-                "n": n,
-                "backend": backend,
-                "messages": [m.to_dict() for m in prompt.messages],
-                "completions": [completion_to_dict(c) for c in completions],
-            },
-        )
-
-    def load_request(self, key: str) -> list[Completion] | None:
-        record = self.request(key)
-        if record is None:
-            return None
-        return [completion_from_dict(dict(c)) for c in record["completions"]]
-
-    def request(self, key: str) -> dict[str, Any] | None:
-        """One recorded request: messages sent, completions received (see save_request),
-        checked against its schema."""
-        record = self._load(self.llm_rel(key), schema("request", REQUEST))
-        return None if record is None else dict(record)
-
-    def requests(self, include_failed: bool = False) -> list[dict[str, Any]]:
-        """Recorded requests; those that got no usable answer only with include_failed."""
-        folder = self.root / "llm"
-        if not folder.is_dir():
-            return []
-        names = sorted(p.name for p in folder.glob("*.json"))
-        records = (
-            self._load(f"llm/{name}", schema("request", REQUEST))
-            for name in names
-            if include_failed or ".failed-" not in name
-        )
-        return [dict(r) for r in records if r is not None]
-
-    def usage(self) -> Usage:
-        """Tokens and cost of every request of the run, failed ones included."""
-        total = Usage()
-        for record in self.requests(include_failed=True):
-            for c in record["completions"]:
-                total = total + Usage(**c.get("usage", {}))
-        return total

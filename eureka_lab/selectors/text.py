@@ -16,7 +16,8 @@ from eureka_lab.runs.records import Ranking
 from eureka_lab.runs.scores import Trained
 from eureka_lab.runs.store import RunStore
 from eureka_lab.selectors.base import VERDICT_QUESTION, Announce, Selector, verdict_roles
-from eureka_lab.selectors.human import behaviour_line, recorded_order
+from eureka_lab.selectors.human import recorded_order
+from eureka_lab.selectors.page import behaviour_line
 
 
 class TextSelector(Selector):
