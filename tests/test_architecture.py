@@ -102,3 +102,11 @@ def test_no_seam_hook_is_probed():
 
 def test_the_loop_settings_name_no_executor():
     assert not [f.name for f in fields(LoopConfig) if "ray" in f.name or "slurm" in f.name]
+
+
+def test_no_test_imports_another_test_module():
+    tests = Path(__file__).parent
+    imports = re.compile(r"^\s*(from|import)\s+(test_\w+|tests\.test_\w+)", re.M)
+    found = [f"{p.name}: {m.group(2)}" for p in sorted(tests.rglob("*.py"))
+             for m in imports.finditer(p.read_text())]  # fmt: skip
+    assert not found, f"shared helpers belong in tests/support/: {found}"

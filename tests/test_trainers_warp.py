@@ -14,8 +14,6 @@ pytest.importorskip("mujoco_warp")
 pytest.importorskip("array_api_compat")
 
 import torch  # noqa: E402
-from test_batched_mujoco import ELEVEN, KWARGS, env_task  # noqa: E402
-from warp_physics import EllipticAnt  # noqa: E402
 
 from eureka_lab.backends.scripted import ScriptedBackend  # noqa: E402
 from eureka_lab.batched import BATCHED  # noqa: E402
@@ -31,6 +29,8 @@ from eureka_lab.task.model import Task  # noqa: E402
 from eureka_lab.trainers import Budget, make_trainer  # noqa: E402
 
 from support.doubles import register  # noqa: E402
+from support.mujoco_envs import ELEVEN, KWARGS, env_task  # noqa: E402
+from support.warp_physics import EllipticAnt  # noqa: E402
 
 register()
 BATCHED.register(EllipticAnt.env_id, EllipticAnt)
@@ -129,7 +129,7 @@ def test_a_tasks_own_env_equals_its_definition_on_warp():
 
 def warp_task(env_id: str, kwargs: dict | None = None, max_steps: int | None = None) -> Task:
     """A task on ``env_id``; the Ant's with elliptic friction, which MuJoCo Warp computes
-    as MuJoCo C does (``tests/warp_physics.py``)."""
+    as MuJoCo C does (``tests/support/warp_physics.py``)."""
     return env_task(EllipticAnt.env_id if env_id == "Ant-v5" else env_id, kwargs, max_steps)
 
 

@@ -26,5 +26,5 @@ class EllipticAntEnv(AntEnv):
 
 
 class EllipticAnt(Ant):
-    env_id = "warp_physics:EllipticAntEnv"
+    env_id = "support.warp_physics:EllipticAntEnv"
     env_class = EllipticAntEnv
