@@ -16,6 +16,7 @@ from eureka_lab.task.model import ENV_REWARD
 
 EXPECTED = {
     "mountain_car",
+    "mountain_car_fuel",
     "pendulum",
     "cartpole",
     "half_cheetah",
@@ -168,6 +169,20 @@ def test_mountain_car_fitness_rewards_reaching_the_flag_sooner():
     assert task.fitness_fn(ep) >= task.success_threshold
     (ep,) = rollout([env], lambda o: np.ones(len(o), dtype=np.int64), seeds=[0])
     assert not ep.terminated and task.fitness_fn(ep) == 0.0
+
+
+def test_the_quick_starts_first_tries_charge_for_every_push():
+    """mountain_car_fuel: the human reward is the first seed, and every seed's ``fuel``
+    term costs the same for a push left or right and nothing for no push."""
+    task = load_task("mountain_car_fuel")
+    assert task.human_reward == task.seed_rewards[0]
+    obs = np.tile([[-0.5, 0.0]], (3, 1))
+    for ref in task.seed_rewards:
+        namespace: dict = {}
+        exec(compile(task.reward_source(ref) or "", f"<{ref}>", "exec"), namespace)
+        _, parts = namespace["compute_reward"](obs, np.array([0, 1, 2]), obs, {})
+        fuel = np.asarray(parts["fuel"])
+        assert fuel[0] == fuel[2] < 0 and fuel[1] == 0, ref
 
 
 def test_hopper_backflip_sign_convention():
