@@ -1,10 +1,12 @@
 """Can the loop tell a better reward from a lucky seed? Measured on fixed candidate sets.
 
     python benchmarks/selection.py collect [--tasks hopper half_cheetah] [--seeds 8]
+    python benchmarks/selection.py collect --tasks mountain_car_fuel --from-run runs/<id>
     python benchmarks/selection.py report
 
 ``collect`` trains every candidate of each task (its seed rewards, the human reward and the
-sparse one: four rewards of known, different quality) on many seeds, at the task's budget B
+sparse one; with ``--from-run``, every reward a run trained instead of the seeds: the
+candidates a real search chose among) on many seeds, at the task's budget B
 and at B/2, with this project's trainer and evaluator, and keeps for each training every
 checkpoint's score on the choosing episodes and the chosen checkpoint's held-out score
 (``runs/benchmarks/selection-<task>.json``; it resumes where it stopped). ``report`` then
@@ -39,15 +41,28 @@ RULES = ("today: 1 seed x B, max over checkpoints", "1 seed x B, held-out", "2 s
 LOOP_RULE = "the loop's race: 2 leaders up to 3 seeds x B"
 
 
-def candidates(task_name: str) -> dict[str, str | None]:
+def candidates(task_name: str, run: Path | None = None) -> dict[str, str | None]:
+    """The task's seed rewards (or, with ``run``, every reward that run trained in its
+    search), its human reward and its sparse one; the same code once."""
+    from eureka_lab.runs.store import RunStore
     from eureka_lab.task.load import load_task
 
     task = load_task(task_name)
     out: dict[str, str | None] = {}
-    for i, ref in enumerate(task.seed_rewards):
-        out[f"seed_reward_{i}"] = task.reward_source(ref)
-    out["human"] = task.reward_source(task.human_reward)
-    out["sparse"] = task.reward_source(task.sparse_reward)
+    if run is None:
+        for i, ref in enumerate(task.seed_rewards):
+            out[f"seed_reward_{i}"] = task.reward_source(ref)
+    else:
+        store = RunStore.open(run)
+        for cand in store.candidates():
+            code = store.reward_code(cand.id)
+            result = store.result(cand.id)
+            if code and result and result.status == "trained" and code not in out.values():
+                out[cand.id.replace("/", "-")] = code
+    for name, ref in (("human", task.human_reward), ("sparse", task.sparse_reward)):
+        code = task.reward_source(ref)
+        if code is None or code not in out.values():  # a human reward that is a seed: once
+            out[name] = code
     return out
 
 
@@ -91,12 +106,12 @@ def train_one(args: tuple[str, str, str | None, int, int]) -> dict[str, Any]:
     }
 
 
-def collect(tasks: list[str], seeds: int, workers: int) -> None:
+def collect(tasks: list[str], seeds: int, workers: int, run: Path | None = None) -> None:
     from eureka_lab.task.load import load_task
 
     OUT.mkdir(parents=True, exist_ok=True)
     for task_name in tasks:
-        path = OUT / f"selection-{task_name}.json"
+        path = OUT / f"selection-{task_name}{'-' + run.name if run else ''}.json"
         done = json.loads(path.read_text()) if path.exists() else []
         have = {(r["candidate"], r["seed"], r["timesteps"]) for r in done}
         budget = load_task(task_name).timesteps
@@ -104,7 +119,7 @@ def collect(tasks: list[str], seeds: int, workers: int) -> None:
             (task_name, name, code, seed, steps)
             for steps in (budget, budget // 2)
             for seed in range(seeds)
-            for name, code in candidates(task_name).items()
+            for name, code in candidates(task_name, run).items()
             if (name, seed, steps) not in have
         ]
         print(f"{task_name}: {len(done)} trainings recorded, {len(todo)} to go", flush=True)
@@ -216,6 +231,32 @@ def report(draws: int = 2000) -> None:
         print(f"      {LOOP_RULE:42s} {right[LOOP_RULE] / draws:6.1%}   mean regret "
               f"{regret[LOOP_RULE] / draws:.3g}")  # fmt: skip
 
+        # (b') pairs whose order is decided over every seed: the same rules between two
+        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+                 if compare([r["held_out"] for r in full[a]],
+                            [r["held_out"] for r in full[b]]).decided]  # fmt: skip
+        print(f"  (b') the {len(pairs)} pairs of rewards whose order is decided over every seed "
+              "(Welch p < 0.05): how often each rule keeps the better of the two, at 2 x B:")  # fmt: skip
+        hits = dict.fromkeys(RULES, 0)
+        for a, b in pairs:
+            better = a if truth[a] > truth[b] else b
+            duo = {c: full[c] for c in (a, b)}
+            halves = {c: half[c] for c in (a, b)}
+            for _ in range(draws // max(len(pairs), 1) + 1):
+                one = {c: duo[c][rng.integers(len(duo[c]))] for c in duo}
+                two = {c: rng.choice(len(halves[c]), 2, replace=False) for c in duo}
+                picks = [
+                    max(duo, key=lambda c: max(f for f in one[c]["choosing"] if f is not None)),
+                    max(duo, key=lambda c: one[c]["held_out"]),
+                    max(duo, key=lambda c: np.mean([halves[c][i]["held_out"] for i in two[c]])),
+                    race(halves, rng, seeds=2, leaders=2)[0],
+                ]
+                for rule, pick in zip(RULES, picks, strict=True):
+                    hits[rule] += pick == better
+        rounds = len(pairs) * (draws // max(len(pairs), 1) + 1)
+        for rule in RULES:
+            print(f"      {rule:42s} {hits[rule] / max(rounds, 1):6.1%}")
+
         # (a) calibration of the kept reward's estimate against fresh seeds
         before = after = 0.0
         covered = 0
@@ -261,10 +302,11 @@ def main() -> None:
     c.add_argument("--tasks", nargs="+", default=["hopper", "half_cheetah"])
     c.add_argument("--seeds", type=int, default=8)
     c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    c.add_argument("--from-run", type=Path, help="the rewards a run trained, not the seeds")
     sub.add_parser("report")
     args = parser.parse_args()
     if args.cmd == "collect":
-        collect(args.tasks, args.seeds, args.workers)
+        collect(args.tasks, args.seeds, args.workers, args.from_run)
     else:
         report()
 

@@ -203,7 +203,9 @@ def test_the_report_in_a_real_browser(run_dir, tmp_path):
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert "compute_reward" in text and "Final comparison" in text
-    assert "height_scale = 2.0" in text  # the best reward's code
+    best = el.load_run(run_dir).best.code or ""
+    scale = next(line.strip() for line in best.splitlines() if "height_scale =" in line)
+    assert scale in text  # the best reward's code
     assert "What its policy did" in text and "position" in text  # the behaviour summary
     assert len(images) >= 3 and all(w > 0 for w in images)  # every plot loaded
     assert HOSTILE in text and pwned is None  # shown as text, never run
