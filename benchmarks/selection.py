@@ -254,8 +254,8 @@ def report(draws: int = 2000) -> None:
                 for rule, pick in zip(RULES, picks, strict=True):
                     hits[rule] += pick == better
         rounds = len(pairs) * (draws // max(len(pairs), 1) + 1)
-        for rule in RULES:
-            print(f"      {rule:42s} {hits[rule] / max(rounds, 1):6.1%}")
+        for rule in RULES if pairs else ():
+            print(f"      {rule:42s} {hits[rule] / rounds:6.1%}")
 
         # (a) calibration of the kept reward's estimate against fresh seeds
         before = after = 0.0

@@ -157,7 +157,9 @@ class Loop:
         self.trainings.run(
             [Training(c.id, self.store.reward_code(c.id), self.config.seed) for c in valid]
         )
-        trained = self.scores.all_trained(c.id for c in cands)
+        # Ranked on the search's seed, which each of them trained on: a resumed run may
+        # already hold the race's further seeds, and must rank as the first try did.
+        trained = self.scores.all_trained((c.id for c in cands), seeds=[self.config.seed])
         ranking = self.selection.rank(trained, it) if trained else []
         newest = self.scores.trained(ranking[0][0]) if ranking else None
         race = None

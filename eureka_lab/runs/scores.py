@@ -155,9 +155,10 @@ class Scores:
                 groups.append([r.fitness for r in self.seed_results(cand.id).values()])
         return seed_noise([[float(v) for v in g if v is not None] for g in groups])
 
-    def all_trained(self, ids: Iterable[str]) -> list[Trained]:
-        """Those of ``ids`` that trained, in order."""
-        return [t for t in (self.trained(c) for c in ids) if t is not None]
+    def all_trained(self, ids: Iterable[str], seeds: Sequence[int] | None = None) -> list[Trained]:
+        """Those of ``ids`` that trained, in order (estimates over ``seeds``, default every
+        seed each trained on)."""
+        return [t for t in (self.trained(c, seeds) for c in ids) if t is not None]
 
     def ranked(self, iteration: int, skip: str | None = None) -> list[Trained]:
         """Iteration ``iteration``'s trained candidates in its ranking's order, but
