@@ -169,7 +169,7 @@ def test_the_example_notebook_runs_on_a_real_quick_start_run(tmp_path):
     """The README's quick start, smaller: MountainCar with the offline backend, two
     iterations, then the notebook on it."""
     run = el.run(
-        "mountain_car",
+        "mountain_car_fuel",
         iterations=2,
         samples=2,
         timesteps=6000,
