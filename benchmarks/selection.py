@@ -18,9 +18,12 @@ replays selection rules on draws of those trainings (2,000 draws each) and print
 (b) right choice: how often each rule keeps the truly better reward (the one with the
     highest mean over all collected seeds at budget B) at equal total env steps: one seed
     x B (today's rule and its held-out twin), two seeds x B/2, and a race (every reward one
-    seed x B/2, then the leaders on further seeds x B/2 until one is ahead beyond noise);
+    seed x B/2, then the leaders on further seeds x B/2 until one is ahead beyond noise),
+    and the loop's own race at the full budget with the extra env steps it costs; (b') the
+    same rules between two rewards whose order is decided over every seed;
 (c) what the honesty costs: env steps and wall time of held-out scoring and of a race, on
-    this machine, and projected to a GPU.
+    this machine, and in env steps, which carry over to any machine; wall time on a GPU
+    needs a GPU measurement (benchmarks/gpu_throughput.py), which this script does not make.
 """
 
 from __future__ import annotations
