@@ -22,7 +22,7 @@ from eureka_lab.core.text import safe_text
 from eureka_lab.evaluation.evaluator import choose
 from eureka_lab.prompt.conversation import Message
 from eureka_lab.prompt.templates import PromptBook
-from eureka_lab.runs.behaviour_text import ends_text
+from eureka_lab.runs.behaviour_text import ends_text, num
 from eureka_lab.runs.records import Behaviour, Checkpoint, Ranking
 from eureka_lab.runs.scores import Trained, Tried
 
@@ -31,18 +31,9 @@ MAX_TRIED = 16
 
 
 def fmt(x: float | None) -> str:
-    """A number as the prompts show it, or n/a: a whole number in full (``1000``, never
-    ``1e+03``); another to three significant digits, without an exponent from 100 up to a
-    million (``987``, ``2235``), where three digits would need one."""
-    if x is None:
-        return "n/a"
-    if not math.isfinite(x):
-        return str(x)
-    if abs(x) < 1e15 and float(x) == int(x):
-        return str(int(x))
-    if 100 <= abs(x) < 1e6:
-        return f"{x:.0f}"
-    return f"{x:.3g}"
+    """A number as the prompts show it (:func:`~eureka_lab.runs.behaviour_text.num`), or
+    n/a."""
+    return "n/a" if x is None else num(x)
 
 
 def sample(steps: Sequence[int], samples: int) -> list[int]:
