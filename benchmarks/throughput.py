@@ -150,20 +150,6 @@ def compute_reward(obs, action, next_obs, info):
 """A reward for any env: what the model writes at the least (a term of the observation and
 an effort cost), so the training loop's own cost shows."""
 
-ELEVEN = (
-    "Ant-v5",
-    "HalfCheetah-v5",
-    "Hopper-v5",
-    "Humanoid-v5",
-    "HumanoidStandup-v5",
-    "InvertedDoublePendulum-v5",
-    "InvertedPendulum-v5",
-    "Pusher-v5",
-    "Reacher-v5",
-    "Swimmer-v5",
-    "Walker2d-v5",
-)
-
 
 class _TimedBatch:
     """A ``mujoco.batch.Batch`` that adds up the seconds its ``step`` takes."""
@@ -235,7 +221,9 @@ def _per_env(env_id: str, n_envs: int, timesteps: int, seconds: float, core: int
 def per_env(n_envs: int, timesteps: int, seconds: float) -> None:
     ctx = mp.get_context("spawn")
     print(f"{'env':28} {'raw sim':>9} {'PPO training':>13} {'ratio':>6} {'sim in training':>16}")
-    for env_id in ELEVEN:
+    from eureka_lab.batched.mujoco_envs import DEFINITIONS
+
+    for env_id in (d.env_id for d in DEFINITIONS):
         out = ctx.Queue()
         proc = ctx.Process(
             target=_per_env, args=(env_id, n_envs, timesteps, seconds, CORES[0], out)
