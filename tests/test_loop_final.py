@@ -17,7 +17,7 @@ from eureka_lab.runs.store import RunStore
 from eureka_lab.task.load import task_from_dict
 
 from support.doubles import register
-from support.tasks import tiny_task_dict
+from support.tasks import seed_table_task_dict
 
 BEST = (1.5, 1.6, 1.4)  # on seeds 1000, 2000, 3000
 
@@ -25,14 +25,7 @@ BEST = (1.5, 1.6, 1.4)  # on seeds 1000, 2000, 3000
 def _run(tmp_path, sparse: str):
     register()
     task = task_from_dict(
-        tiny_task_dict(
-            env_id="Pendulum-v1",
-            max_episode_steps=5,
-            timesteps=64,
-            checkpoints=1,
-            eval_episodes=2,
-            fitness="support.doubles:mean_action",
-            trainer={"name": "seed_table"},
+        seed_table_task_dict(
             human_reward="support.final_rewards:human_steady",
             sparse_reward=f"support.final_rewards:{sparse}",
         )

@@ -16,23 +16,13 @@ from eureka_lab.runs.store import RunStore
 from eureka_lab.task.load import task_from_dict
 
 from support.doubles import register, seed_table
-from support.tasks import tiny_task_dict
+from support.tasks import seed_table_task_dict
 
 
 @pytest.fixture
 def table_task():
     register()
-    return task_from_dict(
-        tiny_task_dict(
-            env_id="Pendulum-v1",
-            max_episode_steps=5,
-            timesteps=64,
-            checkpoints=1,
-            eval_episodes=2,
-            fitness="support.doubles:mean_action",
-            trainer={"name": "seed_table"},
-        )
-    )
+    return task_from_dict(seed_table_task_dict())
 
 
 def _answer(code: str) -> str:

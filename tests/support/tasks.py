@@ -66,6 +66,21 @@ def furthest(episode):
 """
 
 
+def seed_table_task_dict(**overrides: Any) -> dict[str, Any]:
+    """A task whose fake trainer (SeedTableTrainer, ``support.doubles``) scores each reward
+    as the reward itself writes down per training seed."""
+    return tiny_task_dict(
+        env_id="Pendulum-v1",
+        max_episode_steps=5,
+        timesteps=64,
+        checkpoints=1,
+        eval_episodes=2,
+        fitness="support.doubles:mean_action",
+        trainer={"name": "seed_table"},
+        **overrides,
+    )
+
+
 def write_task(folder: Path, real: bool, trainer: str = "growing") -> Path:
     """A task that trains in well under a second. ``real``: MountainCar on the sb3 trainer
     in sandboxed jobs, scored by the furthest position reached (a fitness that differs
