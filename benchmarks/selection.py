@@ -1,7 +1,7 @@
 """Can the loop tell a better reward from a lucky seed? Measured on fixed candidate sets.
 
     python benchmarks/selection.py collect [--tasks hopper half_cheetah] [--seeds 8]
-    python benchmarks/selection.py collect --tasks mountain_car_fuel --from-run runs/<id>
+    python benchmarks/selection.py collect --tasks mountain_car_fuel --from-run runs/<id> --trust-run
     python benchmarks/selection.py report
 
 ``collect`` trains every candidate of each task (its seed rewards, the human reward and the
@@ -56,11 +56,22 @@ def candidates(task_name: str, run: Path | None = None) -> dict[str, str | None]
         for i, ref in enumerate(task.seed_rewards):
             out[f"seed_reward_{i}"] = task.reward_source(ref)
     else:
+        # A run's rewards were written by a model: this script trains them in its own
+        # processes, outside the sandbox, so only after the user said they trust them
+        # (--trust-run) and only those that pass the static reward check.
+        from eureka_lab.reward.check import check_code
+
         store = RunStore.open(run)
         for cand in store.candidates():
             code = store.reward_code(cand.id)
             result = store.result(cand.id)
-            if code and result and result.status == "trained" and code not in out.values():
+            if (
+                code
+                and result
+                and result.status == "trained"
+                and code not in out.values()
+                and not check_code(code)
+            ):
                 out[cand.id.replace("/", "-")] = code
     for name, ref in (("human", task.human_reward), ("sparse", task.sparse_reward)):
         code = task.reward_source(ref)
@@ -70,7 +81,8 @@ def candidates(task_name: str, run: Path | None = None) -> dict[str, str | None]
 
 
 def train_one(args: tuple[str, str, str | None, int, int]) -> dict[str, Any]:
-    """One training and its evaluation, in this process (trusted rewards only)."""
+    """One training and its evaluation, in this process, outside the sandbox (the task's own
+    rewards, or a run's that the user trusts: ``--trust-run``)."""
     task_name, name, code, seed, timesteps = args
     import torch
 
@@ -306,8 +318,19 @@ def main() -> None:
     c.add_argument("--seeds", type=int, default=8)
     c.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     c.add_argument("--from-run", type=Path, help="the rewards a run trained, not the seeds")
+    c.add_argument(
+        "--trust-run",
+        action="store_true",
+        help="with --from-run: train the run's rewards here, outside the sandbox (only for "
+        "a run whose rewards you have read and trust)",
+    )
     sub.add_parser("report")
     args = parser.parse_args()
+    if args.cmd == "collect" and args.from_run and not args.trust_run:
+        parser.error(
+            "--from-run trains a model's rewards in this process, outside the sandbox: read "
+            "them (eureka-lab show RUN), then add --trust-run"
+        )
     if args.cmd == "collect":
         collect(args.tasks, args.seeds, args.workers, args.from_run)
     else:
