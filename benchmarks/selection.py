@@ -10,20 +10,27 @@ candidates a real search chose among) on many seeds, at the task's budget B
 and at B/2, with this project's trainer and evaluator, and keeps for each training every
 checkpoint's score on the choosing episodes and the chosen checkpoint's held-out score
 (``runs/benchmarks/selection-<task>.json``; it resumes where it stopped). ``report`` then
-replays selection rules on draws of those trainings (2,000 draws each) and prints:
+replays selection rules on those trainings, 2,000 random orders of the collected seeds,
+every reward training on the same seeds in the same order (as the loop trains an
+iteration's rewards and a race's entrants), and prints:
 
 (a) calibration: the search's estimate of the reward it keeps, against that reward's score
     on fresh seeds, before (one seed, the best checkpoint's own mean) and after (held-out
     scores, raced on fresh seeds, with a 95% interval);
-(b) right choice: how often each rule keeps the truly better reward (the one with the
-    highest mean over all collected seeds at budget B) at equal total env steps: one seed
-    x B (today's rule and its held-out twin), two seeds x B/2, and a race (every reward one
-    seed x B/2, then the leaders on further seeds x B/2 until one is ahead beyond noise),
-    and the loop's own race at the full budget with the extra env steps it costs; (b') the
-    same rules between two rewards whose order is decided over every seed;
+(b) right choice: how often each rule keeps a truly best reward (the highest mean over all
+    collected seeds at budget B; rewards that train identically tie) at equal total env
+    steps: one seed x B (today's rule and its held-out twin), two seeds x B/2, and a race
+    (every reward one seed x B/2, then the leaders on further seeds x B/2 until one is ahead
+    beyond noise), and the loop's own race at the full budget with the extra env steps it
+    costs. Beside each rule, the 95% bootstrap interval of its rate minus today's rule's,
+    resampling the collected seeds: the benchmark's own noise, which decides whether a
+    difference is real. Rules that buy seeds with steps rank the rewards at B/2, so the
+    report prints how B/2 ranks them against B (Spearman's rho); (b') the same rules
+    between two rewards whose order is decided over every seed;
 (c) what the honesty costs: env steps and wall time of held-out scoring and of a race, on
     this machine, and in env steps, which carry over to any machine; wall time on a GPU
-    needs a GPU measurement (benchmarks/gpu_throughput.py), which this script does not make.
+    projected from a published throughput (a measurement needs a GPU:
+    benchmarks/gpu_throughput.py).
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ OUT = Path("runs/benchmarks")
 RULES = ("today: 1 seed x B, max over checkpoints", "1 seed x B, held-out", "2 seeds x B/2",
          "race on seeds x B/2")  # fmt: skip
 LOOP_RULE = "the loop's race: 2 leaders up to 3 seeds x B"
+PUBLISHED_GPU_STEPS = 97_500
+"""Env steps per second of a published GPU PPO (TorchRL, HalfCheetah, 4,096 envs, a laptop
+RTX 4060): the projection in (c), not a measurement. ``benchmarks/gpu_throughput.py``
+measures this project's trainer on a GPU."""
 
 
 def candidates(task_name: str, run: Path | None = None) -> dict[str, str | None]:
@@ -141,7 +152,9 @@ def collect(tasks: list[str], seeds: int, workers: int, run: Path | None = None)
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for row in pool.imap_unordered(train_one, todo):
                 done.append(row)
-                path.write_text(json.dumps(done, indent=1))
+                part = path.with_suffix(".part")  # a kill mid-write loses no training
+                part.write_text(json.dumps(done, indent=1))
+                os.replace(part, path)
                 print(
                     f"  {row['candidate']} seed {row['seed']} at {row['timesteps']:,}: "
                     f"held-out {row['held_out']:.3g} ({row['train_seconds']:.0f} s + "
@@ -153,36 +166,101 @@ def collect(tasks: list[str], seeds: int, workers: int, run: Path | None = None)
 # ----------------------------------------------------------------------------- report
 
 
-def _pool(rows: list[dict[str, Any]], steps: int) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+Pool = dict[str, dict[int, dict[str, Any]]]
+"""Per reward, per training seed: one training's record."""
+
+
+def _pools(rows: list[dict[str, Any]]) -> tuple[int, Pool, Pool, list[int]]:
+    """The budget B, the trainings at B and at B/2, and the seeds every reward trained on
+    at both."""
+    budget = max(r["timesteps"] for r in rows)
+    full: Pool = {}
+    half: Pool = {}
     for r in rows:
-        if r["timesteps"] == steps and r["held_out"] is not None:
-            out.setdefault(r["candidate"], []).append(r)
-    return out
+        if r["held_out"] is not None and r["timesteps"] in (budget, budget // 2):
+            (full if r["timesteps"] == budget else half).setdefault(r["candidate"], {})[
+                r["seed"]
+            ] = r
+    seeds = sorted(set.intersection(*(set(v) for v in (*full.values(), *half.values()))))
+    return budget, full, half, seeds
 
 
-def race(pool: dict[str, list[dict[str, Any]]], rng: np.random.Generator, seeds: int,
-         leaders: int = 2) -> tuple[str, list[float], int, list[int]]:  # fmt: skip
-    """Every reward one seed, then the ``leaders`` best race on further seeds until the
-    leader beats the rest beyond noise (Welch, p < 0.05) or ``seeds`` run out. The
-    winner, its scores, the trainings used, and which of the winner's it used."""
+def _choosing(row: dict[str, Any]) -> float:
+    """Today's score: the best checkpoint's own mean (the max over checkpoints)."""
+    return max(f for f in row["choosing"] if f is not None)
+
+
+def race(pool: Pool, order: list[int], seeds: int,
+         leaders: int = 2) -> tuple[str, list[float], int]:  # fmt: skip
+    """The loop's race, replayed: every reward trains on ``order[0]``, then the ``leaders``
+    best race on ``order[1]``, ``order[2]``, ... (the same seed for all, as the loop trains
+    them) until the leader beats the rest beyond noise (Welch, p < 0.05) or ``seeds`` run
+    out. The winner, its scores and the trainings used."""
     from eureka_lab.core.statistics import compare
 
-    draws = {c: list(rng.permutation(len(rows))) for c, rows in pool.items()}
-    scores = {c: [pool[c][draws[c][0]]["held_out"]] for c in pool}
+    scores = {c: [pool[c][order[0]]["held_out"]] for c in pool}
     used = len(pool)
     alive = sorted(pool, key=lambda c: -scores[c][0])[:leaders]
     n = 1
     while len(alive) > 1 and n < seeds:
         n += 1
         for c in alive:
-            scores[c].append(pool[c][draws[c][n - 1]]["held_out"])
+            scores[c].append(pool[c][order[n - 1]]["held_out"])
             used += 1
         leader = max(alive, key=lambda c: np.mean(scores[c]))
         alive = [c for c in alive if c == leader or not (
             (t := compare(scores[leader], scores[c])).decided and t.difference > 0)]  # fmt: skip
     winner = max(alive, key=lambda c: np.mean(scores[c]))
-    return winner, scores[winner], used, [int(i) for i in draws[winner][: len(scores[winner])]]
+    return winner, scores[winner], used
+
+
+def picks(full: Pool, half: Pool, order: list[int]) -> dict[str, str]:
+    """What each rule keeps, all training on the seeds in ``order`` (one list for every
+    reward, as the loop trains an iteration's rewards and a race's entrants on the same
+    seeds): the rules of (b) at k x B env steps, and the loop's race with more."""
+    names = sorted(full)
+    k = len(names)
+    return {
+        RULES[0]: max(names, key=lambda c: _choosing(full[c][order[0]])),
+        RULES[1]: max(names, key=lambda c: full[c][order[0]]["held_out"]),
+        RULES[2]: max(names, key=lambda c: np.mean([half[c][s]["held_out"] for s in order[:2]])),
+        RULES[3]: race(half, order, seeds=1 + k // 2)[0],  # k x B/2, then at most k x B/2
+        LOOP_RULE: race(full, order, seeds=3)[0],
+    }
+
+
+def right_choice(full: Pool, half: Pool, seeds: list[int], rng: np.random.Generator,
+                 draws: int) -> tuple[dict[str, float], dict[str, float]]:  # fmt: skip
+    """Per rule: how often it keeps a truly best reward (the highest mean over ``seeds`` at
+    B; rewards that train identically tie) and its mean regret, over ``draws`` random
+    orders of ``seeds``."""
+    truth = {c: float(np.mean([full[c][s]["held_out"] for s in seeds])) for c in full}
+    top = max(truth.values())
+    right = dict.fromkeys((*RULES, LOOP_RULE), 0.0)
+    regret = dict.fromkeys((*RULES, LOOP_RULE), 0.0)
+    for _ in range(draws):
+        for rule, pick in picks(full, half, list(rng.permutation(seeds))).items():
+            right[rule] += truth[pick] == top
+            regret[rule] += top - truth[pick]
+    return {r: n / draws for r, n in right.items()}, {r: x / draws for r, x in regret.items()}
+
+
+def versus_today(full: Pool, half: Pool, seeds: list[int], rng: np.random.Generator,
+                 replicates: int = 200, draws: int = 100) -> dict[str, tuple[float, float]]:  # fmt: skip
+    """Per rule: the 95% bootstrap interval of (its right-choice rate minus today's rule's),
+    resampling the collected training seeds (the unit the noise comes from)."""
+    diffs: dict[str, list[float]] = {r: [] for r in (*RULES[1:], LOOP_RULE)}
+    for _ in range(replicates):
+        sample = [int(s) for s in rng.choice(seeds, len(seeds), replace=True)]
+        right, _ = right_choice(full, half, sample, rng, draws)
+        for rule in diffs:
+            diffs[rule].append(right[rule] - right[RULES[0]])
+    return {r: (float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975)))
+            for r, d in diffs.items()}  # fmt: skip
+
+
+def _ranks(values: list[float]) -> np.ndarray:
+    return np.argsort(np.argsort(values)).astype(float)
 
 
 def report(draws: int = 2000) -> None:
@@ -190,114 +268,86 @@ def report(draws: int = 2000) -> None:
 
     rng = np.random.default_rng(0)
     for path in sorted(OUT.glob("selection-*.json")):
-        rows = json.loads(path.read_text())
+        budget, full, half, seeds = _pools(json.loads(path.read_text()))
+        rows = [r for c in full.values() for r in c.values()]
         task = path.stem.removeprefix("selection-")
-        budget = max(r["timesteps"] for r in rows)
-        full, half = _pool(rows, budget), _pool(rows, budget // 2)
         names = sorted(full)
-        truth = {c: float(np.mean([r["held_out"] for r in full[c]])) for c in names}
-        spread = {c: float(np.std([r["held_out"] for r in full[c]], ddof=1)) for c in names}
-        best = max(truth, key=truth.__getitem__)
         k = len(names)
-        runner_up = max((c for c in names if c != best), key=truth.__getitem__)
-        apart = compare(
-            [r["held_out"] for r in full[best]], [r["held_out"] for r in full[runner_up]]
-        )
-        print(f"\n== {task}: {k} rewards, budget B = {budget:,} steps, "
-              f"{min(len(v) for v in full.values())} seeds each at B")  # fmt: skip
+        at = {c: [full[c][s]["held_out"] for s in seeds] for c in names}
+        truth = {c: float(np.mean(at[c])) for c in names}
+        best = max(truth, key=truth.__getitem__)
+        runner_up = max((c for c in names if truth[c] < truth[best]), key=truth.__getitem__)
+        apart = compare(at[best], at[runner_up])
+        print(f"\n== {task}: {k} rewards, budget B = {budget:,} steps, {len(seeds)} seeds "
+              "each at B and at B/2 (the same seeds for every reward, as the loop trains)")  # fmt: skip
         for c in names:
-            old = [max(f for f in r["choosing"] if f is not None) for r in full[c]]
-            print(f"  {c:14s} held-out {truth[c]:8.3g} ± {spread[c]:.3g} over seeds; "
-                  f"best checkpoint's own mean {np.mean(old):8.3g}"
-                  + ("   <- truly best" if c == best else ""))  # fmt: skip
+            print(f"  {c:15s} held-out {truth[c]:8.3g} ± {np.std(at[c], ddof=1):.3g} over seeds; "
+                  f"best checkpoint's own mean "
+                  f"{np.mean([_choosing(full[c][s]) for s in seeds]):8.3g}; at B/2 "
+                  f"{np.mean([half[c][s]['held_out'] for s in seeds]):8.3g}"
+                  + ("   <- truly best" if truth[c] == truth[best] else ""))  # fmt: skip
         print(f"  the truly best against the runner-up over every seed: {apart.difference:+.3g}, "
               f"Welch p = {'-' if apart.p is None else format(apart.p, '.2g')}"
               + (" (the truth itself is within noise: (b) can only be near chance here)"
                  if apart.p is None or apart.p >= 0.05 else ""))  # fmt: skip
+        halves = [float(np.mean([half[c][s]["held_out"] for s in seeds])) for c in names]
+        rho = float(np.corrcoef(_ranks(halves), _ranks([truth[c] for c in names]))[0, 1])
+        print(f"  B/2 ranks the rewards as B does? Spearman rho = {rho:+.2f} (rules that buy "
+              "seeds with steps rank at B/2)")  # fmt: skip
 
-        # (b) right choice at equal env steps (k x B in all)
-        regret = dict.fromkeys((*RULES, LOOP_RULE), 0.0)
-        right = dict.fromkeys((*RULES, LOOP_RULE), 0)
-        extra = 0
-        for _ in range(draws):
-            one = {c: full[c][rng.integers(len(full[c]))] for c in names}
-            picks = {
-                RULES[0]: max(
-                    names, key=lambda c: max(f for f in one[c]["choosing"] if f is not None)
-                ),
-                RULES[1]: max(names, key=lambda c: one[c]["held_out"]),
-            }
-            two = {c: rng.choice(len(half[c]), 2, replace=False) for c in names}
-            picks[RULES[2]] = max(
-                names, key=lambda c: np.mean([half[c][i]["held_out"] for i in two[c]])
-            )
-            picks[RULES[3]] = race(half, rng, seeds=1 + k // 2)[0]  # k/2 + k x B/2 ... = k x B
-            picks[LOOP_RULE], _, used, _ = race(full, rng, seeds=3)
-            extra += used - k
-            for rule, pick in picks.items():
-                right[rule] += pick == best
-                regret[rule] += truth[best] - truth[pick]
-        print("  (b) keeps the truly better reward, at equal env steps (k x B), "
-              f"{draws} draws of seeds:")  # fmt: skip
-        for rule in RULES:
-            print(f"      {rule:42s} {right[rule] / draws:6.1%}   mean regret "
-                  f"{regret[rule] / draws:.3g}")  # fmt: skip
-        print(f"      and with more env steps (+{extra / draws / k:.0%} on average):")
-        print(f"      {LOOP_RULE:42s} {right[LOOP_RULE] / draws:6.1%}   mean regret "
-              f"{regret[LOOP_RULE] / draws:.3g}")  # fmt: skip
+        # (b) right choice at equal env steps (k x B in all), with its bootstrap interval
+        right, regret = right_choice(full, half, seeds, rng, draws)
+        ci = versus_today(full, half, seeds, rng)
+        print(f"  (b) keeps a truly best reward, at equal env steps (k x B), {draws} draws of "
+              "seed order; [the 95% bootstrap interval over seeds of its rate minus today's]:")  # fmt: skip
+        for rule in (*RULES, LOOP_RULE):
+            if rule == LOOP_RULE:
+                extra = np.mean([race(full, list(rng.permutation(seeds)), 3)[2] - k
+                                 for _ in range(200)])  # fmt: skip
+                print(f"      and with more env steps (+{extra / k:.0%} on average):")
+            band = "" if rule == RULES[0] else "[{:+.0%} to {:+.0%}]".format(*ci[rule])
+            print(f"      {rule:42s} {right[rule]:6.1%}   mean regret {regret[rule]:<8.3g} {band}")
 
         # (b') pairs whose order is decided over every seed: the same rules between two
         pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
-                 if compare([r["held_out"] for r in full[a]],
-                            [r["held_out"] for r in full[b]]).decided]  # fmt: skip
+                 if compare(at[a], at[b]).decided]  # fmt: skip
         print(f"  (b') the {len(pairs)} pairs of rewards whose order is decided over every seed "
               "(Welch p < 0.05): how often each rule keeps the better of the two, at 2 x B:")  # fmt: skip
-        hits = dict.fromkeys(RULES, 0)
+        hits = dict.fromkeys(RULES, 0.0)
         for a, b in pairs:
             better = a if truth[a] > truth[b] else b
-            duo = {c: full[c] for c in (a, b)}
-            halves = {c: half[c] for c in (a, b)}
-            for _ in range(draws // max(len(pairs), 1) + 1):
-                one = {c: duo[c][rng.integers(len(duo[c]))] for c in duo}
-                two = {c: rng.choice(len(halves[c]), 2, replace=False) for c in duo}
-                picks = [
-                    max(duo, key=lambda c: max(f for f in one[c]["choosing"] if f is not None)),
-                    max(duo, key=lambda c: one[c]["held_out"]),
-                    max(duo, key=lambda c: np.mean([halves[c][i]["held_out"] for i in two[c]])),
-                    race(halves, rng, seeds=2, leaders=2)[0],
-                ]
-                for rule, pick in zip(RULES, picks, strict=True):
-                    hits[rule] += pick == better
-        rounds = len(pairs) * (draws // max(len(pairs), 1) + 1)
+            duo, halves2 = {c: full[c] for c in (a, b)}, {c: half[c] for c in (a, b)}
+            for _ in range(draws // len(pairs) + 1):
+                order = list(rng.permutation(seeds))
+                both = picks(duo, halves2, order)  # the race: 2 x B/2, then 2 x B/2
+                for rule in RULES:
+                    hits[rule] += (both[rule] == better) / (len(pairs) * (draws // len(pairs) + 1))
         for rule in RULES if pairs else ():
-            print(f"      {rule:42s} {hits[rule] / rounds:6.1%}")
+            print(f"      {rule:42s} {hits[rule]:6.1%}")
 
         # (a) calibration of the kept reward's estimate against fresh seeds
-        before = after = 0.0
-        covered = 0
+        before = after = covered = 0.0
         for _ in range(draws):
-            one = {c: full[c][rng.integers(len(full[c]))] for c in names}
-            kept = max(names, key=lambda c: max(f for f in one[c]["choosing"] if f is not None))
-            claim = max(f for f in one[kept]["choosing"] if f is not None)
-            before += claim - truth[kept]
-            winner, scores, _, used = race(full, rng, seeds=3)
+            order = [int(s) for s in rng.permutation(seeds)]
+            kept = max(names, key=lambda c: _choosing(full[c][order[0]]))
+            before += (_choosing(full[kept][order[0]]) - truth[kept]) / draws
+            winner, scores, _ = race(full, order, seeds=3)
             estimate = Estimate(tuple(scores), episodes=0)
-            after += estimate.mean - truth[winner]
-            unused = [r for i, r in enumerate(full[winner]) if i not in used]
-            fresh = np.mean([r["held_out"] for r in rng.choice(unused, 3, replace=False)])
+            after += (estimate.mean - truth[winner]) / draws
+            fresh = np.mean([full[winner][s]["held_out"] for s in order[3:6]])
             low, high = estimate.interval or (estimate.mean, estimate.mean)
-            covered += low <= fresh <= high
+            covered += (low <= fresh <= high) / draws
         print("  (a) the kept reward's search estimate minus its mean over every seed:")
-        print(f"      before (one seed, best checkpoint's own mean): {before / draws:+.3g}")
+        print(f"      before (one seed, best checkpoint's own mean): {before:+.3g}")
         print(
-            f"      after (held-out, raced, up to 3 seeds):        {after / draws:+.3g}; "
-            f"a fresh 3-seed final lies in its 95% interval in {covered / draws:.0%} of draws"
+            f"      after (held-out, raced, up to 3 seeds):        {after:+.3g}; "
+            f"a fresh 3-seed final lies in its 95% interval in {covered:.0%} of draws"
         )
 
         # (c) cost
-        train = np.mean([r["train_seconds"] for r in rows if r["timesteps"] == budget])
-        evals = np.mean([r["eval_seconds"] for r in rows if r["timesteps"] == budget])
-        cps = np.mean([r["checkpoints"] for r in rows if r["timesteps"] == budget])
+        train = np.mean([r["train_seconds"] for r in rows])
+        evals = np.mean([r["eval_seconds"] for r in rows])
+        cps = np.mean([r["checkpoints"] for r in rows])
         held = evals / (cps + 1)  # one held-out evaluation = one checkpoint's
         print(
             f"  (c) one training at B: {train:.0f} s, its evaluation {evals:.0f} s on this "
@@ -307,6 +357,12 @@ def report(draws: int = 2000) -> None:
             f"      a race of 2 leaders up to 3 seeds adds up to 4 trainings per iteration "
             f"(+{4 / k:.0%} env steps over k = {k}): about {4 * (train + evals) / 2:.0f} s "
             "here with 2 workers"
+        )
+        print(
+            f"      on a GPU, projected (not measured: no GPU was lent): 4 x {budget:,} env "
+            f"steps at a published {PUBLISHED_GPU_STEPS:,} steps/s is about "
+            f"{4 * budget / PUBLISHED_GPU_STEPS:.0f} s, or about "
+            f"{budget / PUBLISHED_GPU_STEPS:.0f} s where the 4 train as worlds of one batch"
         )
 
 
