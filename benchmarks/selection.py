@@ -40,6 +40,8 @@ import json
 import multiprocessing
 import os
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -190,17 +192,19 @@ def _choosing(row: dict[str, Any]) -> float:
     return max(f for f in row["choosing"] if f is not None)
 
 
-def race(pool: Pool, order: list[int], seeds: int,
-         leaders: int = 2) -> tuple[str, list[float], int]:  # fmt: skip
+def race(pool: Pool, order: list[int], seeds: int, leaders: int = 2,
+         names: list[str] | None = None) -> tuple[str, list[float], int]:  # fmt: skip
     """The loop's race, replayed: every reward trains on ``order[0]``, then the ``leaders``
     best race on ``order[1]``, ``order[2]``, ... (the same seed for all, as the loop trains
     them) until the leader beats the rest beyond noise (Welch, p < 0.05) or ``seeds`` run
-    out. The winner, its scores and the trainings used."""
+    out. Ties go to the first in ``names`` (default: the pool's order). The winner, its
+    scores and the trainings used."""
     from eureka_lab.core.statistics import compare
 
-    scores = {c: [pool[c][order[0]]["held_out"]] for c in pool}
-    used = len(pool)
-    alive = sorted(pool, key=lambda c: -scores[c][0])[:leaders]
+    names = list(pool) if names is None else names
+    scores = {c: [pool[c][order[0]]["held_out"]] for c in names}
+    used = len(names)
+    alive = sorted(names, key=lambda c: -scores[c][0])[:leaders]
     n = 1
     while len(alive) > 1 and n < seeds:
         n += 1
@@ -214,18 +218,19 @@ def race(pool: Pool, order: list[int], seeds: int,
     return winner, scores[winner], used
 
 
-def picks(full: Pool, half: Pool, order: list[int]) -> dict[str, str]:
+def picks(full: Pool, half: Pool, order: list[int], rng: np.random.Generator) -> dict[str, str]:
     """What each rule keeps, all training on the seeds in ``order`` (one list for every
     reward, as the loop trains an iteration's rewards and a race's entrants on the same
-    seeds): the rules of (b) at k x B env steps, and the loop's race with more."""
-    names = sorted(full)
+    seeds): the rules of (b) at k x B env steps, and the loop's race with more. Every rule
+    breaks ties at random (many rewards score 0 on a bad seed)."""
+    names = [str(c) for c in rng.permutation(sorted(full))]
     k = len(names)
     return {
         RULES[0]: max(names, key=lambda c: _choosing(full[c][order[0]])),
         RULES[1]: max(names, key=lambda c: full[c][order[0]]["held_out"]),
         RULES[2]: max(names, key=lambda c: np.mean([half[c][s]["held_out"] for s in order[:2]])),
-        RULES[3]: race(half, order, seeds=1 + k // 2)[0],  # k x B/2, then at most k x B/2
-        LOOP_RULE: race(full, order, seeds=3)[0],
+        RULES[3]: race(half, order, 1 + k // 2, names=names)[0],  # k x B/2, then <= k x B/2
+        LOOP_RULE: race(full, order, 3, names=names)[0],
     }
 
 
@@ -239,24 +244,52 @@ def right_choice(full: Pool, half: Pool, seeds: list[int], rng: np.random.Genera
     right = dict.fromkeys((*RULES, LOOP_RULE), 0.0)
     regret = dict.fromkeys((*RULES, LOOP_RULE), 0.0)
     for _ in range(draws):
-        for rule, pick in picks(full, half, list(rng.permutation(seeds))).items():
+        for rule, pick in picks(full, half, list(rng.permutation(seeds)), rng).items():
             right[rule] += truth[pick] == top
             regret[rule] += top - truth[pick]
     return {r: n / draws for r, n in right.items()}, {r: x / draws for r, x in regret.items()}
 
 
-def versus_today(full: Pool, half: Pool, seeds: list[int], rng: np.random.Generator,
+def pair_choice(full: Pool, half: Pool, pairs: list[tuple[str, str]], seeds: list[int],
+                rng: np.random.Generator, draws: int) -> tuple[dict[str, float], None]:  # fmt: skip
+    """Per rule: how often it keeps the better of two rewards, ``(better, worse)`` by their
+    means over every collected seed, averaged over ``pairs``; each pair alone at 2 x B env
+    steps (the race: both one seed x B/2, then one more each)."""
+    right = dict.fromkeys((*RULES, LOOP_RULE), 0)
+    per = max(1, draws // len(pairs))
+    for better, worse in pairs:
+        duo, halves = {c: full[c] for c in (better, worse)}, {c: half[c] for c in (better, worse)}
+        for _ in range(per):
+            for rule, pick in picks(duo, halves, list(rng.permutation(seeds)), rng).items():
+                right[rule] += pick == better
+    return {r: n / (per * len(pairs)) for r, n in right.items()}, None
+
+
+Measure = Callable[[list[int], np.random.Generator, int], tuple[dict[str, float], Any]]
+"""Rates per rule on some seeds (``right_choice`` or ``pair_choice`` with its pools)."""
+
+
+def versus_today(measure: Measure, seeds: list[int], rng: np.random.Generator,
                  replicates: int = 200, draws: int = 100) -> dict[str, tuple[float, float]]:  # fmt: skip
-    """Per rule: the 95% bootstrap interval of (its right-choice rate minus today's rule's),
+    """Per rule: the 95% bootstrap interval of (its rate by ``measure`` minus today's rule's),
     resampling the collected training seeds (the unit the noise comes from)."""
     diffs: dict[str, list[float]] = {r: [] for r in (*RULES[1:], LOOP_RULE)}
     for _ in range(replicates):
         sample = [int(s) for s in rng.choice(seeds, len(seeds), replace=True)]
-        right, _ = right_choice(full, half, sample, rng, draws)
+        rate, _ = measure(sample, rng, draws)
         for rule in diffs:
-            diffs[rule].append(right[rule] - right[RULES[0]])
+            diffs[rule].append(rate[rule] - rate[RULES[0]])
     return {r: (float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975)))
             for r, d in diffs.items()}  # fmt: skip
+
+
+def _rates(rate: dict[str, float], band: dict[str, tuple[float, float]], rules: tuple[str, ...],
+           regret: dict[str, float] | None = None) -> None:  # fmt: skip
+    for rule in rules:
+        tail = "" if regret is None else f"mean regret {regret[rule]:<8.3g} "
+        if rule != RULES[0]:
+            tail += "[{:+.0%} to {:+.0%}]".format(*band[rule])
+        print(f"      {rule:42s} {rate[rule]:6.1%}   {tail}")
 
 
 def _ranks(values: list[float]) -> np.ndarray:
@@ -297,41 +330,36 @@ def report(draws: int = 2000) -> None:
 
         # (b) right choice at equal env steps (k x B in all), with its bootstrap interval
         right, regret = right_choice(full, half, seeds, rng, draws)
-        ci = versus_today(full, half, seeds, rng)
+        band = versus_today(partial(right_choice, full, half), seeds, rng)
         print(f"  (b) keeps a truly best reward, at equal env steps (k x B), {draws} draws of "
               "seed order; [the 95% bootstrap interval over seeds of its rate minus today's]:")  # fmt: skip
-        for rule in (*RULES, LOOP_RULE):
-            if rule == LOOP_RULE:
-                extra = np.mean([race(full, list(rng.permutation(seeds)), 3)[2] - k
-                                 for _ in range(200)])  # fmt: skip
-                print(f"      and with more env steps (+{extra / k:.0%} on average):")
-            band = "" if rule == RULES[0] else "[{:+.0%} to {:+.0%}]".format(*ci[rule])
-            print(f"      {rule:42s} {right[rule]:6.1%}   mean regret {regret[rule]:<8.3g} {band}")
+        _rates(right, band, RULES, regret)
+        extra = np.mean([race(full, list(rng.permutation(seeds)), 3)[2] - k for _ in range(200)])
+        print(f"      and with more env steps (+{extra / k:.0%} on average):")
+        _rates(right, band, (LOOP_RULE,), regret)
 
         # (b') pairs whose order is decided over every seed: the same rules between two
-        pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+        pairs = [(a, b) if truth[a] > truth[b] else (b, a)
+                 for i, a in enumerate(names) for b in names[i + 1:]
                  if compare(at[a], at[b]).decided]  # fmt: skip
         print(f"  (b') the {len(pairs)} pairs of rewards whose order is decided over every seed "
-              "(Welch p < 0.05): how often each rule keeps the better of the two, at 2 x B:")  # fmt: skip
-        hits = dict.fromkeys(RULES, 0.0)
-        for a, b in pairs:
-            better = a if truth[a] > truth[b] else b
-            duo, halves2 = {c: full[c] for c in (a, b)}, {c: half[c] for c in (a, b)}
-            for _ in range(draws // len(pairs) + 1):
-                order = list(rng.permutation(seeds))
-                both = picks(duo, halves2, order)  # the race: 2 x B/2, then 2 x B/2
-                for rule in RULES:
-                    hits[rule] += (both[rule] == better) / (len(pairs) * (draws // len(pairs) + 1))
-        for rule in RULES if pairs else ():
-            print(f"      {rule:42s} {hits[rule]:6.1%}")
+              "(Welch p < 0.05): how often each rule keeps the better of the two, at 2 x B "
+              "[bootstrap interval of its rate minus today's]:")  # fmt: skip
+        if pairs:
+            hits, _ = pair_choice(full, half, pairs, seeds, rng, draws)
+            band = versus_today(
+                partial(pair_choice, full, half, pairs), seeds, rng, draws=len(pairs)
+            )
+            _rates(hits, band, RULES)
 
         # (a) calibration of the kept reward's estimate against fresh seeds
         before = after = covered = 0.0
         for _ in range(draws):
             order = [int(s) for s in rng.permutation(seeds)]
-            kept = max(names, key=lambda c: _choosing(full[c][order[0]]))
+            shuffled = [str(c) for c in rng.permutation(names)]  # ties at random
+            kept = max(shuffled, key=lambda c: _choosing(full[c][order[0]]))
             before += (_choosing(full[kept][order[0]]) - truth[kept]) / draws
-            winner, scores, _ = race(full, order, seeds=3)
+            winner, scores, _ = race(full, order, 3, names=shuffled)
             estimate = Estimate(tuple(scores), episodes=0)
             after += (estimate.mean - truth[winner]) / draws
             fresh = np.mean([full[winner][s]["held_out"] for s in order[3:6]])
@@ -361,8 +389,8 @@ def report(draws: int = 2000) -> None:
         print(
             f"      on a GPU, projected (not measured: no GPU was lent): 4 x {budget:,} env "
             f"steps at a published {PUBLISHED_GPU_STEPS:,} steps/s is about "
-            f"{4 * budget / PUBLISHED_GPU_STEPS:.0f} s, or about "
-            f"{budget / PUBLISHED_GPU_STEPS:.0f} s where the 4 train as worlds of one batch"
+            f"{4 * budget / PUBLISHED_GPU_STEPS:.2g} s, or about "
+            f"{budget / PUBLISHED_GPU_STEPS:.2g} s where the 4 train as worlds of one batch"
         )
 
 

@@ -4,6 +4,7 @@ known by construction: the rules it reports are computed as it says."""
 from __future__ import annotations
 
 import importlib.util
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ _spec.loader.exec_module(selection)
 
 def _row(name: str, seed: int, steps: int, held_out: float, peak: float) -> dict[str, Any]:
     return {"candidate": name, "seed": seed, "timesteps": steps, "held_out": held_out,
-            "choosing": [0.0, peak, 0.0], "train_seconds": 1.0, "eval_seconds": 0.1,
+            "choosing": [peak - 1.0, peak, peak - 2.0], "train_seconds": 1.0, "eval_seconds": 0.1,
             "episodes": 5, "checkpoints": 3}  # fmt: skip
 
 
@@ -41,7 +42,9 @@ def test_a_reward_better_on_every_seed_is_kept_by_every_rule() -> None:
     right, regret = selection.right_choice(full, half, seeds, np.random.default_rng(0), 50)
     assert all(rate == 1.0 for rate in right.values())
     assert all(r == 0.0 for r in regret.values())
-    bands = selection.versus_today(full, half, seeds, np.random.default_rng(1), 20, 10)
+    bands = selection.versus_today(
+        partial(selection.right_choice, full, half), seeds, np.random.default_rng(1), 20, 10
+    )
     assert all(band == (0.0, 0.0) for band in bands.values())
 
 
@@ -85,3 +88,11 @@ def test_the_race_stops_when_the_leader_is_ahead_beyond_noise() -> None:
     assert winner == "a"
     assert used == 3 + 2  # three first seeds, then the two leaders on one more: decided
     assert scores == [10.0, 10.1]
+
+
+def test_ties_are_broken_at_random_not_by_name() -> None:
+    # Every checkpoint of both scores 0 on the choosing episodes; "b" is better held out.
+    _, full, half, seeds = _pools({"a": [(0.0, 0.0)] * 8, "b": [(1.0, 0.0)] * 8})
+    right, _ = selection.right_choice(full, half, seeds, np.random.default_rng(0), 400)
+    assert 0.4 < right[selection.RULES[0]] < 0.6
+    assert right[selection.RULES[1]] == 1.0
